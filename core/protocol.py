@@ -1,0 +1,408 @@
+"""The request and result types that every part of Inlayer speaks.
+
+Standard library only: the GIMP and Krita plug-ins carry this module (and ``client.py``) into
+their embedded Python, which has no numpy, Pillow or torch.
+
+Words used throughout Inlayer:
+
+- **Canvas**: the input image of a request, in its own pixel coordinates (for a plug-in, the
+  rectangle of the layer it sent).
+- **Mask**: an 8-bit soft mask the size of the canvas; 255 = repaint fully, 0 = keep, grey = blend.
+- **Mask bounds**: the rectangle around the grown and feathered mask; pixels outside it are never
+  changed. A result image covers exactly this rectangle (the whole canvas when there is no mask).
+- **Context bounds**: the larger rectangle around the mask bounds that the model sees, so that
+  what it paints fits the surroundings.
+
+Pixels are 8-bit sRGB RGBA, row-major, 4 bytes per pixel, unpremultiplied. Plug-ins convert higher
+precisions (16-bit integer, half and full float) to 8 bits before sending and write results back
+in the document's own precision; Inlayer never receives or returns anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+# Decompression-bomb guard: no side longer than this, and no more pixels than MAX_PIXELS.
+MAX_SIDE = 16384
+MAX_PIXELS = 8192 * 8192
+MAX_STEPS = 150
+MAX_COUNT = 16
+MAX_PROMPT_CHARS = 4000
+
+
+class Mode(str, enum.Enum):
+    """What a request asks for."""
+
+    INPAINT = "inpaint"  # repaint the masked area to match the prompt
+    IMG2IMG = "img2img"  # transform the canvas (or only its masked part) by `strength`
+    TXT2IMG = "txt2img"  # generate from noise into the mask, or the whole canvas
+    FILL = "fill"  # weight-free fill of the masked area from its surroundings (no model)
+
+
+class FillMode(str, enum.Enum):
+    """How the masked area is pre-filled before diffusion (and what `fill` mode paints)."""
+
+    AUTO = "auto"  # the engine picks: keep for inpainting models, telea for ordinary ones
+    KEEP = "keep"  # the original pixels
+    BLUR = "blur"  # a heavy blur of the surroundings
+    TELEA = "telea"  # OpenCV Telea inpainting
+    NAVIER_STOKES = "navier_stokes"  # OpenCV Navier-Stokes inpainting
+    NEUTRAL = "neutral"  # flat mid grey
+    NOISE = "noise"  # seeded uniform noise
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# --------------------------------------------------------------------------------------------
+# Errors. Each names the problem and the fix; plug-ins show `str(error)` to the user as it is.
+# --------------------------------------------------------------------------------------------
+
+
+class InlayerError(Exception):
+    """Base class of every error Inlayer reports to a user."""
+
+    code = "error"
+
+
+class InvalidRequest(InlayerError):
+    """A request field is wrong. `field` names it (e.g. ``strength``)."""
+
+    code = "invalid_request"
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+class ModelNotFound(InlayerError):
+    code = "model_not_found"
+
+
+class ModelLoadError(InlayerError):
+    """A model exists but cannot be loaded (missing component, pickled weights without opt-in)."""
+
+    code = "model_load_error"
+
+
+class OutOfMemory(InlayerError):
+    code = "out_of_memory"
+
+
+class Cancelled(InlayerError):
+    code = "cancelled"
+
+
+class ConnectionFailed(InlayerError):
+    """The client could not reach the server, or lost it mid-job."""
+
+    code = "connection_failed"
+
+
+class AuthenticationFailed(InlayerError):
+    code = "authentication_failed"
+
+
+class ServerBusy(InlayerError):
+    code = "server_busy"
+
+
+ERRORS_BY_CODE: dict[str, type[InlayerError]] = {
+    cls.code: cls
+    for cls in (
+        InlayerError,
+        ModelNotFound,
+        ModelLoadError,
+        OutOfMemory,
+        Cancelled,
+        ConnectionFailed,
+        AuthenticationFailed,
+        ServerBusy,
+    )
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Pixels
+# --------------------------------------------------------------------------------------------
+
+
+def _check_size(what: str, width: int, height: int) -> None:
+    if not isinstance(width, int) or not isinstance(height, int) or width < 1 or height < 1:
+        raise InvalidRequest(what, f"size {width}x{height} is empty; both sides must be ≥ 1")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise InvalidRequest(
+            what,
+            f"size {width}x{height} is too large (at most {MAX_SIDE} px a side and "
+            f"{MAX_PIXELS // 1_000_000} megapixels); work on a selection or a smaller copy",
+        )
+
+
+@dataclass(frozen=True)
+class RGBAImage:
+    """8-bit sRGB RGBA pixels, row-major, unpremultiplied."""
+
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+
+    def validate(self, what: str = "image") -> None:
+        _check_size(what, self.width, self.height)
+        if len(self.data) != self.width * self.height * 4:
+            raise InvalidRequest(
+                what,
+                f"has {len(self.data)} bytes, but {self.width}x{self.height} RGBA needs "
+                f"{self.width * self.height * 4}",
+            )
+
+
+@dataclass(frozen=True)
+class Mask:
+    """8-bit soft mask, one byte per pixel: 255 = repaint, 0 = keep."""
+
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+
+    def validate(self, what: str = "mask") -> None:
+        _check_size(what, self.width, self.height)
+        if len(self.data) != self.width * self.height:
+            raise InvalidRequest(
+                what,
+                f"has {len(self.data)} bytes, but a {self.width}x{self.height} mask needs "
+                f"{self.width * self.height}",
+            )
+
+    def is_empty(self) -> bool:
+        return not any(self.data)
+
+
+# --------------------------------------------------------------------------------------------
+# Request and result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EditRequest:
+    """One edit. `image` and `mask` are the pixels; everything else is a parameter.
+
+    - inpaint: needs `image` and a non-empty `mask`.
+    - img2img: needs `image`; with a `mask` only the masked part is transformed.
+    - txt2img: `image` optional (it gives the canvas size and, with a `mask`, where to generate);
+      without an image, `width` and `height` give the canvas size.
+    - fill: needs `image` and a non-empty `mask`; uses no model.
+    """
+
+    mode: Mode
+    image: RGBAImage | None = None
+    mask: Mask | None = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    strength: float = 1.0  # 1.0 = repaint from noise; lower keeps more of the original
+    steps: int = 20
+    guidance: float = 7.0
+    seed: int = -1  # -1 = random; variation i uses seed + i
+    count: int = 1  # number of variations
+    scheduler: str = ""  # "" = the model's own; else a name from `SCHEDULERS`
+    model: str = ""  # "" = the default for the mode; else a name the registry lists, or a path
+    fill: FillMode = FillMode.AUTO
+    grow: int = 4  # px to grow (negative: shrink) the mask before feathering
+    feather: int = 8  # px of soft edge added around the grown mask
+    width: int | None = None  # canvas size for txt2img without an image
+    height: int | None = None
+    preview_interval: int = 0  # a preview every N steps; 0 = none
+
+    def validate(self) -> None:
+        """Raise `InvalidRequest` naming the first wrong field."""
+        if not isinstance(self.mode, Mode):
+            raise InvalidRequest("mode", f"must be one of {[m.value for m in Mode]}")
+        if self.image is not None:
+            self.image.validate("image")
+        if self.mask is not None:
+            self.mask.validate("mask")
+            if self.image is None:
+                raise InvalidRequest("mask", "needs an image of the same size")
+            if (self.mask.width, self.mask.height) != (self.image.width, self.image.height):
+                raise InvalidRequest(
+                    "mask",
+                    f"is {self.mask.width}x{self.mask.height} but the image is "
+                    f"{self.image.width}x{self.image.height}; they must match",
+                )
+        if self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and self.image is None:
+            raise InvalidRequest("image", f"{self.mode.value} needs an image")
+        needs_mask = self.mode in (Mode.INPAINT, Mode.FILL)
+        if needs_mask and (self.mask is None or self.mask.is_empty()):
+            raise InvalidRequest("mask", f"{self.mode.value} needs a selection: the mask is empty")
+        if self.mode == Mode.TXT2IMG and self.image is None:
+            if self.width is None or self.height is None:
+                raise InvalidRequest("width", "txt2img without an image needs width and height")
+            _check_size("width", self.width, self.height)
+        if not isinstance(self.strength, (int, float)) or not 0.0 <= self.strength <= 1.0:
+            raise InvalidRequest("strength", f"is {self.strength!r}; it must be in [0, 1]")
+        if self.mode == Mode.IMG2IMG and self.strength == 0.0:
+            raise InvalidRequest("strength", "0 would change nothing; use a value in (0, 1]")
+        if not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
+            raise InvalidRequest("steps", f"is {self.steps!r}; it must be in [1, {MAX_STEPS}]")
+        if not isinstance(self.guidance, (int, float)) or not 0.0 <= self.guidance <= 50.0:
+            raise InvalidRequest("guidance", f"is {self.guidance!r}; it must be in [0, 50]")
+        if not isinstance(self.seed, int) or not -1 <= self.seed < 2**32:
+            raise InvalidRequest("seed", f"is {self.seed!r}; use -1 (random) or 0 … 2^32-1")
+        if not isinstance(self.count, int) or not 1 <= self.count <= MAX_COUNT:
+            raise InvalidRequest("count", f"is {self.count!r}; it must be in [1, {MAX_COUNT}]")
+        for name in ("prompt", "negative_prompt"):
+            text = getattr(self, name)
+            if not isinstance(text, str) or len(text) > MAX_PROMPT_CHARS:
+                raise InvalidRequest(name, f"must be text of at most {MAX_PROMPT_CHARS} chars")
+        if self.scheduler and self.scheduler not in SCHEDULERS:
+            raise InvalidRequest(
+                "scheduler", f"{self.scheduler!r} is unknown; choose one of {sorted(SCHEDULERS)}"
+            )
+        if not isinstance(self.fill, FillMode):
+            raise InvalidRequest("fill", f"must be one of {[f.value for f in FillMode]}")
+        for name in ("grow", "feather"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not -512 <= value <= 512:
+                raise InvalidRequest(name, f"is {value!r}; it must be in [-512, 512] px")
+        if self.feather < 0:
+            raise InvalidRequest("feather", "must be ≥ 0 px")
+        if not isinstance(self.preview_interval, int) or self.preview_interval < 0:
+            raise InvalidRequest("preview_interval", "must be ≥ 0 (0 = no previews)")
+
+    def parameters(self) -> dict[str, Any]:
+        """Every field except the pixels, as JSON-ready data."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in ("image", "mask"):
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, enum.Enum) else value
+        return out
+
+    @classmethod
+    def from_parameters(
+        cls,
+        params: dict[str, Any],
+        image: RGBAImage | None = None,
+        mask: Mask | None = None,
+    ) -> EditRequest:
+        """Build a request from `parameters()`-shaped data; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"image", "mask"}
+        unknown = set(params) - known
+        if unknown:
+            first = sorted(unknown)[0]
+            raise InvalidRequest(first, f"is not a known field; known: {sorted(known)}")
+        values = dict(params)
+        if "mode" not in values:
+            raise InvalidRequest("mode", f"is required; one of {[m.value for m in Mode]}")
+        try:
+            values["mode"] = Mode(values["mode"])
+        except ValueError:
+            raise InvalidRequest(
+                "mode", f"{values['mode']!r} is unknown; one of {[m.value for m in Mode]}"
+            ) from None
+        if "fill" in values:
+            try:
+                values["fill"] = FillMode(values["fill"])
+            except ValueError:
+                raise InvalidRequest(
+                    "fill", f"{values['fill']!r} is unknown; one of {[f.value for f in FillMode]}"
+                ) from None
+        return cls(image=image, mask=mask, **values)
+
+
+# Scheduler names a request may use (diffusers class names behind them live in the engine).
+SCHEDULERS = frozenset(
+    {
+        "euler",
+        "euler_a",
+        "dpm++_2m",
+        "dpm++_2m_karras",
+        "dpm++_sde_karras",
+        "ddim",
+        "pndm",
+        "lms",
+        "heun",
+        "unipc",
+    }
+)
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """One variation: the pixels of the mask bounds, placed at (x, y) on the canvas.
+
+    Alpha is the blend mask (feathered selection) times the source alpha, so that stacking the
+    result as a layer at (x, y) over the source shows exactly the composite.
+    """
+
+    image: RGBAImage
+    x: int
+    y: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class EditResult:
+    images: list[GeneratedImage]
+    parameters: dict[str, Any]  # `EditRequest.parameters()` with the seed actually used
+    timings: dict[str, float]  # seconds: "load", "prepare", "diffusion", "finish", "total"
+    canvas_width: int
+    canvas_height: int
+    model: str = ""  # the model actually used ("" for fill)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every step of a running edit."""
+
+    step: int  # steps done so far across all variations
+    total: int  # steps in all variations
+    variation: int = 0  # which variation is running (0-based)
+    preview: RGBAImage | None = None  # a cheap approximation of the context area, when due
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # what a request's `model` field takes
+    family: str  # "sd15", "sdxl", ...
+    modes: tuple[str, ...]  # the Mode values this model serves
+    inpainting: bool  # a dedicated inpainting checkpoint (9-channel UNet)
+    source: str  # a folder, a file or a hub repo id
+    format: str  # "diffusers", "safetensors", "ckpt", "hub"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What a client learns about a job on the server."""
+
+    job_id: str
+    state: JobState
+    step: int = 0
+    total: int = 0
+    queue_position: int = 0  # 0 = running or finished
+    preview: RGBAImage | None = None
+    result: EditResult | None = None
+    error: str = ""  # the message for FAILED
+    error_code: str = ""  # an `InlayerError.code`
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    version: str
+    device: str
+    queue_length: int
+    protocol: int = PROTOCOL_VERSION
