@@ -342,8 +342,10 @@ SCHEDULERS = frozenset(
 class GeneratedImage:
     """One variation: the pixels of the mask bounds, placed at (x, y) on the canvas.
 
-    Alpha is the blend mask (feathered selection) times the source alpha, so that stacking the
-    result as a layer at (x, y) over the source shows exactly the composite.
+    With a mask, RGB is the generated pixels and alpha the blend mask (the grown, feathered
+    selection), so that the result as a layer at (x, y) over the source shows the composite; the
+    plug-ins move that alpha into a layer mask the user can edit. Without a mask, alpha is the
+    source's alpha (img2img) or opaque (txt2img with no image).
     """
 
     image: RGBAImage
