@@ -170,9 +170,13 @@ def context_padding(mask_bounds: Bounds, strength: float) -> int:
     return math.ceil(strength * strength_part + CONTEXT_PADDING_FIXED_SHARE * diagonal)
 
 
-def _context_span(start: int, length: int, canvas_length: int, want: int) -> tuple[int, int]:
-    """One axis of the context: `want` pixels centred on the mask span, moved inside the canvas
-    rather than cut off, or the whole canvas side when `want` does not fit."""
+def _context_span(
+    start: int, length: int, canvas_length: int, *, padding: int, min_side: int, multiple: int
+) -> tuple[int, int]:
+    """One axis of the context (start, length): the mask span padded, at least `min_side`,
+    rounded up to `multiple`, centred on the mask span and moved inside the canvas rather than
+    cut off; the whole canvas side when that does not fit."""
+    want = round_up(max(length + 2 * padding, min_side), multiple)
     if want >= canvas_length:
         return 0, canvas_length
     centred = start - (want - length) // 2
@@ -201,15 +205,13 @@ def context_bounds(
     mask_bounds = mask_bounds.clamp(canvas)
     if mask_bounds.is_empty:
         return Bounds.of(canvas)
-    padding = context_padding(mask_bounds, strength)
-    min_side = round(min_size * strength)
-
-    def want(length: int) -> int:
-        return round_up(max(length + 2 * padding, min_side), multiple)
-
-    m = mask_bounds
-    x, width = _context_span(m.x, m.width, canvas.width, want(m.width))
-    y, height = _context_span(m.y, m.height, canvas.height, want(m.height))
+    sizing = {
+        "padding": context_padding(mask_bounds, strength),
+        "min_side": round(min_size * strength),
+        "multiple": multiple,
+    }
+    x, width = _context_span(mask_bounds.x, mask_bounds.width, canvas.width, **sizing)
+    y, height = _context_span(mask_bounds.y, mask_bounds.height, canvas.height, **sizing)
     return Bounds(x, y, width, height)
 
 

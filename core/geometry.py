@@ -131,18 +131,9 @@ def resize_mask(mask: np.ndarray, extent: Extent) -> np.ndarray:
     return cv2.resize(mask, (extent.width, extent.height), interpolation=interpolation)
 
 
-def layer_pixels(
-    generated_rgb: np.ndarray, blend: np.ndarray, source_alpha: np.ndarray | None = None
-) -> np.ndarray:
-    """The HxWx4 RGBA a result layer carries: RGB = generated, alpha = blend.
-
-    With `source_alpha`, alpha = blend × source alpha, so that the layer paints nothing where
-    the source layer is transparent.
-    """
-    alpha = blend
-    if source_alpha is not None:
-        alpha = ((blend.astype(np.uint16) * source_alpha + 127) // 255).astype(np.uint8)
-    return np.dstack((generated_rgb[..., :3], alpha))
+def layer_pixels(generated_rgb: np.ndarray, blend: np.ndarray) -> np.ndarray:
+    """The HxWx4 RGBA a result layer carries: RGB = generated (HxWx3 or HxWx4), alpha = blend."""
+    return np.dstack((generated_rgb[..., :3], blend))
 
 
 def composite(original: np.ndarray, generated: np.ndarray, blend: np.ndarray) -> np.ndarray:
