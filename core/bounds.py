@@ -215,6 +215,24 @@ def context_bounds(
     return Bounds(x, y, width, height)
 
 
+def _read_span(
+    start: int, length: int, layer_length: int, *, padding: int, min_side: int
+) -> tuple[int, int]:
+    """One axis of `read_bounds` (start, length): everywhere `_context_span` can put the context
+    of any part of the mask span, for every multiple up to `READ_MULTIPLE`."""
+    # The widest context and how far a centred one reaches past the mask span.
+    widest = round_up(max(length + 2 * padding, min_side), READ_MULTIPLE)
+    reach = -(-(max(2 * padding, min_side - 1) + READ_MULTIPLE - 1) // 2)
+    low, high = start - reach, start + length + reach
+    # A context that would cross the layer's edge is moved inside it, up to its full width.
+    if low <= 0:
+        high = max(high, widest)
+    if high >= layer_length:
+        low = min(low, layer_length - widest)
+    low, high = max(low, 0), min(high, layer_length)
+    return low, high - low
+
+
 def read_bounds(
     selection_bounds: Bounds,
     layer: Bounds,
@@ -227,16 +245,23 @@ def read_bounds(
     """The part of a layer a plug-in reads and sends, in layer-local coordinates.
 
     `selection_bounds` and `layer` (the layer's offsets and size) are in image coordinates. The
-    rectangle holds the context the engine picks for this selection whatever the model's VAE
-    factor, so that sending only it gives the same result as sending the whole layer. Empty when
-    the selection misses the layer.
+    rectangle holds every context the engine can pick for this selection, whatever the model's
+    VAE factor (up to `READ_MULTIPLE`) and however far grey edges or shrinking make the mask
+    bounds smaller than the selection's, so sending only it gives the same context, and the same
+    result, as sending the whole layer. Empty when the selection misses the layer.
     """
     layer_extent = layer.extent
     selection = selection_bounds.relative_to(layer)
-    # Shrinking can only make the engine's mask bounds smaller; growing and feathering widen them.
+    # The largest mask bounds the engine can find: growing and feathering widen the selection,
+    # shrinking only narrows it.
     mask_bounds = selection.pad(max(grow, 0) + feather).clamp(layer_extent)
     if mask_bounds.is_empty:
         return mask_bounds
-    return context_bounds(
-        mask_bounds, layer_extent, strength=strength, min_size=min_size, multiple=READ_MULTIPLE
-    )
+    # The engine's mask bounds lie inside these; their padding is at most this one.
+    sizing = {
+        "padding": context_padding(mask_bounds, strength),
+        "min_side": round(min_size * strength),
+    }
+    x, width = _read_span(mask_bounds.x, mask_bounds.width, layer_extent.width, **sizing)
+    y, height = _read_span(mask_bounds.y, mask_bounds.height, layer_extent.height, **sizing)
+    return Bounds(x, y, width, height)
