@@ -1,0 +1,266 @@
+"""The user's settings: one commented file, `config_dir()/config.ini`, plus environment overrides.
+
+Standard library only (configparser), so anything that carries `core.config` can read it too.
+Every key is optional; docs/configuration.md documents them and `inlayer config --init` writes
+the commented template below. Precedence: environment variable > config.ini > built-in default.
+
+Words used here:
+
+- **Models folders** (`[models] dirs`): where Inlayer looks for diffusers folders and checkpoint
+  files; the first one receives `inlayer models pull` downloads.
+- **Checkpoint folders of other tools** (`[models] a1111`, `comfyui`): an AUTOMATIC1111 or ComfyUI
+  installation whose checkpoints Inlayer lists and loads in place, so nothing is downloaded twice.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import config
+from .protocol import InlayerError, Mode
+
+if TYPE_CHECKING:
+    from .models import ModelRegistry
+
+# Where each tool keeps its checkpoints inside its installation folder.
+A1111_CHECKPOINTS = Path("models") / "Stable-diffusion"
+COMFYUI_CHECKPOINTS = Path("models") / "checkpoints"
+
+# Modes that use a model, and so may name a default one (fill needs none).
+MODEL_MODES = tuple(mode for mode in Mode if mode != Mode.FILL)
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
+DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")
+
+TEMPLATE = f"""\
+# Inlayer settings (docs/configuration.md explains every key).
+# Lines starting with # or ; are comments. Environment variables override these values.
+
+[server]
+# Address and port of `inlayer serve`; the plug-ins find the running server by itself.
+# Anything but 127.0.0.1 exposes the server to the network (it still needs the token).
+host = {config.DEFAULT_HOST}
+port = {config.DEFAULT_PORT}
+
+[models]
+# Folders holding models (diffusers folders, .safetensors files), one per line.
+# The first one receives `inlayer models pull` downloads. Default: the `models` folder in
+# Inlayer's data folder.
+# dirs =
+#     ~/models/stable-diffusion
+# Installation folders of AUTOMATIC1111 (models/Stable-diffusion) and ComfyUI
+# (models/checkpoints), whose checkpoints Inlayer uses in place.
+# a1111 = ~/stable-diffusion-webui
+# comfyui = ~/ComfyUI
+# The model a request without one uses, per mode (a name `inlayer models` lists, a path or a
+# Hugging Face repo id). Default: the first model that can do it (an inpainting model for inpaint).
+# inpaint =
+# img2img =
+# txt2img =
+# Load pickled checkpoints (.ckpt, .bin, .pt): unpickling runs code, so only for files you trust.
+allow_pickle = false
+
+[device]
+# {DEVICE_CHOICES}
+device = auto
+# {", ".join(DTYPE_CHOICES)} (auto: float16 on a GPU, float32 on the CPU)
+dtype = auto
+# Keep the model in main memory and move each part to the GPU only while it runs: slower, but
+# fits large models on small GPUs.
+cpu_offload = false
+"""
+
+
+class SettingsError(InlayerError):
+    """config.ini or an environment variable holds a value Inlayer cannot use."""
+
+
+def data_dir() -> Path:
+    """Inlayer's per-user data folder (the virtual environment, models, logs); `INLAYER_HOME`
+    overrides it."""
+    override = os.environ.get("INLAYER_HOME")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "inlayer"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = config.DEFAULT_HOST
+    port: int = config.DEFAULT_PORT
+    models_dirs: tuple[Path, ...] = ()
+    a1111_dir: Path | None = None
+    comfyui_dir: Path | None = None
+    default_models: dict[Mode, str] = field(default_factory=dict)
+    allow_pickle: bool = False
+    device: str | None = None  # None: the best one found
+    dtype: str | None = None  # None: float16 on a GPU, float32 on the CPU
+    cpu_offload: bool = False
+
+    @property
+    def download_dir(self) -> Path:
+        """Where `inlayer models pull` puts models: the first models folder."""
+        return self.models_dirs[0] if self.models_dirs else data_dir() / "models"
+
+    @property
+    def all_models_dirs(self) -> list[Path]:
+        """The models folders, then the checkpoint folders of AUTOMATIC1111 and ComfyUI."""
+        folders = list(self.models_dirs) or [self.download_dir]
+        for install_dir, checkpoints in (
+            (self.a1111_dir, A1111_CHECKPOINTS),
+            (self.comfyui_dir, COMFYUI_CHECKPOINTS),
+        ):
+            if install_dir is not None:
+                # Accept the installation folder or its checkpoints folder itself.
+                nested = install_dir / checkpoints
+                folders.append(nested if nested.is_dir() else install_dir)
+        return list(dict.fromkeys(folders))
+
+    def model_registry(self) -> ModelRegistry:
+        """A registry over every configured folder, with these device settings."""
+        from .models import ModelRegistry
+
+        return ModelRegistry(
+            self.all_models_dirs,
+            allow_pickle=self.allow_pickle,
+            device=self.device,
+            dtype=self.dtype,
+            cpu_offload=self.cpu_offload,
+        )
+
+
+def _path(value: str) -> Path:
+    return Path(os.path.expandvars(value.strip())).expanduser()
+
+
+def _paths(value: str) -> tuple[Path, ...]:
+    """One folder per line (or separated by the platform's path separator, as in PATH)."""
+    parts = (part for line in value.splitlines() for part in line.split(os.pathsep))
+    return tuple(_path(part) for part in parts if part.strip())
+
+
+def _bool(value: str, where: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{where}: expected true or false, got {value!r}")
+
+
+def _port(value: str, where: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"{where}: expected a port number 0-65535, got {value!r}")
+    return port
+
+
+def _auto(value: str) -> str | None:
+    value = value.strip()
+    return None if value in ("", "auto") else value
+
+
+def _dtype(value: str, where: str) -> str | None:
+    if value.strip() not in (*DTYPE_CHOICES, ""):
+        raise SettingsError(f"{where}: expected one of {', '.join(DTYPE_CHOICES)}, got {value!r}")
+    return _auto(value)
+
+
+# (section, key) -> environment variable that overrides it.
+ENVIRONMENT = {
+    ("server", "host"): "INLAYER_HOST",
+    ("server", "port"): "INLAYER_PORT",
+    ("models", "dirs"): "INLAYER_MODELS_DIRS",
+    ("models", "a1111"): "INLAYER_A1111_DIR",
+    ("models", "comfyui"): "INLAYER_COMFYUI_DIR",
+    ("models", "allow_pickle"): "INLAYER_ALLOW_PICKLE",
+    ("device", "device"): "INLAYER_DEVICE",
+    ("device", "dtype"): "INLAYER_DTYPE",
+    ("device", "cpu_offload"): "INLAYER_CPU_OFFLOAD",
+}
+KNOWN_KEYS = {
+    "server": {"host", "port"},
+    "models": {"dirs", "a1111", "comfyui", "allow_pickle"} | {mode.value for mode in MODEL_MODES},
+    "device": {"device", "dtype", "cpu_offload"},
+}
+
+
+def _read(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    if path.is_file():
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error as error:
+            raise SettingsError(f"{path}: {error}") from None
+    for section in parser.sections():
+        if section not in KNOWN_KEYS:
+            raise SettingsError(f"{path}: unknown section [{section}]")
+        unknown = set(parser[section]) - KNOWN_KEYS[section]
+        if unknown:
+            raise SettingsError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
+    return parser
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The effective settings: `path` (default `config_dir()/config.ini`, which may be absent)
+    with the environment's overrides applied. Raises SettingsError naming the bad key."""
+    path = path or config.settings_path()
+    parser = _read(path)
+
+    def value(section: str, key: str) -> tuple[str | None, str]:
+        """The raw value, and where it came from for error messages."""
+        variable = ENVIRONMENT.get((section, key))
+        if variable and os.environ.get(variable) is not None:
+            return os.environ[variable], variable
+        return parser.get(section, key, fallback=None), f"{path} [{section}] {key}"
+
+    defaults = Settings()
+    host, _ = value("server", "host")
+    port, port_where = value("server", "port")
+    dirs, _ = value("models", "dirs")
+    a1111, _ = value("models", "a1111")
+    comfyui, _ = value("models", "comfyui")
+    pickle, pickle_where = value("models", "allow_pickle")
+    device, _ = value("device", "device")
+    dtype, dtype_where = value("device", "dtype")
+    offload, offload_where = value("device", "cpu_offload")
+    default_models = {}
+    for mode in MODEL_MODES:
+        model, _ = value("models", mode.value)
+        if model and model.strip():
+            default_models[mode] = model.strip()
+    return Settings(
+        host=host.strip() if host and host.strip() else defaults.host,
+        port=_port(port, port_where) if port is not None else defaults.port,
+        models_dirs=_paths(dirs) if dirs else (),
+        a1111_dir=_path(a1111) if a1111 and a1111.strip() else None,
+        comfyui_dir=_path(comfyui) if comfyui and comfyui.strip() else None,
+        default_models=default_models,
+        allow_pickle=_bool(pickle, pickle_where) if pickle is not None else False,
+        device=_auto(device) if device is not None else None,
+        dtype=_dtype(dtype, dtype_where) if dtype is not None else None,
+        cpu_offload=_bool(offload, offload_where) if offload is not None else False,
+    )
+
+
+def write_template(path: Path | None = None) -> bool:
+    """Write the commented template unless a settings file exists; returns whether it did."""
+    path = path or config.settings_path()
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATE, encoding="utf-8")
+    return True
