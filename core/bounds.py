@@ -69,7 +69,8 @@ class Extent:
         """About `target_pixels` pixels with this aspect ratio, sides multiples of `multiple`.
 
         Scales up or down to the target, rounds each side to the nearest multiple and never
-        below one multiple. A size already a multiple and at the target comes back unchanged.
+        below one multiple (a sliver then gets the pixel budget along its length). A size already
+        a multiple and at the target comes back unchanged.
         """
         if self.is_empty:
             raise ValueError(f"cannot scale the empty size {self.width}x{self.height}")
@@ -77,10 +78,16 @@ class Extent:
             raise ValueError(f"target_pixels {target_pixels} and multiple {multiple} must be ≥ 1")
         scale = math.sqrt(target_pixels / self.pixel_count)
 
-        def side(length: int) -> int:
-            return max(multiple, round(length * scale / multiple) * multiple)
+        def side(length: float) -> int:
+            return max(multiple, round(length / multiple) * multiple)
 
-        return Extent(side(self.width), side(self.height))
+        width, height = side(self.width * scale), side(self.height * scale)
+        # A sliver's short side stops at one multiple; its long side then keeps the pixel budget.
+        if self.width * scale < multiple:
+            height = side(target_pixels / width)
+        elif self.height * scale < multiple:
+            width = side(target_pixels / height)
+        return Extent(width, height)
 
 
 @dataclass(frozen=True)
