@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Inlayer for GIMP 3: inpaint the selection, transform a layer, or generate into the selection.
+
+Each procedure reads only the rectangle of the active layer that the request needs (and the
+selection there, as an 8-bit mask), sends it to the Inlayer server, and adds the results as new
+layers above the source, masked by the feathered selection, in one undo step. The source layer is
+never written to.
+
+Standard library and `gi` only: GIMP's Python has nothing else. The Inlayer modules it needs
+(`inlayer_core`: protocol, client, bounds) are installed beside this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from inlayer_core.bounds import Bounds, read_bounds  # noqa: E402
+from inlayer_core.client import Client, connect  # noqa: E402
+from inlayer_core.protocol import (  # noqa: E402
+    ERRORS_BY_CODE,
+    MAX_COUNT,
+    MAX_STEPS,
+    EditRequest,
+    EditResult,
+    InlayerError,
+    JobState,
+    Mask,
+    Mode,
+    RGBAImage,
+)
+
+PLUG_IN_NAME = "inlayer"
+MENU_PATH = "<Image>/Filters/Inlayer"
+PARASITE_NAME = "inlayer-parameters"
+POLL_SECONDS = 0.1
+# How the plug-in exchanges pixels with GIMP: Babl converts from and to the image's own format
+# (grey, 16-bit, float, linear) on the way, so the server only ever sees 8-bit sRGB RGBA.
+PIXEL_FORMAT = "R'G'B'A u8"
+# The selection is a coverage value, not a colour: read it linear, unconverted.
+MASK_FORMAT = "Y u8"
+CANCEL_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cancel_watch.py")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One PDB procedure: what it asks the server for and which arguments it takes."""
+
+    mode: Mode
+    label: str
+    blurb: str
+    default_strength: float | None  # None: the procedure has no strength argument
+    has_prompt: bool = True
+
+
+TASKS = {
+    "inlayer-inpaint": Task(
+        Mode.INPAINT,
+        "_Inpaint Selection...",
+        "Repaint the selected part of the active layer to match the prompt",
+        default_strength=1.0,
+    ),
+    "inlayer-img2img": Task(
+        Mode.IMG2IMG,
+        "_Transform Layer...",
+        "Transform the active layer (only its selected part when there is a selection)",
+        default_strength=0.6,
+    ),
+    "inlayer-txt2img": Task(
+        Mode.TXT2IMG,
+        "_Generate...",
+        "Generate an image from the prompt into the selection, or the whole canvas",
+        default_strength=None,
+    ),
+    "inlayer-fill": Task(
+        Mode.FILL,
+        "_Fill Selection (no model)...",
+        "Fill the selection from its surroundings without a model",
+        default_strength=None,
+        has_prompt=False,
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the image
+# --------------------------------------------------------------------------------------------
+
+
+class Refused(InlayerError):
+    """The image or layer cannot be used; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a request is built from: the pixels it sends and where they sit on the canvas."""
+
+    image: RGBAImage | None
+    mask: Mask | None
+    origin_x: int  # canvas position of the request canvas's top-left pixel
+    origin_y: int
+
+
+def check_supported(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Layer:
+    """The one layer to work on, or `Refused` saying why there is none."""
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        raise Refused(
+            "Inlayer works on RGB and grayscale images; convert this indexed image first "
+            "(Image ▸ Mode ▸ RGB)."
+        )
+    if len(drawables) != 1:
+        raise Refused(f"Select exactly one layer ({len(drawables)} are selected).")
+    drawable = drawables[0]
+    if not isinstance(drawable, Gimp.Layer):
+        raise Refused("Select a layer: Inlayer cannot work on a channel or a layer mask.")
+    return drawable
+
+
+def selection_bounds(image: Gimp.Image) -> Bounds | None:
+    """The selection's bounding box in canvas coordinates, or None when nothing is selected."""
+    _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    return Bounds(x1, y1, x2 - x1, y2 - y1) if non_empty else None
+
+
+def read_pixels(drawable: Gimp.Drawable, area: Bounds, pixel_format: str) -> bytes:
+    rectangle = Gegl.Rectangle.new(area.x, area.y, area.width, area.height)
+    # NONE: outside the drawable reads as zero (unselected), never as a repeated edge.
+    return drawable.get_buffer().get(rectangle, 1.0, pixel_format, Gegl.AbyssPolicy.NONE)
+
+
+def read_source(image: Gimp.Image, layer: Gimp.Layer, task: Task, config) -> Source:
+    """Read the part of `layer` the request needs, and the selection there as its mask."""
+    mode = task.mode
+    _, offset_x, offset_y = layer.get_offsets()
+    layer_bounds = Bounds(offset_x, offset_y, layer.get_width(), layer.get_height())
+    selection = selection_bounds(image)
+    if selection is not None and selection.intersection(layer_bounds).is_empty:
+        if mode in (Mode.INPAINT, Mode.FILL):
+            raise Refused("The selection does not touch the active layer: select inside it.")
+        selection = None
+    if selection is None:
+        if mode in (Mode.INPAINT, Mode.FILL):
+            raise Refused("Select the area to repaint first: the selection is empty.")
+        if mode == Mode.TXT2IMG:  # nothing to read: generate a picture the size of the canvas
+            return Source(None, None, 0, 0)
+        area = Bounds(0, 0, layer_bounds.width, layer_bounds.height)
+        return Source(_read_layer(layer, area), None, offset_x, offset_y)
+
+    has_strength = task.default_strength is not None
+    strength = config.get_property("strength") if has_strength else 1.0
+    area = read_bounds(
+        selection,
+        layer_bounds,
+        grow=config.get_property("grow"),
+        feather=config.get_property("feather"),
+        strength=strength,
+    )
+    # The selection channel covers the canvas; read it at the same place in canvas coordinates.
+    mask_data = read_pixels(image.get_selection(), area.offset(offset_x, offset_y), MASK_FORMAT)
+    mask = Mask(area.width, area.height, mask_data)
+    if mask.is_empty():  # selected pixels only beyond the canvas edge, where the layer sticks out
+        raise Refused("The selection does not touch the active layer: select inside it.")
+    return Source(_read_layer(layer, area), mask, offset_x + area.x, offset_y + area.y)
+
+
+def _read_layer(layer: Gimp.Layer, area: Bounds) -> RGBAImage:
+    return RGBAImage(area.width, area.height, read_pixels(layer, area, PIXEL_FORMAT))
+
+
+def build_request(task: Task, source: Source, image: Gimp.Image, config) -> EditRequest:
+    request = EditRequest(
+        mode=task.mode,
+        image=source.image,
+        mask=source.mask,
+        grow=config.get_property("grow"),
+        feather=config.get_property("feather"),
+    )
+    if source.image is None:
+        request.width, request.height = image.get_width(), image.get_height()
+    if task.has_prompt:
+        request.prompt = config.get_property("prompt")
+        request.negative_prompt = config.get_property("negative-prompt")
+        request.steps = config.get_property("steps")
+        request.seed = config.get_property("seed")
+        request.count = config.get_property("count")
+        request.model = config.get_property("model").strip()
+    if task.default_strength is not None:
+        request.strength = config.get_property("strength")
+    return request
+
+
+# --------------------------------------------------------------------------------------------
+# Running the job
+# --------------------------------------------------------------------------------------------
+
+
+def run_job(client: Client, request: EditRequest) -> EditResult:
+    """Submit `request` and poll it, showing progress in GIMP's progress bar.
+
+    Cancelling there makes GIMP end this process at once, so a small watcher process
+    (cancel_watch.py) cancels the server's job when this process goes away before the job ends.
+    """
+    Gimp.progress_init(f"Inlayer: {request.mode.value}")
+    job_id = client.submit(request)
+    watcher = _start_cancel_watch(job_id)
+    try:
+        while True:
+            status = client.status(job_id)
+            if status.state == JobState.DONE and status.result is not None:
+                return status.result
+            if status.state in (JobState.FAILED, JobState.CANCELLED):
+                raise _job_error(status.error_code, status.error or status.state.value)
+            if status.queue_position > 0:
+                Gimp.progress_set_text(f"Inlayer: waiting ({status.queue_position} ahead)")
+            elif status.total > 0:
+                Gimp.progress_set_text(f"Inlayer: {request.mode.value}")
+                Gimp.progress_update(status.step / status.total)
+            time.sleep(POLL_SECONDS)
+    finally:
+        _stop_cancel_watch(watcher)
+        Gimp.progress_end()
+
+
+def _job_error(code: str, message: str) -> InlayerError:
+    error_class = ERRORS_BY_CODE.get(code, InlayerError)
+    return error_class(message)
+
+
+def _start_cancel_watch(job_id: str) -> subprocess.Popen | None:
+    try:
+        return subprocess.Popen(
+            [sys.executable, CANCEL_WATCH, job_id], stdin=subprocess.PIPE, env=os.environ.copy()
+        )
+    except OSError as error:  # no usable Python beside GIMP's: run on, without server cancel
+        print(f"inlayer: cannot watch for cancel: {error}", file=sys.stderr)
+        return None
+
+
+def _stop_cancel_watch(watcher: subprocess.Popen | None) -> None:
+    if watcher is None or watcher.stdin is None:
+        return
+    try:
+        watcher.stdin.write(b"done\n")
+        watcher.stdin.close()
+        watcher.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        watcher.kill()
+
+
+# --------------------------------------------------------------------------------------------
+# Writing the results
+# --------------------------------------------------------------------------------------------
+
+
+def layer_name(request: EditRequest, seed: int) -> str:
+    prompt = " ".join(request.prompt.split())
+    if len(prompt) > 48:
+        prompt = prompt[:47] + "…"
+    what = prompt or f"Inlayer {request.mode.value}"
+    return f"{what} (seed {seed})"
+
+
+def insert_results(
+    image: Gimp.Image, source: Gimp.Layer, request: EditRequest, origin: Source, result: EditResult
+) -> list[Gimp.Layer]:
+    """Add one layer per variation above `source`, the first on top and visible; one undo step."""
+    layer_type = (
+        Gimp.ImageType.GRAYA_IMAGE
+        if image.get_base_type() == Gimp.ImageBaseType.GRAY
+        else Gimp.ImageType.RGBA_IMAGE
+    )
+    parent = source.get_parent()
+    position = image.get_item_position(source)
+    layers = []
+    image.undo_group_start()
+    try:
+        # Inserted last-first at the source's position, so the first variation ends up on top.
+        for index in reversed(range(len(result.images))):
+            generated = result.images[index]
+            pixels = generated.image
+            layer = Gimp.Layer.new(
+                image,
+                layer_name(request, generated.seed),
+                pixels.width,
+                pixels.height,
+                layer_type,
+                100.0,
+                Gimp.LayerMode.NORMAL,
+            )
+            layer.set_offsets(origin.origin_x + generated.x, origin.origin_y + generated.y)
+            image.insert_layer(layer, parent, position)
+            buffer = layer.get_buffer()
+            # Written as 8-bit sRGB; Babl converts into the layer's own format and precision.
+            buffer.set(
+                Gegl.Rectangle.new(0, 0, pixels.width, pixels.height), PIXEL_FORMAT, pixels.data
+            )
+            buffer.flush()
+            if origin.mask is not None:
+                # The result's alpha is the blend mask: move it into an editable layer mask and
+                # make the layer opaque under it.
+                layer.add_mask(layer.create_mask(Gimp.AddMaskType.ALPHA_TRANSFER))
+            layer.set_visible(index == 0)
+            # What reproduces this one layer: its own seed, one variation, the model that ran.
+            parameters = {
+                **result.parameters,
+                "seed": generated.seed,
+                "count": 1,
+                "model": result.model,
+            }
+            layer.attach_parasite(
+                Gimp.Parasite.new(
+                    PARASITE_NAME, Gimp.PARASITE_PERSISTENT, json.dumps(parameters).encode()
+                )
+            )
+            layer.update(0, 0, pixels.width, pixels.height)
+            layers.insert(0, layer)
+    finally:
+        image.undo_group_end()
+    return layers
+
+
+# --------------------------------------------------------------------------------------------
+# The procedures
+# --------------------------------------------------------------------------------------------
+
+
+def run_task(procedure, run_mode, image, drawables, config, _data):
+    task = TASKS[procedure.get_name()]
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        GimpUi.init(PLUG_IN_NAME)
+        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+        dialog.fill(None)
+        accepted = dialog.run()
+        dialog.destroy()
+        if not accepted:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        layer = check_supported(image, drawables)
+        source = read_source(image, layer, task, config)
+        request = build_request(task, source, image, config)
+        request.validate()
+        result = run_job(connect(), request)
+        insert_results(image, layer, request, source, result)
+    except InlayerError as error:
+        return _failure(procedure, str(error))
+    except Exception as error:  # a bug: still a message, with the details on stderr
+        import traceback
+
+        traceback.print_exc()
+        return _failure(procedure, f"Inlayer failed unexpectedly ({type(error).__name__}: {error})")
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _failure(procedure, message: str):
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+
+
+def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
+    flags = GObject.ParamFlags.READWRITE
+    if task.has_prompt:
+        procedure.add_string_argument("prompt", "_Prompt", "What to paint", "", flags)
+        procedure.add_string_argument(
+            "negative-prompt", "_Negative prompt", "What to avoid", "", flags
+        )
+    if task.default_strength is not None:
+        procedure.add_double_argument(
+            "strength",
+            "_Strength",
+            "How much to change: 1 repaints from noise, lower keeps more of the original",
+            0.01,
+            1.0,
+            task.default_strength,
+            flags,
+        )
+    if task.has_prompt:
+        procedure.add_int_argument("steps", "S_teps", "Denoising steps", 1, MAX_STEPS, 20, flags)
+        procedure.add_int_argument(
+            "seed", "S_eed", "Random seed (-1: a new one each time)", -1, 2**31 - 1, -1, flags
+        )
+        procedure.add_int_argument(
+            "count", "_Variations", "How many result layers", 1, MAX_COUNT, 1, flags
+        )
+        procedure.add_string_argument(
+            "model", "_Model", "A model the server lists (empty: the default)", "", flags
+        )
+    procedure.add_int_argument(
+        "grow", "_Grow selection", "Pixels to grow the selection by", -512, 512, 4, flags
+    )
+    procedure.add_int_argument(
+        "feather", "_Feather", "Pixels of soft edge around the selection", 0, 512, 8, flags
+    )
+
+
+class InlayerPlugIn(Gimp.PlugIn):
+    def do_query_procedures(self):
+        return list(TASKS)
+
+    def do_set_i18n(self, _name):
+        return False
+
+    def do_create_procedure(self, name):
+        task = TASKS[name]
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_task, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label(task.label)
+        procedure.add_menu_path(MENU_PATH)
+        procedure.set_documentation(task.blurb, task.blurb, name)
+        procedure.set_attribution("Inlayer", "Inlayer", "2026")
+        add_arguments(procedure, task)
+        return procedure
+
+
+if __name__ == "__main__":
+    Gimp.main(InlayerPlugIn.__gtype__, sys.argv)
