@@ -1,0 +1,240 @@
+"""The plug-in installer against temporary profile folders laid out like each platform's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from inlayer_packaging import plugins
+from inlayer_packaging.plugins import (
+    GIMP_PLUGIN_SOURCE,
+    KRITA_PLUGIN_NAME,
+    KRITA_PLUGIN_SOURCE,
+    VENDORED_PACKAGE,
+    UserHost,
+)
+
+# (platform, GIMP profiles parent, Krita resource folder, kritarc), relative to the home folder,
+# with the environment variables that point there set as each platform sets them.
+LAYOUTS = {
+    "linux": ("linux", ".config/GIMP", ".local/share/krita", ".config/kritarc"),
+    "flatpak": (
+        "linux",
+        ".var/app/org.gimp.GIMP/config/GIMP",
+        ".var/app/org.kde.krita/data/krita",
+        ".var/app/org.kde.krita/config/kritarc",
+    ),
+    "windows": ("win32", "AppData/Roaming/GIMP", "AppData/Roaming/krita", "AppData/Local/kritarc"),
+    "macos": (
+        "darwin",
+        "Library/Application Support/GIMP",
+        "Library/Application Support/krita",
+        "Library/Preferences/kritarc",
+    ),
+}
+
+KRITARC = """\
+[General]
+ShowSplash=false
+
+[python]
+enable_comics_project_management_tools=true
+enable_inlayer_krita=false
+
+[MainWindow]
+State=AAAA/wAAAAD9
+"""
+
+
+def host_for(platform: str, home: Path) -> UserHost:
+    env = {}
+    if platform == "win32":
+        env = {
+            "APPDATA": str(home / "AppData/Roaming"),
+            "LOCALAPPDATA": str(home / "AppData/Local"),
+        }
+    return UserHost(platform, home, env)
+
+
+def installed_files(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_finds_every_versioned_gimp_profile_and_krita_folder(tmp_path, layout):
+    platform, gimp_parent, krita_dir, kritarc = LAYOUTS[layout]
+    for version in ("3.0", "3.2", "2.10", "backup"):
+        (tmp_path / gimp_parent / version).mkdir(parents=True)
+    (tmp_path / krita_dir).mkdir(parents=True)
+    host = host_for(platform, tmp_path)
+
+    assert plugins.find_gimp_profiles(host) == [
+        tmp_path / gimp_parent / "3.0",
+        tmp_path / gimp_parent / "3.2",
+    ]
+    assert plugins.find_krita_locations(host) == [
+        plugins.KritaLocation(tmp_path / krita_dir, tmp_path / kritarc)
+    ]
+    assert plugins.kritarc_for(tmp_path / krita_dir, host) == tmp_path / kritarc
+
+
+def test_finds_nothing_where_no_editor_ran(tmp_path):
+    host = host_for("linux", tmp_path)
+    assert plugins.find_gimp_profiles(host) == []
+    assert plugins.find_krita_locations(host) == []
+
+
+def test_gimp3_directory_counts_as_a_profile(tmp_path):
+    host = UserHost("linux", tmp_path, {"GIMP3_DIRECTORY": str(tmp_path / "portable")})
+    assert plugins.find_gimp_profiles(host) == [tmp_path / "portable"]
+
+
+def test_gimp_install_copies_plugin_and_vendored_client(tmp_path):
+    profile = tmp_path / "GIMP" / "3.2"
+    actions = plugins.install_gimp(profile)
+
+    folder = profile / "plug-ins" / "inlayer"
+    files = installed_files(folder)
+    assert len(actions) == len(files)
+    for relative, source in plugins.gimp_plugin_files().items():
+        expected = source if isinstance(source, bytes) else source.read_bytes()
+        assert files[relative] == expected
+    assert f"{VENDORED_PACKAGE}/protocol.py" in files
+    assert f"{VENDORED_PACKAGE}/__init__.py" in files
+    if (GIMP_PLUGIN_SOURCE / "inlayer.py").exists():
+        assert os.access(folder / "inlayer.py", os.X_OK)
+
+
+def test_install_is_idempotent_and_removes_stale_files(tmp_path):
+    profile = tmp_path / "3.0"
+    plugins.install_gimp(profile)
+    folder = profile / "plug-ins" / "inlayer"
+    before = installed_files(folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "inlayer.cpython-313.pyc").write_bytes(b"cache")
+
+    assert plugins.install_gimp(profile) == [f"GIMP plug-in in {folder} already up to date"]
+
+    (folder / "old_module.py").write_text("gone in this version\n")
+    (folder / VENDORED_PACKAGE / "protocol.py").write_text("edited by hand\n")
+    actions = plugins.install_gimp(profile)
+    assert any("old_module.py" in action and "removed" in action for action in actions)
+    assert any(action.endswith("protocol.py") for action in actions)
+    assert installed_files(folder) == before | {"__pycache__/inlayer.cpython-313.pyc": b"cache"}
+
+
+def test_vendored_client_imports_with_the_standard_library_alone(tmp_path):
+    """What GIMP's and Krita's Python can do: no site-packages, no Inlayer checkout."""
+    plugins.install_gimp(tmp_path)
+    folder = tmp_path / "plug-ins" / "inlayer"
+    modules = [
+        f"{VENDORED_PACKAGE}.{name.removesuffix('.py')}"
+        for name in plugins.VENDORED_MODULES
+        if (folder / VENDORED_PACKAGE / name).exists()
+    ]
+    script = f"import sys; sys.path.insert(0, {str(folder)!r}); import " + ", ".join(modules)
+    # -I: ignore PYTHONPATH and the user's site; -S: no site-packages.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_link_mode_symlinks_into_the_checkout(tmp_path):
+    profile = tmp_path / "3.0"
+    plugins.install_gimp(profile)  # a copy first: linking must replace it
+    actions = plugins.install_gimp(profile, link=True)
+
+    folder = profile / "plug-ins" / "inlayer"
+    vendored = folder / VENDORED_PACKAGE / "protocol.py"
+    assert vendored.is_symlink()
+    assert vendored.resolve() == plugins.CORE_SOURCE / "protocol.py"
+    # __init__.py is generated, so it is written, not linked.
+    assert not (folder / VENDORED_PACKAGE / "__init__.py").is_symlink()
+    assert all(action.startswith("linked ") for action in actions)
+    assert plugins.install_gimp(profile, link=True) == [
+        f"GIMP plug-in in {folder} already up to date"
+    ]
+    # Back to copies: every link becomes a plain file again.
+    plugins.install_gimp(profile)
+    assert not any(path.is_symlink() for path in folder.rglob("*"))
+
+
+def test_uninstall_gimp(tmp_path):
+    plugins.install_gimp(tmp_path)
+    (tmp_path / "plug-ins" / "other").mkdir()
+    assert plugins.uninstall_gimp(tmp_path) == [f"removed {tmp_path / 'plug-ins' / 'inlayer'}"]
+    assert [path.name for path in (tmp_path / "plug-ins").iterdir()] == ["other"]
+    assert plugins.uninstall_gimp(tmp_path) == [f"GIMP plug-in not installed in {tmp_path}"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_krita_install_enables_the_plugin_and_keeps_kritarc(tmp_path, layout):
+    platform, _, krita_dir, kritarc_name = LAYOUTS[layout]
+    resource_dir, kritarc = tmp_path / krita_dir, tmp_path / kritarc_name
+    kritarc.parent.mkdir(parents=True)
+    kritarc.write_text(KRITARC)
+    resource_dir.mkdir(parents=True)
+    (location,) = plugins.find_krita_locations(host_for(platform, tmp_path))
+
+    plugins.install_krita(location.resource_dir, kritarc=location.kritarc)
+
+    pykrita = resource_dir / "pykrita"
+    package = pykrita / KRITA_PLUGIN_NAME
+    assert (package / VENDORED_PACKAGE / "protocol.py").is_file()
+    if (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
+        assert (pykrita / f"{KRITA_PLUGIN_NAME}.desktop").is_file()
+    assert kritarc.read_text() == KRITARC.replace(
+        "enable_inlayer_krita=false", "enable_inlayer_krita=true"
+    )
+    assert plugins.install_krita(resource_dir, kritarc=kritarc) == [
+        f"Krita plug-in in {pykrita} already up to date"
+    ]
+
+    plugins.uninstall_krita(resource_dir, kritarc=kritarc)
+    assert not package.exists()
+    assert not (pykrita / f"{KRITA_PLUGIN_NAME}.desktop").exists()
+    assert kritarc.read_text() == KRITARC.replace("enable_inlayer_krita=false\n", "")
+
+
+def test_krita_install_adds_the_python_section_to_a_new_kritarc(tmp_path):
+    kritarc = tmp_path / "config" / "kritarc"
+    actions = plugins.install_krita(tmp_path / "krita", kritarc=kritarc)
+    assert f"enabled {KRITA_PLUGIN_NAME} in {kritarc}" in actions
+    assert kritarc.read_text() == "[python]\nenable_inlayer_krita=true\n"
+
+    kritarc.write_text("[General]\nShowSplash=false\n")
+    plugins.install_krita(tmp_path / "krita", kritarc=kritarc)
+    assert kritarc.read_text() == (
+        "[General]\nShowSplash=false\n\n[python]\nenable_inlayer_krita=true\n"
+    )
+
+
+def test_krita_zip_holds_desktop_file_and_package_with_vendored_client(tmp_path):
+    output = tmp_path / "inlayer_krita.zip"
+    plugins.build_krita_zip(output)
+
+    with zipfile.ZipFile(output) as archive:
+        names = set(archive.namelist())
+        init = archive.read(f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/__init__.py")
+    expected = {f"{KRITA_PLUGIN_NAME}/{name}" for name in plugins.krita_plugin_files()}
+    if (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
+        expected.add(f"{KRITA_PLUGIN_NAME}.desktop")
+    assert names == expected
+    assert f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/protocol.py" in names
+    assert not any("__pycache__" in name for name in names)
+    assert b"installer" in init
+
+    # The same sources give the same bytes (reproducible builds).
+    again = tmp_path / "again.zip"
+    plugins.build_krita_zip(again)
+    assert again.read_bytes() == output.read_bytes()
