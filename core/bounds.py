@@ -68,9 +68,9 @@ class Extent:
     def scale_keep_aspect(self, target_pixels: int, multiple: int) -> Extent:
         """About `target_pixels` pixels with this aspect ratio, sides multiples of `multiple`.
 
-        Scales up or down to the target, rounds each side to the nearest multiple and never
-        below one multiple (a sliver then gets the pixel budget along its length). A size already
-        a multiple and at the target comes back unchanged.
+        Scales up or down to the target; sides are rounded to the nearest multiple, never below
+        one (a sliver then gets the pixel budget along its length). A size already a multiple
+        and at the target comes back unchanged.
         """
         if self.is_empty:
             raise ValueError(f"cannot scale the empty size {self.width}x{self.height}")
@@ -81,13 +81,13 @@ class Extent:
         def side(length: float) -> int:
             return max(multiple, round(length / multiple) * multiple)
 
-        width, height = side(self.width * scale), side(self.height * scale)
-        # A sliver's short side stops at one multiple; its long side then keeps the pixel budget.
-        if self.width * scale < multiple:
-            height = side(target_pixels / width)
-        elif self.height * scale < multiple:
-            width = side(target_pixels / height)
-        return Extent(width, height)
+        # Rounding the short side first and giving the long side the rest of the pixel budget
+        # keeps the size near the target, slivers included.
+        if self.width <= self.height:
+            width = side(self.width * scale)
+            return Extent(width, side(target_pixels / width))
+        height = side(self.height * scale)
+        return Extent(side(target_pixels / height), height)
 
 
 @dataclass(frozen=True)

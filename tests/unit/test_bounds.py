@@ -53,7 +53,7 @@ def test_scale_keep_aspect_keeps_a_size_already_at_the_target():
 
 def test_scale_keep_aspect_never_goes_below_one_multiple():
     assert Extent(4000, 3).scale_keep_aspect(64 * 64, 8) == Extent(512, 8)
-    assert Extent(1, 900).scale_keep_aspect(64 * 64, 2) == Extent(2, 1920)
+    assert Extent(1, 900).scale_keep_aspect(64 * 64, 2) == Extent(2, 2048)
 
 
 def test_scale_keep_aspect_refuses_empty_sizes():
