@@ -465,7 +465,7 @@ class ModelRegistry:
                 self._check_components(source)
                 pipe = cls.from_pretrained(
                     source.path,
-                    torch_dtype=self.dtype,
+                    dtype=self.dtype,
                     use_safetensors=not self.allow_pickle,
                     local_files_only=True,
                     **self._no_safety_checker(source),
@@ -508,7 +508,7 @@ class ModelRegistry:
         return cls.from_single_file(
             str(source.path),
             config=str(config_dir),
-            torch_dtype=self.dtype,
+            dtype=self.dtype,
             local_files_only=True,
             **components,
             **self._no_safety_checker(source),
@@ -532,7 +532,7 @@ class ModelRegistry:
         cls = getattr(diffusers, PIPELINE_CLASSES[loaded.source.family][mode])
         base = next(iter(loaded.pipelines.values()))
         # from_pipe would otherwise cast the shared modules to its default dtype.
-        pipe = cls.from_pipe(base, torch_dtype=self.dtype)
+        pipe = cls.from_pipe(base, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
         if self.cpu_offload:
             pipe.enable_model_cpu_offload(device=self.device)
