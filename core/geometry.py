@@ -108,27 +108,24 @@ def working_extent(context: Extent, *, target_pixels: int, multiple: int) -> Ext
     return context.scale_keep_aspect(target_pixels, multiple)
 
 
-def _interpolation(source: Extent, target: Extent, *, upscale: int) -> int:
-    # Area averaging is the alias-free way down; `upscale` is sharper on the way up.
-    return cv2.INTER_AREA if target.pixel_count < source.pixel_count else upscale
+def _resize(pixels: np.ndarray, extent: Extent, *, upscale: int) -> np.ndarray:
+    """`pixels` scaled to `extent`: area averaging (alias-free) on the way down, `upscale` on the
+    way up; the input itself when already that size."""
+    source = Extent(pixels.shape[1], pixels.shape[0])
+    if source == extent:
+        return pixels
+    interpolation = cv2.INTER_AREA if extent.pixel_count < source.pixel_count else upscale
+    return cv2.resize(pixels, (extent.width, extent.height), interpolation=interpolation)
 
 
 def resize_rgb(image: np.ndarray, extent: Extent) -> np.ndarray:
-    """An HxWx3 or HxWx4 uint8 image scaled to `extent`; the input itself when already that size."""
-    source = Extent(image.shape[1], image.shape[0])
-    if source == extent:
-        return image
-    interpolation = _interpolation(source, extent, upscale=cv2.INTER_CUBIC)
-    return cv2.resize(image, (extent.width, extent.height), interpolation=interpolation)
+    """An HxWx3 or HxWx4 uint8 image scaled to `extent` (cubic up, for sharpness)."""
+    return _resize(image, extent, upscale=cv2.INTER_CUBIC)
 
 
 def resize_mask(mask: np.ndarray, extent: Extent) -> np.ndarray:
     """An HxW uint8 mask scaled to `extent` (linear up, so edges stay soft without overshoot)."""
-    source = Extent(mask.shape[1], mask.shape[0])
-    if source == extent:
-        return mask
-    interpolation = _interpolation(source, extent, upscale=cv2.INTER_LINEAR)
-    return cv2.resize(mask, (extent.width, extent.height), interpolation=interpolation)
+    return _resize(mask, extent, upscale=cv2.INTER_LINEAR)
 
 
 def layer_pixels(generated_rgb: np.ndarray, blend: np.ndarray) -> np.ndarray:
