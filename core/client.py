@@ -1,0 +1,493 @@
+"""The one client the plug-ins use to run edits: HTTP to `inlayer serve`, or in-process.
+
+Standard library only, Python 3.10+: GIMP's and Krita's embedded Python carry this module (as
+`inlayer_core.client`). Every failure reaches the caller as an `InlayerError` whose message a
+plug-in shows as it is.
+
+    client = connect()                       # HTTP unless INLAYER_TRANSPORT=inprocess
+    result = client.run(request, on_progress=show, cancel=stop_event)
+
+Where the HTTP client finds the server: the `url`/`token` arguments, else the INLAYER_SERVER and
+INLAYER_TOKEN environment variables, else server.json and token in Inlayer's config folder
+(written by `inlayer serve`), else http://127.0.0.1:7878.
+"""
+
+from __future__ import annotations
+
+import abc
+import http.client
+import importlib
+import json
+import os
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import config, wire
+from .protocol import (
+    ERRORS_BY_CODE,
+    AuthenticationFailed,
+    Cancelled,
+    ConnectionFailed,
+    EditRequest,
+    EditResult,
+    InlayerError,
+    InvalidRequest,
+    JobState,
+    JobStatus,
+    ModelInfo,
+    Progress,
+    ProgressCallback,
+    ServerBusy,
+    ServerHealth,
+)
+
+SERVER_ENV = "INLAYER_SERVER"
+TOKEN_ENV = "INLAYER_TOKEN"
+TRANSPORT_ENV = "INLAYER_TRANSPORT"
+
+
+def error_from(code: str, message: str, field_name: str = "") -> InlayerError:
+    """The `InlayerError` subclass a server's error code stands for."""
+    if code == InvalidRequest.code and field_name:
+        prefix = f"{field_name}: "
+        return InvalidRequest(field_name, message.removeprefix(prefix))
+    return ERRORS_BY_CODE.get(code, InlayerError)(message)
+
+
+@dataclass
+class _Poll:
+    """One look at a job: its state, the request field of an InvalidRequest failure, and which
+    variation is running."""
+
+    status: JobStatus
+    error_field: str = ""
+    variation: int = 0
+
+
+class Client(abc.ABC):
+    """Runs edits somewhere: on a server (`HttpClient`) or in this process (`InProcessClient`)."""
+
+    @abc.abstractmethod
+    def health(self) -> ServerHealth: ...
+
+    @abc.abstractmethod
+    def models(self) -> list[ModelInfo]: ...
+
+    @abc.abstractmethod
+    def submit(self, request: EditRequest) -> str:
+        """Queue `request`; return its job id at once."""
+
+    @abc.abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """Ask the job to stop (a running one stops after its current step)."""
+
+    @abc.abstractmethod
+    def _poll(self, job_id: str, preview_after: int) -> _Poll:
+        """The job's state, with a preview only when newer than step `preview_after`."""
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's state, its latest preview, and its result once done."""
+        return self._poll(job_id, -1).status
+
+    def run(
+        self,
+        request: EditRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        poll_interval: float = 0.1,
+    ) -> EditResult:
+        """Run `request` to the end; raises `Cancelled` when `cancel` was set."""
+        return self.wait(self.submit(request), on_progress, cancel, poll_interval)
+
+    def wait(
+        self,
+        job_id: str,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        poll_interval: float = 0.1,
+    ) -> EditResult:
+        """Follow a submitted job to its end (also one submitted before a lost connection)."""
+        cancel = cancel or threading.Event()
+        cancel_sent = False
+        preview_step = -1
+        reported_step = -1
+        while True:
+            if cancel.is_set() and not cancel_sent:
+                self.cancel(job_id)
+                cancel_sent = True
+            poll = self._poll(job_id, preview_step)
+            status = poll.status
+            fresh_preview = status.preview is not None
+            if on_progress and status.total and (status.step != reported_step or fresh_preview):
+                on_progress(Progress(status.step, status.total, poll.variation, status.preview))
+                reported_step = status.step
+            if fresh_preview:
+                preview_step = status.step
+            if status.state == JobState.DONE and status.result is not None:
+                return status.result
+            if status.state == JobState.FAILED:
+                raise error_from(status.error_code, status.error, poll.error_field)
+            if status.state == JobState.CANCELLED:
+                raise Cancelled(f"The edit was cancelled ({status.error or 'on request'}).")
+            cancel.wait(poll_interval)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+
+def _server_info_url() -> str | None:
+    try:
+        info = json.loads(config.server_info_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = info.get("url") if isinstance(info, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _token_from_file() -> str | None:
+    try:
+        return config.token_path().read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+class HttpClient(Client):
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        reconnect_seconds: float = 10.0,
+    ) -> None:
+        """`timeout`: seconds one HTTP exchange may take. `reconnect_seconds`: how long `wait`
+        keeps trying when the connection drops mid-job before it gives up."""
+        self.url = (
+            url
+            or os.environ.get(SERVER_ENV)
+            or _server_info_url()
+            or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
+        ).rstrip("/")
+        self.token = token or os.environ.get(TOKEN_ENV) or _token_from_file()
+        self.timeout = timeout
+        self.reconnect_seconds = reconnect_seconds
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InlayerError(f"The Inlayer server address {self.url!r} is not an http:// URL.")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._base_path = parts.path
+
+    # ---- the API -----------------------------------------------------------------------------
+
+    def health(self) -> ServerHealth:
+        return self._parse("health", wire.health_from_json, self._json("GET", "/v1/health"))
+
+    def models(self) -> list[ModelInfo]:
+        answer = self._json("GET", "/v1/models")
+        return self._parse("models", lambda data: [wire.model_from_json(m) for m in data], answer)
+
+    def submit(self, request: EditRequest) -> str:
+        body = wire.encode_request(request)
+        answer = self._json("POST", "/v1/jobs", body, wire.CONTENT_TYPE)
+        return self._parse("submit", lambda data: str(data["job_id"]), answer)
+
+    def cancel(self, job_id: str) -> None:
+        self._json("POST", f"/v1/jobs/{urllib.parse.quote(job_id)}/cancel")
+
+    def _poll(self, job_id: str, preview_after: int) -> _Poll:
+        path = f"/v1/jobs/{urllib.parse.quote(job_id)}?preview_after={preview_after}"
+        body = self._exchange("GET", path)
+        try:
+            decoded = wire.decode_status(body)
+        except (InvalidRequest, ValueError, KeyError, TypeError) as error:
+            raise self._malformed("job status", error) from None
+        return _Poll(decoded.status, decoded.error_field, decoded.variation)
+
+    def wait(
+        self,
+        job_id: str,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        poll_interval: float = 0.1,
+    ) -> EditResult:
+        """As `Client.wait`, riding out short connection drops (`reconnect_seconds`)."""
+        give_up_at: float | None = None
+        while True:
+            try:
+                return super().wait(job_id, on_progress, cancel, poll_interval)
+            except _ServerGone:
+                raise ConnectionFailed(
+                    f"The Inlayer server at {self.url} stopped while running the edit (did it "
+                    "crash or quit?). Start it again with `inlayer serve` and retry."
+                ) from None
+            except _JobUnknown:
+                raise ConnectionFailed(
+                    f"The Inlayer server at {self.url} no longer knows this edit (it restarted, "
+                    "or the result expired). Run the edit again."
+                ) from None
+            except _ConnectionDropped as error:
+                now = time.monotonic()
+                give_up_at = give_up_at or now + self.reconnect_seconds
+                if now >= give_up_at:
+                    raise ConnectionFailed(
+                        f"Lost the connection to the Inlayer server at {self.url} while it ran "
+                        f"the edit, for {self.reconnect_seconds:g} s ({error.reason}). The "
+                        f"result stays on the server for a while: job id {job_id}."
+                    ) from None
+                time.sleep(min(poll_interval * 5, 1.0))
+
+    # ---- one exchange ------------------------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        return kind(self._host, self._port, timeout=self.timeout)
+
+    def _exchange(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = ""
+    ) -> bytes:
+        headers = {"Accept": "application/json, " + wire.CONTENT_TYPE}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        connection = self._connection()
+        try:
+            connection.request(method, self._base_path + path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except ConnectionRefusedError:
+            raise _ServerGone(
+                f"The Inlayer server is not running at {self.url}: start it with `inlayer serve`."
+            ) from None
+        except TimeoutError:
+            raise _ConnectionDropped(
+                f"The Inlayer server at {self.url} did not answer within {self.timeout:g} s.",
+                "no answer",
+            ) from None
+        except (OSError, http.client.HTTPException) as error:
+            raise _ConnectionDropped(
+                f"Lost the connection to the Inlayer server at {self.url} ({error!r}).",
+                repr(error),
+            ) from None
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise self._error(response.status, response.getheader("Retry-After"), data)
+        return data
+
+    def _json(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = ""
+    ) -> Any:
+        data = self._exchange(method, path, body, content_type)
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise self._malformed(path, error) from None
+
+    def _parse(self, what: str, parse: Any, data: Any) -> Any:
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError) as error:
+            raise self._malformed(what, error) from None
+
+    def _malformed(self, what: str, error: Exception) -> InlayerError:
+        return InlayerError(
+            f"The server at {self.url} sent a {what} answer Inlayer cannot read ({error}); "
+            "is it an Inlayer server of the same version as this plug-in?"
+        )
+
+    def _error(self, status: int, retry_after: str | None, data: bytes) -> InlayerError:
+        try:
+            answer = json.loads(data)
+            message, code = str(answer["detail"]), str(answer.get("code", ""))
+            field_name = str(answer.get("field") or "")
+        except (ValueError, KeyError, TypeError):
+            message, code, field_name = data[:200].decode("utf-8", "replace"), "", ""
+        if status == 401:
+            where = "INLAYER_TOKEN" if os.environ.get(TOKEN_ENV) else str(config.token_path())
+            if not self.token:
+                return AuthenticationFailed(
+                    f"No token for the Inlayer server at {self.url}: start it once with "
+                    f"`inlayer serve` (it writes {config.token_path()}) or set {TOKEN_ENV}."
+                )
+            return AuthenticationFailed(
+                f"The Inlayer server at {self.url} refused the token from {where}: use the "
+                f"token of that server (its {config.token_path().name} file, or {TOKEN_ENV})."
+            )
+        if status == 429:
+            wait = retry_after or "a few"
+            busy = ServerBusy(
+                f"The Inlayer server is busy with other edits; try again in {wait} s."
+            )
+            busy.retry_after = int(retry_after) if (retry_after or "").isdigit() else 1
+            return busy
+        if status == 404 and code == "job_not_found":
+            return _JobUnknown(message)
+        if code:
+            return error_from(code, message, field_name)
+        return InlayerError(
+            f"The server at {self.url} answered HTTP {status}: {message} (is it an Inlayer server?)"
+        )
+
+
+class _ServerGone(ConnectionFailed):
+    """Nothing listens at the URL: the server is not running (or died)."""
+
+
+class _ConnectionDropped(ConnectionFailed):
+    """The connection broke or timed out: the server may still be there."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class _JobUnknown(InlayerError):
+    code = "job_not_found"
+
+
+# --------------------------------------------------------------------------------------------
+# In-process
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _LocalJob:
+    request: EditRequest
+    state: JobState = JobState.QUEUED
+    progress: Progress | None = None
+    preview_step: int = -1
+    result: EditResult | None = None
+    error: InlayerError | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class InProcessClient(Client):
+    """Runs edits with the core in this Python (which needs torch and diffusers).
+
+    `run` calls the engine in the caller's thread; `submit` runs jobs one at a time in a
+    background thread, like the server's queue.
+    """
+
+    def __init__(self, engine: Any = None) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._engine_lock = threading.Lock()  # one edit at a time on the device
+        self._jobs: dict[str, _LocalJob] = {}
+
+    @property
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                try:
+                    engine_module = importlib.import_module(".engine", __package__)
+                except ImportError as error:
+                    raise InlayerError(
+                        f"This Python cannot run Inlayer's core in-process ({error}). Start the "
+                        f"server with `inlayer serve` and unset {TRANSPORT_ENV}."
+                    ) from None
+                self._engine = engine_module.Engine()
+            return self._engine
+
+    def health(self) -> ServerHealth:
+        from . import __version__
+
+        with self._lock:
+            waiting = sum(
+                j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values()
+            )
+        return ServerHealth(version=__version__, device=self.engine.device, queue_length=waiting)
+
+    def models(self) -> list[ModelInfo]:
+        return list(self.engine.registry.list())
+
+    def run(
+        self,
+        request: EditRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        poll_interval: float = 0.1,
+    ) -> EditResult:
+        engine = self.engine
+        with self._engine_lock:
+            return engine.run(request, on_progress, cancel)
+
+    def submit(self, request: EditRequest) -> str:
+        request.validate()
+        job_id = uuid.uuid4().hex
+        job = _LocalJob(request)
+        with self._lock:
+            self._jobs[job_id] = job
+        threading.Thread(target=self._work, args=(job,), name="inlayer-job", daemon=True).start()
+        return job_id
+
+    def cancel(self, job_id: str) -> None:
+        self._job(job_id).cancel.set()
+
+    def _job(self, job_id: str) -> _LocalJob:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise InlayerError(f"Job {job_id} is unknown to this process.")
+        return job
+
+    def _poll(self, job_id: str, preview_after: int) -> _Poll:
+        job = self._job(job_id)
+        with self._lock:
+            progress = job.progress or Progress(0, 0)
+            error = job.error
+            status = JobStatus(
+                job_id=job_id,
+                state=job.state,
+                step=progress.step,
+                total=progress.total,
+                preview=progress.preview if job.preview_step > preview_after else None,
+                result=job.result,
+                error=str(error or ""),
+                error_code=error.code if error else "",
+            )
+        return _Poll(status, getattr(error, "field", ""), progress.variation)
+
+    def _work(self, job: _LocalJob) -> None:
+        def on_progress(progress: Progress) -> None:
+            with self._lock:
+                if progress.preview is None and job.progress is not None:
+                    progress = Progress(
+                        progress.step, progress.total, progress.variation, job.progress.preview
+                    )
+                elif progress.preview is not None:
+                    job.preview_step = progress.step
+                job.progress = progress
+
+        with self._engine_lock:
+            if job.cancel.is_set():
+                job.state = JobState.CANCELLED
+                return
+            job.state = JobState.RUNNING
+            try:
+                result = self.engine.run(job.request, on_progress, job.cancel)
+            except Cancelled:
+                job.state = JobState.CANCELLED
+            except InlayerError as error:
+                job.error, job.state = error, JobState.FAILED
+            except Exception as error:  # keep the plug-in alive; report what broke
+                job.error, job.state = InlayerError(f"internal error: {error!r}"), JobState.FAILED
+            else:
+                job.result, job.state = result, JobState.DONE
+
+
+def connect() -> Client:
+    """The client a plug-in uses: HTTP, unless INLAYER_TRANSPORT=inprocess."""
+    transport = os.environ.get(TRANSPORT_ENV, "http").strip().lower()
+    if transport == "inprocess":
+        return InProcessClient()
+    if transport not in ("", "http"):
+        raise InlayerError(f"{TRANSPORT_ENV}={transport!r} is unknown: use http or inprocess.")
+    return HttpClient()

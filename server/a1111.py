@@ -1,0 +1,438 @@
+"""An AUTOMATIC1111-compatible subset (/sdapi/v1), so that existing A1111 clients and editor
+plug-ins can use Inlayer as their backend.
+
+Each call becomes one `EditRequest` on the same queue as Inlayer's own jobs. Like A1111, the
+generate calls answer when the images are done, with the FULL image (the result composited over
+the init image) as base64 PNG. Authentication: the token as a Bearer token or as the password of
+HTTP Basic auth (auth.py).
+
+Differences from A1111 worth knowing:
+- Inlayer always inpaints "only masked": it picks the context around the mask itself, so
+  `inpaint_full_res` and `inpaint_full_res_padding` are accepted but do not change the context.
+- `mask_blur` becomes the mask's feather (px); A1111's blur is symmetric around the mask edge,
+  Inlayer's feather lies outside the mask.
+- An interrupted call answers with the images finished so far: none (Inlayer keeps no partial
+  images).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import re
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict
+
+from core import geometry
+from core.protocol import (
+    EditRequest,
+    EditResult,
+    FillMode,
+    InvalidRequest,
+    JobState,
+    Mask,
+    Mode,
+    RGBAImage,
+)
+
+from .app import Service, TooLarge, error_response
+from .jobs import Job
+
+# A1111 sampler names (the part before any scheduler suffix) -> Inlayer scheduler names.
+SAMPLERS = {
+    "Euler": "euler",
+    "Euler a": "euler_a",
+    "DPM++ 2M": "dpm++_2m",
+    "DPM++ 2M Karras": "dpm++_2m_karras",
+    "DPM++ SDE Karras": "dpm++_sde_karras",
+    "DDIM": "ddim",
+    "PLMS": "pndm",
+    "PNDM": "pndm",
+    "LMS": "lms",
+    "Heun": "heun",
+    "UniPC": "unipc",
+}
+# A1111's `inpainting_fill`: 0 fill, 1 original, 2 latent noise, 3 latent nothing.
+INPAINTING_FILL = {0: FillMode.BLUR, 1: FillMode.KEEP, 2: FillMode.NOISE, 3: FillMode.NEUTRAL}
+# Inlayer's request field -> the A1111 field that set it, so errors name what the client sent.
+A1111_FIELDS = {
+    "strength": "denoising_strength",
+    "guidance": "cfg_scale",
+    "count": "batch_size",
+    "image": "init_images",
+    "scheduler": "sampler_name",
+    "feather": "mask_blur",
+}
+_POLL_SECONDS = 0.05
+
+
+class Txt2ImgBody(BaseModel):
+    # A1111 clients send many more fields (styles, restore_faces, alwayson_scripts ...): ignored.
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = -1
+    steps: int = 20
+    cfg_scale: float = 7.0
+    sampler_name: str | None = None
+    sampler_index: str | None = None  # the older name of sampler_name
+    scheduler: str | None = None  # A1111 ≥ 1.9 names the schedule apart ("Karras")
+    batch_size: int = 1
+    n_iter: int = 1
+    width: int = 512
+    height: int = 512
+    override_settings: dict[str, Any] = {}
+
+
+class Img2ImgBody(Txt2ImgBody):
+    init_images: list[str]
+    mask: str | None = None
+    mask_blur: int = 4
+    inpainting_fill: int = 0
+    inpaint_full_res: bool = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0
+    denoising_strength: float = 0.75
+
+
+class OptionsBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    sd_model_checkpoint: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# A1111 fields -> EditRequest
+# --------------------------------------------------------------------------------------------
+
+
+def scheduler_name(body: Txt2ImgBody) -> str:
+    sampler = body.sampler_name or body.sampler_index or ""
+    if body.scheduler and body.scheduler.lower() not in ("automatic", ""):
+        sampler = f"{sampler} {body.scheduler}"
+    if not sampler:
+        return ""
+    if sampler not in SAMPLERS:
+        raise InvalidRequest(
+            "sampler_name", f"{sampler!r} is not supported; choose one of {sorted(SAMPLERS)}"
+        )
+    return SAMPLERS[sampler]
+
+
+def decode_image(data: Any, field: str, max_pixels: int) -> Image.Image:
+    """A base64 image (optionally a data: URL), checked for size before it is decompressed."""
+    if not isinstance(data, str):
+        raise InvalidRequest(field, "must be a base64-encoded image")
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    try:
+        raw = base64.b64decode(re.sub(r"\s+", "", data), validate=True)
+        image = Image.open(io.BytesIO(raw))
+    except (binascii.Error, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        raise InvalidRequest(field, "is not a base64-encoded PNG, JPEG or WebP image") from None
+    if image.width * image.height > max_pixels:
+        raise TooLarge(field, f"{image.width}x{image.height} is more than {max_pixels} pixels")
+    try:
+        image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise InvalidRequest(field, f"could not be decoded: {error}") from None
+    return image
+
+
+def _mask_pixels(image: Image.Image, invert: bool) -> Image.Image:
+    """A1111 reads a mask's alpha when it has transparency, else its brightness."""
+    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema() != (255, 255):
+        mask = image.getchannel("A")
+    else:
+        mask = image.convert("L")
+    return mask.point(lambda value: 255 - value) if invert else mask
+
+
+def _model(body: Txt2ImgBody, service: Service, checkpoint: str) -> str:
+    override = body.override_settings.get("sd_model_checkpoint")
+    name = strip_hash(override) if isinstance(override, str) else checkpoint
+    service.check_model(name, "override_settings.sd_model_checkpoint")
+    return name
+
+
+def _shared_fields(body: Txt2ImgBody, service: Service, checkpoint: str) -> dict[str, Any]:
+    """The request fields txt2img and img2img set alike."""
+    return {
+        "prompt": body.prompt,
+        "negative_prompt": body.negative_prompt,
+        "steps": body.steps,
+        "guidance": body.cfg_scale,
+        "seed": body.seed,
+        "count": body.batch_size * body.n_iter,
+        "scheduler": scheduler_name(body),
+        "model": _model(body, service, checkpoint),
+    }
+
+
+def txt2img_request(body: Txt2ImgBody, service: Service, checkpoint: str) -> EditRequest:
+    return EditRequest(
+        mode=Mode.TXT2IMG,
+        width=body.width,
+        height=body.height,
+        **_shared_fields(body, service, checkpoint),
+    )
+
+
+def img2img_request(
+    body: Img2ImgBody, service: Service, checkpoint: str
+) -> tuple[EditRequest, Image.Image]:
+    """The request and the init image it starts from (resized to width x height, as A1111's
+    "just resize" does), which the answer's full images are composited over."""
+    if not body.init_images:
+        raise InvalidRequest("init_images", "needs one base64 image")
+    max_pixels = service.limits.max_pixels
+    if body.width < 1 or body.height < 1:
+        raise InvalidRequest("width", f"{body.width}x{body.height} is empty")
+    if body.width * body.height > max_pixels:
+        raise TooLarge("width", f"{body.width}x{body.height} is more than {max_pixels} pixels")
+    init = decode_image(body.init_images[0], "init_images.0", max_pixels).convert("RGBA")
+    size = (body.width, body.height)
+    if init.size != size:
+        init = init.resize(size, Image.Resampling.LANCZOS)
+    mask = None
+    if body.mask is not None:
+        mask_image = _mask_pixels(
+            decode_image(body.mask, "mask", max_pixels), bool(body.inpainting_mask_invert)
+        )
+        if mask_image.size != size:
+            mask_image = mask_image.resize(size, Image.Resampling.BILINEAR)
+        mask = Mask(body.width, body.height, mask_image.tobytes())
+    if body.inpainting_fill not in INPAINTING_FILL:
+        raise InvalidRequest(
+            "inpainting_fill",
+            "must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing)",
+        )
+    request = EditRequest(
+        mode=Mode.INPAINT if mask is not None else Mode.IMG2IMG,
+        image=RGBAImage(body.width, body.height, init.tobytes()),
+        mask=mask,
+        strength=body.denoising_strength,
+        fill=INPAINTING_FILL[body.inpainting_fill],
+        grow=0,
+        feather=body.mask_blur,
+        **_shared_fields(body, service, checkpoint),
+    )
+    return request, init
+
+
+def validate_as_a1111(request: EditRequest) -> None:
+    """`request.validate()`, naming the A1111 field the client sent in any error."""
+    try:
+        request.validate()
+    except InvalidRequest as error:
+        name = A1111_FIELDS.get(error.field, error.field)
+        message = str(error).partition(": ")[2]
+        raise InvalidRequest(name, message) from None
+
+
+# --------------------------------------------------------------------------------------------
+# EditResult -> A1111 answer
+# --------------------------------------------------------------------------------------------
+
+
+def png_base64(pixels: np.ndarray) -> str:
+    mode = "RGBA" if pixels.shape[2] == 4 and (pixels[..., 3] != 255).any() else "RGB"
+    image = Image.fromarray(pixels if mode == "RGBA" else pixels[..., :3], mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=3)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def full_images(result: EditResult, init: Image.Image | None) -> list[np.ndarray]:
+    """Each variation as the whole picture, as A1111 returns it."""
+    images = []
+    for generated in result.images:
+        g = generated.image
+        pixels = np.frombuffer(g.data, np.uint8).reshape(g.height, g.width, 4)
+        if init is None:  # txt2img: the result is the whole canvas already
+            images.append(pixels)
+            continue
+        canvas = np.array(init)
+        rows = slice(generated.y, generated.y + g.height)
+        columns = slice(generated.x, generated.x + g.width)
+        canvas[rows, columns] = geometry.composite(canvas[rows, columns], pixels, pixels[..., 3])
+        images.append(canvas)
+    return images
+
+
+def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) -> str:
+    """The "infotext" A1111 writes under each image."""
+    text = body.prompt
+    if body.negative_prompt:
+        text += f"\nNegative prompt: {body.negative_prompt}"
+    text += (
+        f"\nSteps: {body.steps}, Sampler: {sampler}, CFG scale: {body.cfg_scale:g}, "
+        f"Seed: {seed}, Size: {result.canvas_width}x{result.canvas_height}, Model: {result.model}"
+    )
+    if isinstance(body, Img2ImgBody):
+        text += f", Denoising strength: {body.denoising_strength:g}"
+    return text
+
+
+def answer(body: Txt2ImgBody, job: Job, init: Image.Image | None) -> dict[str, Any]:
+    result = job.result
+    parameters = body.model_dump()
+    if isinstance(body, Img2ImgBody):
+        parameters["init_images"] = None  # A1111 does not echo the pixels back either
+        parameters["mask"] = None
+    if result is None:  # interrupted
+        info = {"interrupted": True, "all_seeds": [], "infotexts": []}
+        return {"images": [], "parameters": parameters, "info": json.dumps(info)}
+    seeds = [g.seed for g in result.images]
+    sampler = body.sampler_name or body.sampler_index or "Euler a"
+    infotexts = [info_text(body, result, seed, sampler) for seed in seeds]
+    info = {
+        "prompt": body.prompt,
+        "all_prompts": [body.prompt] * len(seeds),
+        "negative_prompt": body.negative_prompt,
+        "all_negative_prompts": [body.negative_prompt] * len(seeds),
+        "seed": seeds[0] if seeds else body.seed,
+        "all_seeds": seeds,
+        "subseed": -1,
+        "all_subseeds": [-1] * len(seeds),
+        "width": result.canvas_width,
+        "height": result.canvas_height,
+        "sampler_name": sampler,
+        "cfg_scale": body.cfg_scale,
+        "steps": body.steps,
+        "batch_size": body.batch_size,
+        "sd_model_name": result.model,
+        "denoising_strength": getattr(body, "denoising_strength", None),
+        "infotexts": infotexts,
+        "index_of_first_image": 0,
+        "interrupted": False,
+    }
+    images = [png_base64(pixels) for pixels in full_images(result, init)]
+    return {"images": images, "parameters": parameters, "info": json.dumps(info)}
+
+
+def strip_hash(title: str) -> str:
+    """A1111 titles look like "name [hash]"; Inlayer's model names have no hash."""
+    return re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", title)
+
+
+# --------------------------------------------------------------------------------------------
+# Routes
+# --------------------------------------------------------------------------------------------
+
+
+async def _wait(request: Request, service: Service, job: Job) -> None:
+    """Wait for the job without blocking the event loop; a client that hung up gets its job
+    cancelled, since nobody is left to receive the images."""
+    while not job.finished.is_set():
+        if await request.is_disconnected():
+            service.queue.cancel(job)
+            return
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+_FAILED_STATUS = {"invalid_request": 422, "model_not_found": 422}
+
+
+def a1111_router(service: Service) -> APIRouter:
+    router = APIRouter(prefix="/sdapi/v1", tags=["AUTOMATIC1111"])
+    # The checkpoint /options selected; "" = Inlayer's default for each mode.
+    selected = {"checkpoint": ""}
+
+    async def run(request: Request, body: Txt2ImgBody, edit: EditRequest, init: Image.Image | None):
+        validate_as_a1111(edit)
+        job = service.submit(edit, source="a1111")
+        await _wait(request, service, job)
+        if job.state == JobState.FAILED:
+            status = _FAILED_STATUS.get(job.error_code, 500)
+            return error_response(status, job.error, job.error_code, job.error_field)
+        # Encoding PNGs takes a while for big images: off the event loop.
+        return await asyncio.to_thread(answer, body, job, init)
+
+    @router.post("/txt2img")
+    async def txt2img(request: Request, body: Txt2ImgBody) -> Any:
+        edit = txt2img_request(body, service, selected["checkpoint"])
+        return await run(request, body, edit, None)
+
+    @router.post("/img2img")
+    async def img2img(request: Request, body: Img2ImgBody) -> Any:
+        edit, init = await asyncio.to_thread(img2img_request, body, service, selected["checkpoint"])
+        return await run(request, body, edit, init)
+
+    @router.get("/progress")
+    async def progress(skip_current_image: bool = False) -> dict[str, Any]:
+        job = service.queue.latest("a1111")
+        running = job is not None and job.state == JobState.RUNNING
+        fraction = job.step / job.total if running and job.total else 0.0
+        current_image = None
+        if running and not skip_current_image and job.preview is not None:
+            preview = job.preview
+            pixels = np.frombuffer(preview.data, np.uint8).reshape(preview.height, preview.width, 4)
+            current_image = png_base64(pixels)
+        return {
+            "progress": fraction,
+            "eta_relative": (job.eta_seconds() or 0.0) if running else 0.0,
+            "state": {
+                "skipped": False,
+                "interrupted": job is not None and job.cancel.is_set(),
+                "job": job.job_id if running else "",
+                "job_count": service.queue.queue_length(),
+                "job_timestamp": "0",
+                "job_no": 0,
+                "sampling_step": job.step if running else 0,
+                "sampling_steps": job.total if running else 0,
+            },
+            "current_image": current_image,
+            "textinfo": None,
+        }
+
+    @router.post("/interrupt")
+    async def interrupt() -> dict[str, Any]:
+        """Stop the running job (whichever client sent it), as A1111 does."""
+        job = service.queue.running()
+        if job is not None:
+            service.queue.cancel(job)
+        return {}
+
+    @router.get("/sd-models")
+    async def sd_models() -> list[dict[str, Any]]:
+        return [
+            {
+                "title": m.name,
+                "model_name": m.name,
+                "hash": None,
+                "sha256": None,
+                "filename": m.source,
+                "config": None,
+            }
+            for m in service.list_models()
+        ]
+
+    @router.get("/samplers")
+    async def samplers() -> list[dict[str, Any]]:
+        return [
+            {"name": name, "aliases": [value], "options": {}} for name, value in SAMPLERS.items()
+        ]
+
+    @router.get("/options")
+    async def get_options() -> dict[str, Any]:
+        checkpoint = selected["checkpoint"] or service.default_model(Mode.TXT2IMG)
+        return {"sd_model_checkpoint": checkpoint, "samples_format": "png"}
+
+    @router.post("/options")
+    async def set_options(body: OptionsBody) -> Any:
+        if body.sd_model_checkpoint is not None:
+            name = strip_hash(body.sd_model_checkpoint)
+            service.check_model(name, "sd_model_checkpoint")
+            selected["checkpoint"] = name
+        return None
+
+    return router

@@ -1,0 +1,183 @@
+"""`inlayer serve` (also `python -m server`): start the HTTP server over the core.
+
+On start it writes the token (if INLAYER_TOKEN is unset and none exists yet) and
+config_dir()/server.json {"url", "pid"}, which the plug-ins' client reads; it removes server.json
+when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from core import config
+from core.protocol import MAX_PIXELS
+
+from .auth import WILDCARD_HOSTS, allowed_hosts, load_or_create_token
+
+log = logging.getLogger("inlayer.server")
+
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1", "localhost")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        default=None,
+        help=f"address to listen on (default: config.ini, else {config.DEFAULT_HOST}, this "
+        "machine only); anything else exposes the server to the network",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"default: config.ini, else {config.DEFAULT_PORT}; 0 = any free port",
+    )
+    parser.add_argument(
+        "--models-dir",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="a folder of models (repeatable); default: the folders config.ini names",
+    )
+    parser.add_argument(
+        "--device", default=None, help="torch device, e.g. cuda:0 (default: config.ini, else best)"
+    )
+    parser.add_argument(
+        "--queue-size", type=int, default=8, help="jobs that may wait (default %(default)s)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        help="largest image accepted, in pixels (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=None,
+        help="largest request body in MiB (default: what --max-pixels needs)",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SystemExit(
+            f"inlayer serve: cannot listen on {host}:{port} ({error.strerror}); is another "
+            "server running there? Pick another with --port."
+        ) from None
+    sock.listen(128)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _write_server_info(url: str) -> Path:
+    path = config.server_info_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+    return path
+
+
+def _remove_server_info(path: Path) -> None:
+    """Remove server.json unless another server has written its own since."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from core.engine import Engine
+    from core.settings import SettingsError, load_settings
+
+    from .app import Limits, Service, create_app
+    from .jobs import JobQueue
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise SystemExit(f"inlayer serve: {error}") from None
+    overrides: dict[str, object] = {}
+    if args.models_dir:  # only these folders: no configured ones, no other tools' checkpoints
+        overrides.update(models_dirs=tuple(args.models_dir), a1111_dir=None, comfyui_dir=None)
+    if args.device:
+        overrides["device"] = args.device
+    settings = dataclasses.replace(settings, **overrides)
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+
+    token = load_or_create_token()
+    if host not in LOOPBACK_ADDRESSES:
+        banner = "!" * 78
+        print(
+            f"\n{banner}\nWARNING: Inlayer listens on {host}: other machines can reach it.\n"
+            "Anyone with the token can run jobs on this computer. Keep the token secret, and\n"
+            f"use this only on a network you trust.\n{banner}\n",
+            file=sys.stderr,
+        )
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+
+    registry = settings.model_registry()
+    engine = Engine(registry)
+    max_body = (
+        int(args.max_body_mb * 2**20)
+        if args.max_body_mb is not None
+        else args.max_pixels * 5 + 16 * 2**20  # RGBA + mask + headers
+    )
+    service = Service(
+        JobQueue(lambda: engine, max_queued=args.queue_size),
+        list_models=registry.list,
+        default_model=registry.default_for,
+        device=engine.device,
+        limits=Limits(max_body_bytes=max_body, max_pixels=args.max_pixels),
+    )
+    app = create_app(service, token=token, hosts=allowed_hosts(host, port))
+    url = _url(host, port)
+    info_path = _write_server_info(url)
+    print(
+        f"Inlayer serves at {url} (API docs: {url}/docs; token: INLAYER_TOKEN or "
+        f"{config.token_path()})",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level=args.log_level,
+            access_log=args.log_level == "debug",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        _remove_server_info(info_path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inlayer serve", description=__doc__)
+    add_arguments(parser)
+    return serve(parser.parse_args(argv))

@@ -1,0 +1,278 @@
+"""The job queue: first in, first out, bounded, with ONE worker thread that owns the engine.
+
+HTTP handlers only touch `Job` records under the queue's lock (microseconds): they never wait
+for the engine, so health and progress answer while a job runs. Finished jobs are kept for
+`keep_seconds` (and at most `keep_finished` of them) so that a client that lost its connection
+can still fetch its result.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.protocol import (
+    Cancelled,
+    EditRequest,
+    EditResult,
+    InlayerError,
+    InvalidRequest,
+    JobState,
+    JobStatus,
+    Progress,
+    ProgressCallback,
+    RGBAImage,
+)
+
+log = logging.getLogger("inlayer.server")
+
+PREVIEW_MAX_SIDE = 256  # previews travel on every poll: keep them small
+_FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class Runner(Protocol):
+    """What the worker drives: `core.engine.Engine` (or anything with its `run`)."""
+
+    def run(
+        self,
+        request: EditRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> EditResult: ...
+
+
+class QueueFull(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the queue is full; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class Job:
+    job_id: str
+    request: EditRequest
+    source: str  # "v1" or "a1111": which API submitted it
+    state: JobState = JobState.QUEUED
+    step: int = 0
+    total: int = 0
+    variation: int = 0
+    preview: RGBAImage | None = None
+    preview_step: int = 0  # the step the preview shows (clients skip previews they have)
+    result: EditResult | None = None
+    error: str = ""
+    error_code: str = ""
+    error_field: str = ""
+    submitted_at: float = field(default_factory=time.monotonic)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left, extrapolated from the steps done so far."""
+        if self.state != JobState.RUNNING or self.step == 0 or self.total == 0:
+            return None
+        elapsed = time.monotonic() - self.started_at
+        return elapsed / self.step * (self.total - self.step)
+
+
+def downscale_preview(image: RGBAImage, max_side: int = PREVIEW_MAX_SIDE) -> RGBAImage:
+    """Nearest-neighbour shrink so that no side exceeds `max_side` (previews are rough anyway)."""
+    factor = -(-max(image.width, image.height) // max_side)  # ceiling division
+    if factor <= 1:
+        return image
+    width, height = -(-image.width // factor), -(-image.height // factor)
+    row_bytes = image.width * 4
+    rows = []
+    for y in range(0, image.height, factor):
+        row = image.data[y * row_bytes : (y + 1) * row_bytes]
+        # Every `factor`-th pixel: slice the 4 channels with a stride, then interleave them.
+        pixels = bytearray(width * 4)
+        for c in range(4):
+            pixels[c::4] = row[c :: 4 * factor]
+        rows.append(bytes(pixels))
+    return RGBAImage(width, height, b"".join(rows))
+
+
+class JobQueue:
+    def __init__(
+        self,
+        runner_factory: Callable[[], Runner],
+        *,
+        max_queued: int = 8,
+        keep_seconds: float = 600.0,
+        keep_finished: int = 32,
+    ) -> None:
+        """`runner_factory` builds the engine inside the worker thread, which then owns it."""
+        self._runner_factory = runner_factory
+        self.max_queued = max_queued
+        self.keep_seconds = keep_seconds
+        self.keep_finished = keep_finished
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._waiting: collections.deque[Job] = collections.deque()
+        self._jobs: dict[str, Job] = {}
+        self._running: Job | None = None
+        self._stopping = False
+        self._step_seconds = 1.0  # recent seconds per step, for Retry-After
+        self._thread = threading.Thread(target=self._work, name="inlayer-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel everything and let the worker finish its current step."""
+        with self._lock:
+            self._stopping = True
+            for job in self._waiting:
+                self._finish(job, JobState.CANCELLED, error="the server is shutting down")
+            self._waiting.clear()
+            if self._running is not None:
+                self._running.cancel.set()
+            self._wakeup.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # ---- called from HTTP handlers -----------------------------------------------------------
+
+    def submit(self, request: EditRequest, source: str = "v1") -> Job:
+        with self._lock:
+            self._forget_old()
+            if len(self._waiting) >= self.max_queued:
+                raise QueueFull(self._retry_after())
+            job = Job(job_id=uuid.uuid4().hex, request=request, source=source)
+            self._jobs[job.job_id] = job
+            self._waiting.append(job)
+            self._wakeup.notify()
+            return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def status(self, job: Job, *, preview_after: int = -1) -> JobStatus:
+        """A snapshot; the preview only when it is newer than step `preview_after`."""
+        with self._lock:
+            position = 0
+            if job.state == JobState.QUEUED:
+                position = self._waiting.index(job) + 1 + (self._running is not None)
+            return JobStatus(
+                job_id=job.job_id,
+                state=job.state,
+                step=job.step,
+                total=job.total,
+                queue_position=position,
+                preview=job.preview if job.preview_step > preview_after else None,
+                result=job.result,
+                error=job.error,
+                error_code=job.error_code,
+            )
+
+    def cancel(self, job: Job) -> None:
+        with self._lock:
+            if job.state == JobState.QUEUED:
+                self._waiting.remove(job)
+                self._finish(job, JobState.CANCELLED, error="cancelled before it started")
+            elif job.state == JobState.RUNNING:
+                job.cancel.set()
+
+    def running(self) -> Job | None:
+        with self._lock:
+            return self._running
+
+    def latest(self, source: str) -> Job | None:
+        """The running job, else the most recently submitted one from `source`."""
+        with self._lock:
+            if self._running is not None:
+                return self._running
+            candidates = [j for j in self._jobs.values() if j.source == source]
+            return max(candidates, key=lambda j: j.submitted_at, default=None)
+
+    def queue_length(self) -> int:
+        """Jobs waiting plus the one running."""
+        with self._lock:
+            return len(self._waiting) + (self._running is not None)
+
+    # ---- the worker --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        runner = self._runner_factory()
+        while True:
+            with self._lock:
+                while not self._waiting and not self._stopping:
+                    self._wakeup.wait()
+                if self._stopping:
+                    return
+                job = self._waiting.popleft()
+                job.state = JobState.RUNNING
+                job.started_at = time.monotonic()
+                self._running = job
+            self._run(runner, job)
+            with self._lock:
+                self._running = None
+
+    def _run(self, runner: Runner, job: Job) -> None:
+        def on_progress(progress: Progress) -> None:
+            preview = downscale_preview(progress.preview) if progress.preview else None
+            with self._lock:
+                job.step, job.total, job.variation = (
+                    progress.step,
+                    progress.total,
+                    progress.variation,
+                )
+                if preview is not None:
+                    job.preview, job.preview_step = preview, progress.step
+
+        try:
+            result = runner.run(job.request, on_progress, job.cancel)
+        except Cancelled:
+            with self._lock:
+                self._finish(job, JobState.CANCELLED, error="cancelled")
+        except InvalidRequest as error:
+            with self._lock:
+                self._finish(job, JobState.FAILED, error=str(error), code=error.code)
+                job.error_field = error.field
+        except InlayerError as error:
+            with self._lock:
+                self._finish(job, JobState.FAILED, error=str(error), code=error.code)
+        except Exception as error:  # a bug or a torch failure: report it, keep serving
+            log.exception("job %s failed", job.job_id)
+            with self._lock:
+                self._finish(job, JobState.FAILED, error=f"internal error: {error!r}")
+        else:
+            with self._lock:
+                job.result = result
+                if job.total:
+                    run_seconds = time.monotonic() - job.started_at
+                    self._step_seconds = run_seconds / job.total
+                job.step = job.total
+                self._finish(job, JobState.DONE)
+
+    # ---- bookkeeping (lock held) -------------------------------------------------------------
+
+    def _finish(self, job: Job, state: JobState, *, error: str = "", code: str = "") -> None:
+        job.state, job.error = state, error
+        job.error_code = code or ("error" if state == JobState.FAILED else "")
+        job.finished_at = time.monotonic()
+        job.finished.set()
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if j.state in _FINISHED]
+        finished.sort(key=lambda j: j.finished_at)
+        now = time.monotonic()
+        expired = len(finished) - self.keep_finished
+        for index, job in enumerate(finished):
+            if index < expired or now - job.finished_at > self.keep_seconds:
+                del self._jobs[job.job_id]
+
+    def _retry_after(self) -> int:
+        """Seconds until a queue slot is likely free: about one job's worth of steps."""
+        running = self._running
+        steps = running.total - running.step if running and running.total else 20
+        return max(1, round(steps * self._step_seconds))
