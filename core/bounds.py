@@ -29,8 +29,10 @@ CONTEXT_PADDING_MIN = 32
 CONTEXT_PADDING_STRENGTH_SHARE = 0.1
 CONTEXT_PADDING_FIXED_SHARE = 0.06
 
-# Plug-ins read layers in multiples of this: it covers every VAE scale factor (1, 2, 4, 8 … 64).
+# What plug-ins read covers the context for every VAE scale factor (1, 2, 4, 8 … 64) and every
+# model's native side (512 for SD 1.5-class, 1024 for SDXL-class models), whichever runs.
 READ_MULTIPLE = 64
+READ_MIN_SIZE = 1024
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -247,15 +249,16 @@ def read_bounds(
     grow: int,
     feather: int,
     strength: float,
-    min_size: int = 512,
+    min_size: int = READ_MIN_SIZE,
 ) -> Bounds:
     """The part of a layer a plug-in reads and sends, in layer-local coordinates.
 
     `selection_bounds` and `layer` (the layer's offsets and size) are in image coordinates. The
     rectangle holds every context the engine can pick for this selection, whatever the model's
-    VAE factor (up to `READ_MULTIPLE`) and however far grey edges or shrinking make the mask
-    bounds smaller than the selection's, so sending only it gives the same context, and the same
-    result, as sending the whole layer. Empty when the selection misses the layer.
+    VAE factor (up to `READ_MULTIPLE`) and native side (up to `min_size`), and however far grey
+    edges or shrinking make the mask bounds smaller than the selection's; so sending only it
+    gives the same context, and the same result, as sending the whole layer. Empty when the
+    selection misses the layer.
     """
     layer_extent = layer.extent
     selection = selection_bounds.relative_to(layer)

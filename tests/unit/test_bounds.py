@@ -200,7 +200,7 @@ def test_context_multiple_must_be_positive():
 
 
 def test_read_bounds_are_in_layer_coordinates_and_inside_the_layer():
-    layer = Bounds(100, 50, 3000, 2000)  # layer offsets in the image
+    layer = Bounds(100, 50, 6000, 4000)  # layer offsets in the image
     selection = Bounds(1100, 1050, 64, 64)  # image coordinates
     read = read_bounds(selection, layer, grow=4, feather=8, strength=1.0)
     assert Bounds.of(layer.extent).contains(read)
@@ -234,15 +234,15 @@ def _selection_mask(rng: random.Random, layer: Bounds) -> tuple[np.ndarray, Boun
     return mask, selection
 
 
-def test_read_bounds_hold_the_engine_context_for_every_vae_factor():
+def test_read_bounds_hold_the_engine_context_for_every_vae_factor_and_model_size():
     rng = random.Random(7)
     checked = 0
     for _ in range(250):
         layer = Bounds(
             rng.randint(-200, 200),
             rng.randint(-200, 200),
-            rng.randint(16, 900),
-            rng.randint(16, 900),
+            rng.randint(16, 2500),
+            rng.randint(16, 2500),
         )
         mask, selection = _selection_mask(rng, layer)
         grow = rng.choice([-12, -3, 0, 4, 10])
@@ -254,18 +254,23 @@ def test_read_bounds_hold_the_engine_context_for_every_vae_factor():
         _, mask_bounds = blended
         read = read_bounds(selection, layer, grow=grow, feather=feather, strength=strength)
         for multiple in VAE_FACTORS:
-            engine_context = context_bounds(
-                mask_bounds, layer.extent, strength=strength, multiple=multiple
-            )
-            assert read.contains(engine_context), (layer, selection, grow, feather, multiple)
-            checked += 1
+            for native_side in (512, 768, 1024):
+                engine_context = context_bounds(
+                    mask_bounds,
+                    layer.extent,
+                    strength=strength,
+                    min_size=native_side,
+                    multiple=multiple,
+                )
+                assert read.contains(engine_context), (layer, selection, grow, feather, multiple)
+                checked += 1
     assert checked > 500
 
 
 def test_sending_only_the_read_bounds_gives_the_same_context_as_the_whole_layer():
     rng = random.Random(11)
     for _ in range(150):
-        layer = Bounds(0, 0, rng.randint(16, 1500), rng.randint(16, 1500))
+        layer = Bounds(0, 0, rng.randint(16, 2500), rng.randint(16, 2500))
         mask, selection = _selection_mask(rng, layer)
         grow, feather, strength = rng.choice([0, 4, -6]), rng.choice([0, 8]), rng.random()
         whole = blend_mask(mask, grow, feather)
@@ -276,7 +281,8 @@ def test_sending_only_the_read_bounds_gives_the_same_context_as_the_whole_layer(
         assert sent is not None
         assert sent[1].offset(read.x, read.y) == whole[1]
         np.testing.assert_array_equal(sent[0], whole[0])
-        for multiple in (2, 8):
-            on_layer = context_bounds(whole[1], layer.extent, strength=strength, multiple=multiple)
-            on_sent = context_bounds(sent[1], read.extent, strength=strength, multiple=multiple)
+        for multiple, native_side in ((2, 512), (8, 512), (8, 1024)):
+            sizing = {"strength": strength, "min_size": native_side, "multiple": multiple}
+            on_layer = context_bounds(whole[1], layer.extent, **sizing)
+            on_sent = context_bounds(sent[1], read.extent, **sizing)
             assert on_sent.offset(read.x, read.y) == on_layer
