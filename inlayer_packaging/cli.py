@@ -1,0 +1,282 @@
+"""The `inlayer install-plugins`, `inlayer config` and `inlayer models pull` commands.
+
+`core/cli.py` mounts them through `register` (top-level commands) and `register_models` (under
+`inlayer models`). Each handler takes the parsed arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import config
+from core.cli import CommandError
+from core.settings import Settings, load_settings, write_template
+
+from . import plugins
+
+# --- inlayer install-plugins --------------------------------------------------------------------
+
+
+def add_install_plugins_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gimp", action="store_true", help="the GIMP 3 plug-in")
+    parser.add_argument("--krita", action="store_true", help="the Krita plug-in")
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        metavar="DIR",
+        help="install into this folder instead of the ones found: for GIMP the profile that "
+        "holds plug-ins/ (what GIMP3_DIRECTORY points at), for Krita the resource folder that "
+        "holds pykrita/; needs --gimp or --krita",
+    )
+    parser.add_argument(
+        "--kritarc",
+        type=Path,
+        metavar="FILE",
+        help="the kritarc to enable the plug-in in (default: the one that belongs with the "
+        "resource folder)",
+    )
+    parser.add_argument(
+        "--link",
+        action="store_true",
+        help="symlink the files to this checkout instead of copying them (for development)",
+    )
+    parser.add_argument("--uninstall", action="store_true", help="remove the plug-ins instead")
+    parser.add_argument(
+        "--krita-zip",
+        type=Path,
+        metavar="OUT.zip",
+        help="only write the zip for Krita's Tools > Scripts > Import Python Plugin from File",
+    )
+
+
+def install_plugins(args: argparse.Namespace) -> int:
+    if args.krita_zip:
+        _print_actions(plugins.build_krita_zip(args.krita_zip))
+        return 0
+    gimp, krita = (args.gimp, args.krita) if args.gimp or args.krita else (True, True)
+    if args.profile_dir and gimp and krita:
+        raise CommandError("--profile-dir names one editor's folder; add --gimp or --krita")
+    if gimp:
+        profiles = [args.profile_dir] if args.profile_dir else plugins.find_gimp_profiles()
+        if not profiles:
+            print(
+                "GIMP: no GIMP 3 profile found; start GIMP 3 once (it creates one), then run "
+                "`inlayer install-plugins --gimp` again"
+            )
+        for profile in profiles:
+            if args.uninstall:
+                _print_actions(plugins.uninstall_gimp(profile))
+            else:
+                _print_actions(plugins.install_gimp(profile, link=args.link))
+    if krita:
+        if args.profile_dir:
+            kritarc = args.kritarc or plugins.kritarc_for(args.profile_dir)
+            locations = [plugins.KritaLocation(args.profile_dir, kritarc)]
+        else:
+            locations = plugins.find_krita_locations()
+        if not locations:
+            print(
+                "Krita: no Krita resource folder found; start Krita once, then run "
+                "`inlayer install-plugins --krita` again (or import the zip from "
+                "`inlayer install-plugins --krita-zip inlayer_krita.zip` in Krita)"
+            )
+        for location in locations:
+            if args.uninstall:
+                actions = plugins.uninstall_krita(location.resource_dir, kritarc=location.kritarc)
+            else:
+                actions = plugins.install_krita(
+                    location.resource_dir, link=args.link, kritarc=location.kritarc
+                )
+            _print_actions(actions)
+    return 0
+
+
+def _print_actions(actions: list[str]) -> None:
+    for action in actions:
+        print(action)
+
+
+# --- inlayer models pull ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """A recommended model `inlayer models pull` knows by a short name."""
+
+    repo_id: str
+    description: str
+    # File names (without extension) under which other tools keep the same weights, so that a
+    # copy in an AUTOMATIC1111 or ComfyUI folder is used instead of downloading it again.
+    checkpoint_names: tuple[str, ...]
+
+
+KNOWN_MODELS = {
+    "sd15-inpainting": KnownModel(
+        "stable-diffusion-v1-5/stable-diffusion-inpainting",
+        "Stable Diffusion 1.5 inpainting: the default for inpaint (about 2 GB)",
+        ("sd-v1-5-inpainting", "512-inpainting-ema"),
+    ),
+    "sd15": KnownModel(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "Stable Diffusion 1.5: img2img and text-to-image (about 2 GB)",
+        ("v1-5-pruned-emaonly", "v1-5-pruned"),
+    ),
+    "sdxl": KnownModel(
+        "stabilityai/stable-diffusion-xl-base-1.0",
+        "Stable Diffusion XL base: better pictures, needs about 8 GB of GPU memory (about 7 GB)",
+        ("sd_xl_base_1.0",),
+    ),
+    "sdxl-inpainting": KnownModel(
+        "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+        "Stable Diffusion XL inpainting (about 7 GB)",
+        ("sd_xl_base_1.0_inpainting_0.1",),
+    ),
+}
+
+# The files of a diffusers repo that loading needs: configs, tokenizers and safetensors weights,
+# not the half-precision, EMA or pickled duplicates many repos also hold.
+PULL_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
+PULL_IGNORE = ["*.fp16.*", "*non_ema*", "*.ema.*", "safety_checker/*"]
+
+
+def add_pull_arguments(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(KNOWN_MODELS)
+    parser.add_argument(
+        "model",
+        metavar="NAME|REPO",
+        help=f"a recommended model ({names}) or a Hugging Face repo id",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="download even when a copy of the model is already in a models folder",
+    )
+
+
+def pull_target(model: str, settings: Settings) -> tuple[str, Path]:
+    """The repo id to download and the folder it goes to (named as `inlayer models` lists it)."""
+    known = KNOWN_MODELS.get(model)
+    if known:
+        return known.repo_id, settings.download_dir / model
+    if model.count("/") != 1 or not all(model.split("/")):
+        raise CommandError(
+            f"{model!r} is neither a recommended model "
+            f"({', '.join(KNOWN_MODELS)}) nor a Hugging Face repo id (owner/name)"
+        )
+    return model, settings.download_dir / model.split("/")[1]
+
+
+def existing_copy(model: str, target: Path, settings: Settings) -> Path | None:
+    """A copy of `model` already on disk: its download folder, or a known checkpoint file in
+    any models folder (AUTOMATIC1111's and ComfyUI's included)."""
+    if (target / "model_index.json").is_file() and not _partial_download(target):
+        return target
+    known = KNOWN_MODELS.get(model)
+    if known:
+        for folder in settings.all_models_dirs:
+            for name in known.checkpoint_names:
+                candidate = folder / f"{name}.safetensors"
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def _partial_download(folder: Path) -> bool:
+    """huggingface_hub keeps unfinished files as *.incomplete until they are complete."""
+    return any((folder / ".cache").rglob("*.incomplete"))
+
+
+def pull(args: argparse.Namespace) -> int:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    settings = load_settings()
+    repo_id, target = pull_target(args.model, settings)
+    copy = None if args.force else existing_copy(args.model, target, settings)
+    if copy is not None:
+        print(f"{args.model} is already there: {copy} (--force downloads it anyway)")
+        return 0
+    print(f"Downloading {repo_id} into {target} (an interrupted download resumes)")
+    try:
+        snapshot_download(
+            repo_id, local_dir=target, allow_patterns=PULL_PATTERNS, ignore_patterns=PULL_IGNORE
+        )
+    except LocalEntryNotFoundError:
+        print(
+            f"inlayer models pull: cannot download {repo_id}: downloads are off "
+            "(HF_HUB_OFFLINE is set) or the network is unreachable",
+            file=sys.stderr,
+        )
+        return 1
+    except (HfHubHTTPError, OSError) as error:
+        print(f"inlayer models pull: cannot download {repo_id}: {error}", file=sys.stderr)
+        return 1
+    print(f"Done. Use it as model {target.name!r} (`inlayer models` lists it).")
+    return 0
+
+
+# --- inlayer config -----------------------------------------------------------------------------
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--init",
+        action="store_true",
+        help="write the commented settings file unless one exists",
+    )
+
+
+def show_config(args: argparse.Namespace) -> int:
+    path = config.settings_path()
+    if args.init:
+        print(f"wrote {path}" if write_template(path) else f"{path} exists; left as it is")
+    settings = load_settings(path)
+    print(f"settings file: {path}{'' if path.is_file() else ' (absent: built-in defaults)'}")
+    print(f"server: {settings.host}:{settings.port}")
+    print("models folders:")
+    for folder in settings.all_models_dirs:
+        print(f"  {folder}{'' if folder.is_dir() else ' (missing)'}")
+    print(f"downloads go to: {settings.download_dir}")
+    for mode, model in settings.default_models.items():
+        print(f"default for {mode.value}: {model}")
+    print(f"allow pickle: {settings.allow_pickle}")
+    print(
+        f"device: {settings.device or 'auto'}, dtype: {settings.dtype or 'auto'}, "
+        f"cpu offload: {settings.cpu_offload}"
+    )
+    return 0
+
+
+# --- mounting -----------------------------------------------------------------------------------
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    install = commands.add_parser(
+        "install-plugins",
+        help="install the GIMP and Krita plug-ins into every profile found",
+        description="Install (or --uninstall) the plug-ins, with the client they carry, into "
+        "every GIMP 3 profile and Krita resource folder found. Without --gimp or --krita: both.",
+    )
+    add_install_plugins_arguments(install)
+    install.set_defaults(handler=install_plugins)
+    settings = commands.add_parser(
+        "config",
+        help="show the settings in effect and where they come from",
+        description=f"Show the settings in effect ({config.settings_path()} and environment).",
+    )
+    add_config_arguments(settings)
+    settings.set_defaults(handler=show_config)
+
+
+def register_models(models_commands: argparse._SubParsersAction) -> None:
+    pull_parser = models_commands.add_parser(
+        "pull",
+        help="download a model into the first models folder (resumes interrupted downloads)",
+        description="Download a recommended model or a Hugging Face repo into the first models "
+        "folder, unless a copy is already in a models folder.",
+    )
+    add_pull_arguments(pull_parser)
+    pull_parser.set_defaults(handler=pull)
