@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,6 +272,7 @@ class ModelRegistry:
         dtype: str | None = None,
         cpu_offload: bool = False,
         vae_tiling: bool | None = None,
+        default_models: Mapping[Mode, str] | None = None,
     ) -> None:
         self.models_dirs = [Path(d).expanduser() for d in models_dirs]
         self.allow_pickle = allow_pickle or _env_flag("INLAYER_ALLOW_PICKLE")
@@ -281,6 +282,7 @@ class ModelRegistry:
         # Tiled VAE decoding saves GPU memory on large images and costs little there; on the
         # CPU memory is plentiful and tiling only adds seams and time.
         self.vae_tiling = self.device != "cpu" if vae_tiling is None else vae_tiling
+        self.default_models = dict(default_models or {})  # the user's choice per mode
         self.weight_loads = 0
         self._loaded: LoadedModel | None = None
         self._lock = threading.RLock()
@@ -376,7 +378,10 @@ class ModelRegistry:
         return describe_folder(Path(folder), repo_id, source=repo_id, fmt="hub")
 
     def default_for(self, mode: Mode) -> str:
-        """The model a request without `model` uses: inpaint prefers an inpainting model."""
+        """The model a request without `model` uses: the configured one for the mode, else
+        the first listed that serves it (inpaint prefers an inpainting model)."""
+        if mode in self.default_models:
+            return self.default_models[mode]
         models = [info for info in self.list() if mode.value in info.modes]
         if not models:
             raise ModelNotFound(

@@ -1,0 +1,379 @@
+"""The `inlayer` command: `inlayer run …` edits image files, `inlayer models` lists models.
+
+Other parts add their own subcommands (`inlayer serve`, `inlayer install-plugins`,
+`inlayer models pull`, …) through the module lists below. Every bad input ends with exit code 2
+and a one-line message, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .protocol import (
+    MAX_COUNT,
+    MAX_PIXELS,
+    SCHEDULERS,
+    EditRequest,
+    EditResult,
+    FillMode,
+    InlayerError,
+    Mask,
+    Mode,
+    Progress,
+    RGBAImage,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .models import ModelRegistry
+
+# Modules that add top-level subcommands: each defines `register(subparsers)`, which adds its
+# parsers and gives each one a handler with `parser.set_defaults(handler=fn)`, where
+# `fn(args: argparse.Namespace) -> int` returns the exit code. Append one line for yours.
+SUBCOMMAND_MODULES = [
+    "server.cli",  # inlayer serve
+    "packaging.cli",  # inlayer install-plugins
+]
+# Modules that add subcommands under `inlayer models` (e.g. `pull`): each defines
+# `register_models(subparsers)`, the same way. `inlayer models` alone lists the models.
+MODELS_SUBCOMMAND_MODULES = [
+    "packaging.cli",  # inlayer models pull
+]
+
+EXIT_BAD_INPUT = 2
+
+
+class CommandError(Exception):
+    """A bad input the command reports in one line (exit code 2)."""
+
+
+# --- reading and writing image files -----------------------------------------------------------
+
+
+def read_image(path: Path, what: str = "image"):
+    """A Pillow image of `path`, refusing anything over MAX_PIXELS (decompression bombs)."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            image.load()
+    except FileNotFoundError:
+        raise CommandError(f"--{what}: {path} does not exist") from None
+    except IsADirectoryError:
+        raise CommandError(f"--{what}: {path} is a folder, not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CommandError(
+            f"--{what}: {path} is larger than {MAX_PIXELS} pixels; use a smaller image"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise CommandError(f"--{what}: cannot read {path} as an image ({error})") from None
+    return image
+
+
+def image_from_file(path: Path) -> RGBAImage:
+    """8-bit RGBA pixels of an image file (Pillow converts other depths and palettes)."""
+    image = read_image(path).convert("RGBA")
+    return RGBAImage(image.width, image.height, image.tobytes())
+
+
+def mask_from_file(path: Path) -> Mask:
+    """An 8-bit soft mask of an image file: white = repaint, black = keep, grey = blend."""
+    mask = read_image(path, "mask").convert("L")
+    return Mask(mask.width, mask.height, mask.tobytes())
+
+
+def output_paths(out: Path, count: int) -> list[Path]:
+    """OUT for one image; OUT-1, OUT-2 … (before the extension) for several."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count + 1)]
+
+
+def check_output(out: Path) -> None:
+    from PIL import Image
+
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise CommandError(f"--out: {out.suffix or 'no extension'} is not an image format")
+    if not out.parent.is_dir():
+        raise CommandError(f"--out: the folder {out.parent} does not exist")
+
+
+def full_size_pixels(request: EditRequest, result: EditResult) -> list[np.ndarray]:
+    """Each variation composited over the input at full size (as an editor would show it)."""
+    import numpy as np
+
+    from .bounds import Bounds
+    from .engine import image_array
+    from .geometry import composite
+
+    outputs = []
+    for generated in result.images:
+        pixels = image_array(generated.image)
+        if request.image is None or request.mask is None:
+            outputs.append(pixels)  # it covers the whole canvas
+            continue
+        canvas = np.array(image_array(request.image))
+        bounds = Bounds(generated.x, generated.y, generated.image.width, generated.image.height)
+        canvas[bounds.slices] = composite(canvas[bounds.slices], pixels, pixels[..., 3])
+        outputs.append(canvas)
+    return outputs
+
+
+def save_image(pixels: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    image = Image.fromarray(pixels, "RGBA")
+    try:
+        image.save(path)
+    except OSError:
+        image.convert("RGB").save(path)  # formats without alpha (JPEG …)
+
+
+# --- inlayer run ------------------------------------------------------------------------------
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mode", choices=[mode.value for mode in Mode], help="what to do")
+    parser.add_argument("--image", type=Path, help="input image (any format Pillow reads)")
+    parser.add_argument(
+        "--mask", type=Path, help="mask image the size of the input: white = repaint, grey = soft"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output image file")
+    parser.add_argument("--prompt", default="", help="what to paint")
+    parser.add_argument("--negative", default="", help="what to avoid")
+    parser.add_argument("--model", default="", help="a listed name, a path or a HF repo id")
+    parser.add_argument(
+        "--models-dir", action="append", type=Path, default=[], metavar="DIR",
+        help="a folder of models (repeatable); default: the folders config.ini names",
+    )  # fmt: skip
+    parser.add_argument("--strength", type=float, default=None, help="0-1 (default 1; img2img 0.6)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--guidance", type=float, default=7.0)
+    parser.add_argument("--seed", type=int, default=-1, help="-1 = random")
+    parser.add_argument(
+        "--count", type=int, default=1,
+        help=f"variations (1-{MAX_COUNT}); several are written as OUT-1, OUT-2 …",
+    )  # fmt: skip
+    parser.add_argument("--width", type=int, help="canvas width for txt2img without --image")
+    parser.add_argument("--height", type=int, help="canvas height for txt2img without --image")
+    parser.add_argument(
+        "--grow", type=int, default=4, help="px to grow the mask (negative: shrink)"
+    )
+    parser.add_argument("--feather", type=int, default=8, help="px of soft mask edge")
+    parser.add_argument("--fill", choices=[fill.value for fill in FillMode], default="auto")
+    parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
+    parser.add_argument(
+        "--allow-pickle", action="store_true",
+        help="allow pickled checkpoints (.ckpt, .bin): they can run code, only for files you trust",
+    )  # fmt: skip
+    parser.add_argument("--device", help="torch device, e.g. cpu, cuda:0 (default: the best one)")
+
+
+IMG2IMG_DEFAULT_STRENGTH = 0.6
+
+
+def request_from_args(args: argparse.Namespace) -> EditRequest:
+    mode = Mode(args.mode)
+    if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and args.image is None:
+        raise CommandError(f"{mode.value} needs --image")
+    if mode in (Mode.INPAINT, Mode.FILL) and args.mask is None:
+        raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
+    if args.mask is not None and args.image is None:
+        raise CommandError("--mask needs --image")
+    strength = args.strength
+    if strength is None:
+        strength = IMG2IMG_DEFAULT_STRENGTH if mode == Mode.IMG2IMG else 1.0
+    request = EditRequest(
+        mode=mode,
+        image=image_from_file(args.image) if args.image else None,
+        mask=mask_from_file(args.mask) if args.mask else None,
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        strength=strength,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        count=args.count,
+        scheduler=args.scheduler,
+        model=args.model,
+        fill=FillMode(args.fill),
+        grow=args.grow,
+        feather=args.feather,
+        width=args.width,
+        height=args.height,
+    )
+    request.validate()
+    return request
+
+
+def make_registry(args: argparse.Namespace) -> ModelRegistry:
+    """The registry config.ini describes, with the command line's overrides."""
+    from .settings import load_settings
+
+    settings = load_settings()
+    overrides: dict[str, object] = {}
+    if getattr(args, "models_dir", None):  # only these folders
+        overrides.update(models_dirs=tuple(args.models_dir), a1111_dir=None, comfyui_dir=None)
+    if getattr(args, "allow_pickle", False):
+        overrides["allow_pickle"] = True
+    if getattr(args, "device", None):
+        overrides["device"] = args.device
+    settings = dataclasses.replace(settings, **overrides)
+    registry = settings.model_registry()
+    registry.default_models = dict(settings.default_models)
+    return registry
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed by the engine's progress reports."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, progress: Progress) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=progress.total, unit="step", file=sys.stderr, leave=False)
+        self._bar.total = progress.total
+        self._bar.update(progress.step - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def quiet_libraries() -> None:
+    """Silence diffusers' and transformers' own loading bars and notices; Inlayer reports."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    check_output(args.out)
+    request = request_from_args(args)
+    from .engine import Engine
+
+    if request.mode == Mode.FILL:
+        from .models import ModelRegistry
+
+        engine = Engine(ModelRegistry())  # fill needs no model, and no settings
+    else:
+        quiet_libraries()
+        engine = Engine(make_registry(args))
+    bar = ProgressBar()
+    cancel = threading.Event()
+    try:
+        result = engine.run(request, on_progress=bar, cancel=cancel)
+    finally:
+        bar.close()
+    paths = output_paths(args.out, len(result.images))
+    for pixels, path in zip(full_size_pixels(request, result), paths, strict=True):
+        save_image(pixels, path)
+    for path, generated in zip(paths, result.images, strict=True):
+        print(f"{path} (seed {generated.seed})")
+    return 0
+
+
+# --- inlayer models ---------------------------------------------------------------------------
+
+
+def models_command(args: argparse.Namespace) -> int:
+    registry = make_registry(args)
+    models = registry.list()
+    if not models:
+        folders = ", ".join(str(d) for d in registry.models_dirs) or "none"
+        print(
+            f"No models found (models folders: {folders}). Put a diffusers folder or a "
+            ".safetensors checkpoint there; `inlayer run fill` works without any.",
+            file=sys.stderr,
+        )
+        return 0
+    rows = [("NAME", "FAMILY", "MODES", "FORMAT", "SOURCE")]
+    rows += [(m.name, m.family, ",".join(m.modes), m.format, m.source) for m in models]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*padded, row[-1]]))
+    return 0
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _import_optional(name: str):
+    """The module `name`, or None when that part of Inlayer is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and name.startswith(error.name):
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inlayer", description="Local image-to-image AI for GIMP and Krita."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="edit an image file: inpaint, img2img, txt2img or fill",
+        description="Edit an image file and write the full-size result.",
+    )
+    add_run_arguments(run)
+    run.set_defaults(handler=run_command)
+
+    models = commands.add_parser("models", help="list the models Inlayer can use")
+    models.add_argument(
+        "--models-dir", action="append", type=Path, default=[], metavar="DIR",
+        help="a folder of models (repeatable); default: the folders config.ini names",
+    )  # fmt: skip
+    models.set_defaults(handler=models_command)
+    models_commands = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+
+    for name in SUBCOMMAND_MODULES:
+        module = _import_optional(name)
+        if module is not None and hasattr(module, "register"):
+            module.register(commands)
+    for name in MODELS_SUBCOMMAND_MODULES:
+        module = _import_optional(name)
+        if module is not None and hasattr(module, "register_models"):
+            module.register_models(models_commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (CommandError, InlayerError) as error:
+        print(f"inlayer: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("inlayer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
