@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import gi
@@ -30,15 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from inlayer_core.bounds import Bounds, read_bounds  # noqa: E402
 from inlayer_core.client import Client, connect  # noqa: E402
 from inlayer_core.protocol import (  # noqa: E402
-    ERRORS_BY_CODE,
     MAX_COUNT,
     MAX_STEPS,
     EditRequest,
     EditResult,
     InlayerError,
-    JobState,
     Mask,
     Mode,
+    Progress,
     RGBAImage,
 )
 
@@ -207,7 +205,7 @@ def build_request(task: Task, source: Source, image: Gimp.Image, config) -> Edit
 
 
 def run_job(client: Client, request: EditRequest) -> EditResult:
-    """Submit `request` and poll it, showing progress in GIMP's progress bar.
+    """Submit `request` and follow it, showing progress in GIMP's progress bar.
 
     Cancelling there makes GIMP end this process at once, so a small watcher process
     (cancel_watch.py) cancels the server's job when this process goes away before the job ends.
@@ -216,26 +214,14 @@ def run_job(client: Client, request: EditRequest) -> EditResult:
     job_id = client.submit(request)
     watcher = _start_cancel_watch(job_id)
     try:
-        while True:
-            status = client.status(job_id)
-            if status.state == JobState.DONE and status.result is not None:
-                return status.result
-            if status.state in (JobState.FAILED, JobState.CANCELLED):
-                raise _job_error(status.error_code, status.error or status.state.value)
-            if status.queue_position > 0:
-                Gimp.progress_set_text(f"Inlayer: waiting ({status.queue_position} ahead)")
-            elif status.total > 0:
-                Gimp.progress_set_text(f"Inlayer: {request.mode.value}")
-                Gimp.progress_update(status.step / status.total)
-            time.sleep(POLL_SECONDS)
+        return client.wait(job_id, on_progress=_show_progress, poll_interval=POLL_SECONDS)
     finally:
         _stop_cancel_watch(watcher)
         Gimp.progress_end()
 
 
-def _job_error(code: str, message: str) -> InlayerError:
-    error_class = ERRORS_BY_CODE.get(code, InlayerError)
-    return error_class(message)
+def _show_progress(progress: Progress) -> None:
+    Gimp.progress_update(progress.step / progress.total)
 
 
 def _start_cancel_watch(job_id: str) -> subprocess.Popen | None:
@@ -265,11 +251,12 @@ def _stop_cancel_watch(watcher: subprocess.Popen | None) -> None:
 
 
 def layer_name(request: EditRequest, seed: int) -> str:
+    if request.mode == Mode.FILL:  # no prompt, and the seed changes nothing worth naming
+        return "Inlayer fill"
     prompt = " ".join(request.prompt.split())
     if len(prompt) > 48:
         prompt = prompt[:47] + "…"
-    what = prompt or f"Inlayer {request.mode.value}"
-    return f"{what} (seed {seed})"
+    return f"{prompt or 'Inlayer ' + request.mode.value} (seed {seed})"
 
 
 def insert_results(

@@ -1,0 +1,177 @@
+"""Runs inside real GIMP 3 (python-fu-eval batch): builds images, calls Inlayer's procedures
+non-interactively and writes what it observes as JSON for tests/editors/test_gimp.py.
+
+`INLAYER_GIMP_SCENARIOS` names a JSON file {"scenarios": [...], "output": path}: what to build
+and call (see `run_scenario`) and where to write the observations. Pixel data travels as hex; the
+images are small.
+"""
+
+import hashlib
+import json
+import os
+import traceback
+
+from gi.repository import Gegl, Gimp
+
+# Exact enough for every precision the tests use: 8 and 16 bits, half and full float.
+EXACT_FORMAT = "RGBA float"
+
+IMAGE_TYPES = {
+    "rgb": (Gimp.ImageBaseType.RGB, Gimp.ImageType.RGBA_IMAGE, Gimp.ImageType.RGB_IMAGE),
+    "gray": (Gimp.ImageBaseType.GRAY, Gimp.ImageType.GRAYA_IMAGE, Gimp.ImageType.GRAY_IMAGE),
+    "indexed": (Gimp.ImageBaseType.INDEXED, None, None),
+}
+PRECISIONS = {
+    "u8": Gimp.Precision.U8_NON_LINEAR,
+    "u16": Gimp.Precision.U16_NON_LINEAR,
+    "float": Gimp.Precision.FLOAT_LINEAR,
+}
+
+
+def read(drawable, x, y, width, height, pixel_format):
+    rectangle = Gegl.Rectangle.new(x, y, width, height)
+    return drawable.get_buffer().get(rectangle, 1.0, pixel_format, Gegl.AbyssPolicy.NONE)
+
+
+def digest(drawable):
+    data = read(drawable, 0, 0, drawable.get_width(), drawable.get_height(), EXACT_FORMAT)
+    return hashlib.sha256(data).hexdigest()
+
+
+def gradient_rgba(width, height):
+    """A pattern with every pixel different enough to show a moved or rewritten pixel."""
+    pixels = bytearray()
+    for y in range(height):
+        for x in range(width):
+            pixels += bytes([(x * 4) % 256, (y * 4) % 256, (x * y) % 256, 255 if x % 7 else 200])
+    return bytes(pixels)
+
+
+def build_image(spec):
+    base_type, alpha_type, opaque_type = IMAGE_TYPES[spec.get("type", "rgb")]
+    precision = PRECISIONS[spec.get("precision", "u8")]
+    if base_type == Gimp.ImageBaseType.INDEXED:
+        image = Gimp.Image.new(spec["width"], spec["height"], Gimp.ImageBaseType.RGB)
+    else:
+        image = Gimp.Image.new_with_precision(spec["width"], spec["height"], base_type, precision)
+    layer_spec = spec["layer"]
+    layer_type = alpha_type if layer_spec.get("alpha", True) else opaque_type
+    layer = Gimp.Layer.new(
+        image,
+        "source",
+        layer_spec["width"],
+        layer_spec["height"],
+        layer_type or Gimp.ImageType.RGBA_IMAGE,
+        100.0,
+        Gimp.LayerMode.NORMAL,
+    )
+    image.insert_layer(layer, None, 0)
+    layer.set_offsets(layer_spec["x"], layer_spec["y"])
+    rectangle = Gegl.Rectangle.new(0, 0, layer_spec["width"], layer_spec["height"])
+    buffer = layer.get_buffer()
+    buffer.set(rectangle, "R'G'B'A u8", gradient_rgba(layer_spec["width"], layer_spec["height"]))
+    buffer.flush()
+    if base_type == Gimp.ImageBaseType.INDEXED:
+        image.convert_indexed(
+            Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, ""
+        )
+    selection = spec.get("selection")
+    if selection:
+        x, y, width, height = selection["rect"]
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, width, height)
+        if selection.get("feather"):
+            Gimp.Selection.feather(image, selection["feather"])
+    return image, layer
+
+
+def describe_layer(layer):
+    _, x, y = layer.get_offsets()
+    width, height = layer.get_width(), layer.get_height()
+    info = {
+        "name": layer.get_name(),
+        "x": x,
+        "y": y,
+        "width": width,
+        "height": height,
+        "visible": layer.get_visible(),
+        "alpha_min": min(read(layer, 0, 0, width, height, "A u8")),
+        "mask": None,
+        "parasite": None,
+        "bytes_per_pixel": layer.get_bpp(),
+        "gray": layer.is_gray(),
+    }
+    mask = layer.get_mask()
+    if mask is not None:
+        info["mask"] = read(mask, 0, 0, width, height, "Y u8").hex()
+    parasite = layer.get_parasite("inlayer-parameters")
+    if parasite is not None:
+        info["parasite"] = json.loads(bytes(parasite.get_data()).decode())
+    return info
+
+
+def call(procedure_name, image, layer, args):
+    procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
+    if procedure is None:
+        return "NOT_FOUND", f"{procedure_name} is not registered"
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    for name, value in args.items():
+        config.set_property(name, value)
+    result = procedure.run(config)
+    status = result.index(0)
+    message = Gimp.get_pdb().get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""
+    return status.value_nick.upper(), message
+
+
+def configure_server(config):
+    """Point the plug-in at a server and token by rewriting its config folder's files."""
+    folder = os.environ["INLAYER_CONFIG_DIR"]
+    with open(os.path.join(folder, "server.json"), "w") as file:
+        json.dump({"url": config["url"]}, file)
+    with open(os.path.join(folder, "token"), "w") as file:
+        file.write(config["token"])
+
+
+def run_scenario(spec):
+    configure_server(spec["server"])
+    image, layer = build_image(spec["image"])
+    layer = image.get_layers()[0]  # an indexed conversion replaces nothing, but be explicit
+    before = {
+        "layers": [item.get_name() for item in image.get_layers()],
+        "source": digest(layer),
+        "selection": digest(image.get_selection()),
+    }
+    status, message = call(spec["procedure"], image, layer, spec.get("args", {}))
+    layers = image.get_layers()
+    source = next(item for item in layers if item.get_name() == "source")
+    _, source_x, source_y = source.get_offsets()
+    observation = {
+        "status": status,
+        "error": message,
+        "before": before,
+        "after": {
+            "layers": [item.get_name() for item in layers],
+            "source": digest(source),
+            "selection": digest(image.get_selection()),
+            "source_offsets": [source_x, source_y],
+            "undo_enabled": image.undo_is_enabled(),
+        },
+        "results": [describe_layer(item) for item in layers if item.get_name() != "source"],
+        "result_positions": [image.get_item_position(item) for item in layers],
+    }
+    image.delete()
+    return observation
+
+
+with open(os.environ["INLAYER_GIMP_SCENARIOS"]) as plan_file:
+    plan = json.load(plan_file)
+observations = {}
+for scenario in plan["scenarios"]:
+    try:
+        observations[scenario["name"]] = run_scenario(scenario)
+    except Exception:
+        observations[scenario["name"]] = {"status": "SCRIPT_ERROR", "error": traceback.format_exc()}
+with open(plan["output"], "w") as output:
+    json.dump(observations, output)
