@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -170,11 +171,30 @@ def serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=5,
         )
     )
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the previous
+    # handler: make that a normal exit, so that server.json is removed and the status is 0.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_quietly)
     try:
         server.run(sockets=[sock])
+    except SystemExit:
+        pass
     finally:
         _remove_server_info(info_path)
     return 0
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `inlayer serve` to the `inlayer` command (core/cli.py)."""
+    parser = subparsers.add_parser(
+        "serve", help="run the local server the editor plug-ins talk to", description=__doc__
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=serve)
 
 
 def main(argv: list[str] | None = None) -> int:

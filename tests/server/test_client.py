@@ -1,0 +1,299 @@
+"""The client against a real server process: results, progress, previews, cancel, reconnect,
+a server killed mid-job, concurrent clients, and what the server writes on start and stop."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core import client as client_module
+from core.client import HttpClient, connect
+from core.protocol import (
+    AuthenticationFailed,
+    Cancelled,
+    ConnectionFailed,
+    EditRequest,
+    InvalidRequest,
+    JobState,
+    Mode,
+    Progress,
+    ServerBusy,
+)
+from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
+from tests.fixtures.server import ServerProcess, start_server
+from tests.server.helpers import box_mask, inpaint_request, long_request, pattern_image
+
+
+def test_health_and_models(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    health = client.health()
+    assert health.device == "cpu"
+    assert health.queue_length == 0
+    names = {m.name for m in client.models()}
+    assert {TINY_SD15, TINY_SD15_INPAINTING} <= names
+
+
+def test_connect_finds_the_server_through_its_config_folder(
+    inlayer_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("INLAYER_SERVER", "INLAYER_TOKEN", "INLAYER_TRANSPORT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("INLAYER_CONFIG_DIR", str(inlayer_server.config_dir))
+    client = connect()
+    assert isinstance(client, HttpClient)
+    assert client.url == inlayer_server.url
+    assert client.token == inlayer_server.token
+    assert client.models()  # authenticated with the token from the file
+
+
+def test_token_file_is_owner_only(inlayer_server: ServerProcess) -> None:
+    token_file = inlayer_server.config_dir / "token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token_file.read_text().strip() == inlayer_server.token
+    info = json.loads((inlayer_server.config_dir / "server.json").read_text())
+    assert info == {"url": inlayer_server.url, "pid": inlayer_server.process.pid}
+
+
+def test_fill_needs_no_model_and_touches_only_the_mask_bounds(
+    inlayer_server: ServerProcess,
+) -> None:
+    image = pattern_image(96, 64)
+    request = EditRequest(
+        mode=Mode.FILL, image=image, mask=box_mask(96, 64, 40, 20, 16, 12), grow=0, feather=2
+    )
+    result = inlayer_server.client().run(request)
+    (generated,) = result.images
+    # The result covers the mask bounds: the box grown by the feather.
+    assert (generated.x, generated.y) == (38, 18)
+    assert (generated.image.width, generated.image.height) == (20, 16)
+    assert (result.canvas_width, result.canvas_height) == (96, 64)
+
+
+def test_inpaint_reports_progress_and_previews(inlayer_server: ServerProcess) -> None:
+    seen: list[Progress] = []
+    request = inpaint_request(steps=3, count=2, preview_interval=1, model=TINY_SD15)
+    result = inlayer_server.client().run(request, on_progress=seen.append, poll_interval=0.01)
+    assert len(result.images) == 2
+    assert [g.seed for g in result.images] == [1, 2]
+    assert result.model == TINY_SD15
+    assert seen, "no progress reported"
+    assert seen[-1].step == seen[-1].total  # the steps of both variations, all done
+    assert all(a.step <= b.step for a, b in itertools.pairwise(seen))
+    previews = [p.preview for p in seen if p.preview is not None]
+    assert previews, "no preview reported"
+    assert all(max(p.width, p.height) <= 256 for p in previews)
+    assert {p.variation for p in seen} <= {0, 1}
+
+
+def test_same_seed_same_pixels_over_http(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    first = client.run(inpaint_request(seed=7))
+    second = client.run(inpaint_request(seed=7))
+    other = client.run(inpaint_request(seed=8))
+    assert first.images[0].image.data == second.images[0].image.data
+    assert first.images[0].image.data != other.images[0].image.data
+
+
+def test_cancel_stops_the_job_and_the_server_goes_on(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    cancel = threading.Event()
+
+    def cancel_on_first_step(progress: Progress) -> None:
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        client.run(long_request(), on_progress=cancel_on_first_step, cancel=cancel)
+    assert client.health().queue_length == 0
+    assert client.run(inpaint_request()).images
+
+
+def test_cancel_a_queued_job(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    running = client.submit(long_request())
+    queued = client.submit(inpaint_request())
+    assert client.status(queued).queue_position >= 1
+    client.cancel(queued)
+    assert client.status(queued).state == JobState.CANCELLED
+    client.cancel(running)
+    with pytest.raises(Cancelled):
+        client.wait(running)
+
+
+def test_another_client_fetches_the_result_after_the_first_is_gone(
+    inlayer_server: ServerProcess,
+) -> None:
+    job_id = inlayer_server.client().submit(inpaint_request(steps=3))
+    # The submitting client is gone (e.g. the editor restarted); a new one asks by job id.
+    result = inlayer_server.client().wait(job_id)
+    assert result.images
+    again = inlayer_server.client().status(job_id)
+    assert again.state == JobState.DONE
+    assert again.result is not None
+    assert again.result.images[0].image.data == result.images[0].image.data
+
+
+def test_health_and_status_answer_while_a_job_runs(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    job_id = client.submit(long_request())
+    try:
+        while client.status(job_id).step == 0:
+            time.sleep(0.01)
+        for _ in range(5):
+            assert client.health().queue_length == 1
+            status = client.status(job_id)
+            assert status.state == JobState.RUNNING
+            assert 0 < status.step < status.total
+    finally:
+        client.cancel(job_id)
+
+
+def test_concurrent_clients_all_get_their_results(inlayer_server: ServerProcess) -> None:
+    results: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def run(seed: int) -> None:
+        try:
+            results[seed] = inlayer_server.client().run(inpaint_request(seed=seed))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert sorted(results) == [0, 1, 2, 3]
+    assert len({r.images[0].image.data for r in results.values()}) == 4
+
+
+def test_invalid_request_names_the_field(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    with pytest.raises(InvalidRequest) as raised:
+        client.submit(inpaint_request(model=str(Path("/") / "etc" / "passwd")))
+    assert raised.value.field == "model"
+    with pytest.raises(InvalidRequest) as raised:
+        client.submit(inpaint_request(model="no-such-model"))
+    assert raised.value.field == "model"
+
+
+def test_wrong_token_is_a_clear_error(inlayer_server: ServerProcess) -> None:
+    with pytest.raises(AuthenticationFailed, match="refused the token"):
+        HttpClient(inlayer_server.url, "wrong").models()
+    with pytest.raises(AuthenticationFailed):
+        HttpClient(inlayer_server.url, "wrong").run(inpaint_request())
+
+
+def test_no_server_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INLAYER_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("INLAYER_SERVER", raising=False)
+    client = HttpClient("http://127.0.0.1:9", "token")  # port 9 (discard): nothing listens
+    expected = r"not running at http://127\.0\.0\.1:9: start it with `inlayer serve`"
+    with pytest.raises(ConnectionFailed, match=expected):
+        client.health()
+
+
+def test_timeout_is_a_clear_error() -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # accepts connections but never answers
+    try:
+        client = HttpClient(f"http://127.0.0.1:{listener.getsockname()[1]}", "t", timeout=0.3)
+        with pytest.raises(ConnectionFailed, match=r"did not answer within 0.3 s"):
+            client.health()
+    finally:
+        listener.close()
+
+
+def test_queue_full_is_server_busy_with_retry_after(strict_server: ServerProcess) -> None:
+    client = strict_server.client()
+    running = client.submit(long_request())
+    try:
+        queued = client.submit(inpaint_request())
+        with pytest.raises(ServerBusy, match="busy") as raised:
+            client.submit(inpaint_request())
+        assert raised.value.retry_after >= 1
+        client.cancel(queued)
+    finally:
+        client.cancel(running)
+
+
+def test_server_killed_mid_job_is_a_clear_error(tiny_models_dir: Path, tmp_path: Path) -> None:
+    server = start_server(tmp_path / "config", tiny_models_dir)
+    client = server.client(reconnect_seconds=1.0)
+
+    def kill_on_first_step(progress: Progress) -> None:
+        server.kill()
+
+    try:
+        with pytest.raises(ConnectionFailed, match="stopped while running the edit"):
+            client.run(long_request(), on_progress=kill_on_first_step)
+    finally:
+        server.kill()
+
+
+def test_stopping_removes_server_json_and_keeps_the_token(
+    tiny_models_dir: Path, tmp_path: Path
+) -> None:
+    server = start_server(tmp_path / "config", tiny_models_dir)
+    token = server.token
+    assert (server.config_dir / "server.json").exists()
+    assert server.stop() == 0
+    assert not (server.config_dir / "server.json").exists()
+    # A second start reuses the stored token: plug-ins keep working across restarts.
+    again = start_server(tmp_path / "config", tiny_models_dir)
+    try:
+        assert again.token == token
+    finally:
+        again.kill()
+
+
+def test_in_process_client_runs_the_same_edit(
+    inlayer_server: ServerProcess, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.engine import Engine
+    from core.models import ModelRegistry
+
+    monkeypatch.setenv("INLAYER_TRANSPORT", "inprocess")
+    assert isinstance(connect(), client_module.InProcessClient)
+    local = client_module.InProcessClient(Engine(ModelRegistry([tiny_models_dir])))
+    request = inpaint_request(seed=3, model=TINY_SD15)
+    here = local.run(request)
+    over_http = inlayer_server.client().run(request)
+    assert here.images[0].image.data == over_http.images[0].image.data
+    # submit/wait in-process too, with progress
+    seen: list[Progress] = []
+    job_result = local.wait(local.submit(request), on_progress=seen.append, poll_interval=0.01)
+    assert job_result.images[0].image.data == here.images[0].image.data
+    assert seen
+
+
+def test_client_module_uses_only_the_standard_library() -> None:
+    """The plug-ins carry client.py and wire.py into Python builds without third-party packages."""
+    import ast
+
+    allowed_relative = {"config", "protocol", "wire"}
+    for name in ("client.py", "wire.py"):
+        tree = ast.parse((Path(client_module.__file__).parent / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.module in allowed_relative or node.module is None, node.module
+            elif isinstance(node, ast.ImportFrom):
+                assert node.module.split(".")[0] in {"__future__", *_stdlib()}, node.module
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] in _stdlib(), alias.name
+
+
+def _stdlib() -> frozenset[str]:
+    import sys
+
+    return frozenset(sys.stdlib_module_names)
