@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 
 import gi
@@ -101,14 +102,17 @@ class Refused(InlayerError):
     """The image or layer cannot be used; the message says what to do instead."""
 
 
-@dataclass(frozen=True)
-class Source:
-    """What a request is built from: the pixels it sends and where they sit on the canvas."""
+SELECTION_MISSES_LAYER = "The selection does not touch the active layer: select inside it."
 
-    image: RGBAImage | None
+
+@dataclass(frozen=True)
+class Canvas:
+    """A request's canvas: the pixels and mask it sends, and where they sit on the image."""
+
+    image: RGBAImage | None  # None: txt2img of the whole image, nothing to read
     mask: Mask | None
-    origin_x: int  # canvas position of the request canvas's top-left pixel
-    origin_y: int
+    x: int  # image position of the canvas's top-left pixel
+    y: int
 
 
 def check_supported(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Layer:
@@ -138,26 +142,20 @@ def read_pixels(drawable: Gimp.Drawable, area: Bounds, pixel_format: str) -> byt
     return drawable.get_buffer().get(rectangle, 1.0, pixel_format, Gegl.AbyssPolicy.NONE)
 
 
-def read_source(image: Gimp.Image, layer: Gimp.Layer, task: Task, config) -> Source:
+def read_canvas(image: Gimp.Image, layer: Gimp.Layer, task: Task, config) -> Canvas:
     """Read the part of `layer` the request needs, and the selection there as its mask."""
-    mode = task.mode
     _, offset_x, offset_y = layer.get_offsets()
     layer_bounds = Bounds(offset_x, offset_y, layer.get_width(), layer.get_height())
     selection = selection_bounds(image)
-    if selection is not None and selection.intersection(layer_bounds).is_empty:
-        if mode in (Mode.INPAINT, Mode.FILL):
-            raise Refused("The selection does not touch the active layer: select inside it.")
-        selection = None
     if selection is None:
-        if mode in (Mode.INPAINT, Mode.FILL):
+        if task.mode in (Mode.INPAINT, Mode.FILL):
             raise Refused("Select the area to repaint first: the selection is empty.")
-        if mode == Mode.TXT2IMG:  # nothing to read: generate a picture the size of the canvas
-            return Source(None, None, 0, 0)
+        if task.mode == Mode.TXT2IMG:  # nothing to read: generate a picture the size of the image
+            return Canvas(None, None, 0, 0)
         area = Bounds(0, 0, layer_bounds.width, layer_bounds.height)
-        return Source(_read_layer(layer, area), None, offset_x, offset_y)
+        return Canvas(_read_layer(layer, area), None, offset_x, offset_y)
 
-    has_strength = task.default_strength is not None
-    strength = config.get_property("strength") if has_strength else 1.0
+    strength = config.get_property("strength") if task.default_strength is not None else 1.0
     area = read_bounds(
         selection,
         layer_bounds,
@@ -165,27 +163,31 @@ def read_source(image: Gimp.Image, layer: Gimp.Layer, task: Task, config) -> Sou
         feather=config.get_property("feather"),
         strength=strength,
     )
-    # The selection channel covers the canvas; read it at the same place in canvas coordinates.
-    mask_data = read_pixels(image.get_selection(), area.offset(offset_x, offset_y), MASK_FORMAT)
-    mask = Mask(area.width, area.height, mask_data)
-    if mask.is_empty():  # selected pixels only beyond the canvas edge, where the layer sticks out
-        raise Refused("The selection does not touch the active layer: select inside it.")
-    return Source(_read_layer(layer, area), mask, offset_x + area.x, offset_y + area.y)
+    if area.is_empty:
+        raise Refused(SELECTION_MISSES_LAYER)
+    # The selection channel covers the image; read it at the same place in image coordinates.
+    selection_data = read_pixels(
+        image.get_selection(), area.offset(offset_x, offset_y), MASK_FORMAT
+    )
+    mask = Mask(area.width, area.height, selection_data)
+    if mask.is_empty():  # its bounding box touches the layer, but no selected pixel lies on it
+        raise Refused(SELECTION_MISSES_LAYER)
+    return Canvas(_read_layer(layer, area), mask, offset_x + area.x, offset_y + area.y)
 
 
 def _read_layer(layer: Gimp.Layer, area: Bounds) -> RGBAImage:
     return RGBAImage(area.width, area.height, read_pixels(layer, area, PIXEL_FORMAT))
 
 
-def build_request(task: Task, source: Source, image: Gimp.Image, config) -> EditRequest:
+def build_request(task: Task, canvas: Canvas, image: Gimp.Image, config) -> EditRequest:
     request = EditRequest(
         mode=task.mode,
-        image=source.image,
-        mask=source.mask,
+        image=canvas.image,
+        mask=canvas.mask,
         grow=config.get_property("grow"),
         feather=config.get_property("feather"),
     )
-    if source.image is None:
+    if canvas.image is None:
         request.width, request.height = image.get_width(), image.get_height()
     if task.has_prompt:
         request.prompt = config.get_property("prompt")
@@ -210,10 +212,10 @@ def run_job(client: Client, request: EditRequest) -> EditResult:
     Cancelling there makes GIMP end this process at once, so a small watcher process
     (cancel_watch.py) cancels the server's job when this process goes away before the job ends.
     """
-    Gimp.progress_init(f"Inlayer: {request.mode.value}")
     job_id = client.submit(request)
     watcher = _start_cancel_watch(job_id)
     try:
+        Gimp.progress_init(f"Inlayer: {request.mode.value}")
         return client.wait(job_id, on_progress=_show_progress, poll_interval=POLL_SECONDS)
     finally:
         _stop_cancel_watch(watcher)
@@ -260,8 +262,8 @@ def layer_name(request: EditRequest, seed: int) -> str:
 
 
 def insert_results(
-    image: Gimp.Image, source: Gimp.Layer, request: EditRequest, origin: Source, result: EditResult
-) -> list[Gimp.Layer]:
+    image: Gimp.Image, source: Gimp.Layer, request: EditRequest, canvas: Canvas, result: EditResult
+) -> None:
     """Add one layer per variation above `source`, the first on top and visible; one undo step."""
     layer_type = (
         Gimp.ImageType.GRAYA_IMAGE
@@ -270,7 +272,6 @@ def insert_results(
     )
     parent = source.get_parent()
     position = image.get_item_position(source)
-    layers = []
     image.undo_group_start()
     try:
         # Inserted last-first at the source's position, so the first variation ends up on top.
@@ -286,7 +287,7 @@ def insert_results(
                 100.0,
                 Gimp.LayerMode.NORMAL,
             )
-            layer.set_offsets(origin.origin_x + generated.x, origin.origin_y + generated.y)
+            layer.set_offsets(canvas.x + generated.x, canvas.y + generated.y)
             image.insert_layer(layer, parent, position)
             buffer = layer.get_buffer()
             # Written as 8-bit sRGB; Babl converts into the layer's own format and precision.
@@ -294,7 +295,7 @@ def insert_results(
                 Gegl.Rectangle.new(0, 0, pixels.width, pixels.height), PIXEL_FORMAT, pixels.data
             )
             buffer.flush()
-            if origin.mask is not None:
+            if canvas.mask is not None:
                 # The result's alpha is the blend mask: move it into an editable layer mask and
                 # make the layer opaque under it.
                 layer.add_mask(layer.create_mask(Gimp.AddMaskType.ALPHA_TRANSFER))
@@ -312,10 +313,8 @@ def insert_results(
                 )
             )
             layer.update(0, 0, pixels.width, pixels.height)
-            layers.insert(0, layer)
     finally:
         image.undo_group_end()
-    return layers
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,16 +334,14 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         layer = check_supported(image, drawables)
-        source = read_source(image, layer, task, config)
-        request = build_request(task, source, image, config)
+        canvas = read_canvas(image, layer, task, config)
+        request = build_request(task, canvas, image, config)
         request.validate()
         result = run_job(connect(), request)
-        insert_results(image, layer, request, source, result)
+        insert_results(image, layer, request, canvas, result)
     except InlayerError as error:
         return _failure(procedure, str(error))
     except Exception as error:  # a bug: still a message, with the details on stderr
-        import traceback
-
         traceback.print_exc()
         return _failure(procedure, f"Inlayer failed unexpectedly ({type(error).__name__}: {error})")
     Gimp.displays_flush()

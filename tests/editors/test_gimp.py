@@ -156,6 +156,13 @@ def _scenarios(server: ServerProcess) -> list[dict]:
             "args": {**RUN, "prompt": "x"},
         },
         {
+            "name": "img2img_selection_misses_layer",
+            "server": good,
+            "image": {**canvas_with_offset_layer, "selection": {"rect": [82, 66, 10, 10]}},
+            "procedure": "inlayer-img2img",
+            "args": {**RUN, "prompt": "x"},
+        },
+        {
             "name": "inpaint_without_selection",
             "server": good,
             "image": canvas_with_offset_layer,
@@ -320,7 +327,8 @@ def test_txt2img_without_selection_fills_the_canvas(gimp_run: dict) -> None:
         ("wrong_token", "token"),
         ("unknown_model", "no-such-model"),
         ("indexed_image", "indexed"),
-        ("inpaint_without_selection", "selection"),
+        ("img2img_selection_misses_layer", "does not touch the active layer"),
+        ("inpaint_without_selection", "selection is empty"),
     ],
 )
 def test_errors_leave_the_image_as_it_was(gimp_run: dict, name: str, words: str) -> None:
