@@ -41,12 +41,12 @@ if TYPE_CHECKING:
 # `fn(args: argparse.Namespace) -> int` returns the exit code. Append one line for yours.
 SUBCOMMAND_MODULES = [
     "server.cli",  # inlayer serve
-    "packaging.cli",  # inlayer install-plugins
+    "inlayer_packaging.cli",  # inlayer install-plugins, inlayer config
 ]
 # Modules that add subcommands under `inlayer models` (e.g. `pull`): each defines
 # `register_models(subparsers)`, the same way. `inlayer models` alone lists the models.
 MODELS_SUBCOMMAND_MODULES = [
-    "packaging.cli",  # inlayer models pull
+    "inlayer_packaging.cli",  # inlayer models pull
 ]
 
 EXIT_BAD_INPUT = 2
