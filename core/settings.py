@@ -127,11 +127,12 @@ class Settings:
         return list(dict.fromkeys(folders))
 
     def model_registry(self) -> ModelRegistry:
-        """A registry over every configured folder, with these device settings."""
+        """A registry over every configured folder, with these defaults and device settings."""
         from .models import ModelRegistry
 
         return ModelRegistry(
             self.all_models_dirs,
+            default_models=self.default_models,
             allow_pickle=self.allow_pickle,
             device=self.device,
             dtype=self.dtype,

@@ -144,8 +144,10 @@ def test_model_registry_gets_every_folder_and_the_device_settings(tmp_path):
         allow_pickle=True,
         device="cpu",
         dtype="float32",
+        default_models={Mode.INPAINT: "my-inpainting"},
     )
     registry = loaded.model_registry()
+    assert registry.default_for(Mode.INPAINT) == "my-inpainting"
     assert registry.models_dirs == [tmp_path / "models", tmp_path / "ComfyUI"]
     assert registry.allow_pickle is True
     assert registry.device == "cpu"
