@@ -364,7 +364,7 @@ def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
             "strength",
             "_Strength",
             "How much to change: 1 repaints from noise, lower keeps more of the original",
-            0.01,
+            0.0,
             1.0,
             task.default_strength,
             flags,
