@@ -471,7 +471,8 @@ class ModelRegistry:
                 pipe = cls.from_pretrained(
                     source.path,
                     dtype=self.dtype,
-                    use_safetensors=not self.allow_pickle,
+                    # None: safetensors where present, pickled .bin files otherwise.
+                    use_safetensors=None if self.allow_pickle else True,
                     local_files_only=True,
                     **self._no_safety_checker(source),
                 )
