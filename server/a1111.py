@@ -174,6 +174,8 @@ def _shared_fields(body: Txt2ImgBody, service: Service, checkpoint: str) -> dict
         "count": body.batch_size * body.n_iter,
         "scheduler": scheduler_name(body),
         "model": _model(body, service, checkpoint),
+        # A1111 clients show /progress's current_image; a latent preview per step is cheap.
+        "preview_interval": 1,
     }
 
 

@@ -1,0 +1,228 @@
+"""The AUTOMATIC1111 routes, driven as A1111 clients call them: JSON bodies, base64 PNGs, Basic
+auth, a blocking generate call while another thread polls /progress and may /interrupt."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
+from tests.fixtures.server import ServerProcess
+from tests.server.helpers import decode_png, exchange, pattern_image, png_base64, post_json
+
+
+def init_pixels(width: int = 64, height: int = 64) -> np.ndarray:
+    image = pattern_image(width, height, seed=3)
+    return np.frombuffer(image.data, np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+
+def box_mask_png(width: int, height: int, box: tuple[int, int, int, int]) -> str:
+    x, y, box_width, box_height = box
+    mask = np.zeros((height, width), np.uint8)
+    mask[y : y + box_height, x : x + box_width] = 255
+    return png_base64(mask)
+
+
+def test_sd_models_and_options(inlayer_server: ServerProcess) -> None:
+    models = exchange(inlayer_server, "GET", "/sdapi/v1/sd-models", auth="basic").json()
+    titles = {m["title"] for m in models}
+    assert {TINY_SD15, TINY_SD15_INPAINTING} <= titles
+    options = exchange(inlayer_server, "GET", "/sdapi/v1/options", auth="basic").json()
+    assert options["sd_model_checkpoint"] in titles
+    # A1111 titles carry a hash in brackets; the name before it counts.
+    assert (
+        post_json(
+            inlayer_server, "/sdapi/v1/options", {"sd_model_checkpoint": f"{TINY_SD15} [abc123]"}
+        ).status
+        == 200
+    )
+    options = exchange(inlayer_server, "GET", "/sdapi/v1/options", auth="basic").json()
+    assert options["sd_model_checkpoint"] == TINY_SD15
+    # "" goes back to Inlayer's default per mode.
+    assert post_json(inlayer_server, "/sdapi/v1/options", {"sd_model_checkpoint": ""}).status == 200
+    samplers = exchange(inlayer_server, "GET", "/sdapi/v1/samplers", auth="basic").json()
+    assert "Euler a" in {s["name"] for s in samplers}
+
+
+def test_txt2img(inlayer_server: ServerProcess) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {
+            "prompt": "a lighthouse",
+            "negative_prompt": "blurry",
+            "seed": 42,
+            "steps": 2,
+            "cfg_scale": 6.5,
+            "sampler_name": "DPM++ 2M",
+            "scheduler": "Karras",
+            "batch_size": 2,
+            "n_iter": 1,
+            "width": 64,
+            "height": 48,
+            "restore_faces": False,  # fields Inlayer does not know are ignored, as A1111 clients
+            "alwayson_scripts": {},  # send many
+            "override_settings": {"sd_model_checkpoint": TINY_SD15},
+        },
+    )
+    assert answer.status == 200, answer.body[:300]
+    data = answer.json()
+    assert len(data["images"]) == 2
+    for image in data["images"]:
+        assert decode_png(image).shape[:2] == (48, 64)
+    assert data["images"][0] != data["images"][1]
+    info = json.loads(data["info"])
+    assert info["all_seeds"] == [42, 43]
+    assert info["sd_model_name"] == TINY_SD15
+    assert "Seed: 42" in info["infotexts"][0]
+    assert data["parameters"]["prompt"] == "a lighthouse"
+
+
+def test_bearer_token_works_too(inlayer_server: ServerProcess) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {"steps": 1, "width": 32, "height": 32},
+        auth="bearer",
+    )
+    assert answer.status == 200
+    assert post_json(inlayer_server, "/sdapi/v1/txt2img", {}, auth=None).status == 401
+
+
+def test_img2img_inpaint_returns_the_full_image_with_the_rest_untouched(
+    inlayer_server: ServerProcess,
+) -> None:
+    init = init_pixels()
+    box = (16, 16, 24, 20)
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {
+            "init_images": ["data:image/png;base64," + png_base64(init)],
+            "mask": box_mask_png(64, 64, box),
+            "mask_blur": 0,
+            "inpainting_fill": 1,
+            "inpaint_full_res": True,
+            "inpaint_full_res_padding": 32,
+            "denoising_strength": 0.75,
+            "prompt": "a cat",
+            "steps": 4,
+            "seed": 5,
+            "width": 64,
+            "height": 64,
+        },
+    )
+    assert answer.status == 200, answer.body[:300]
+    (image,) = answer.json()["images"]
+    out = decode_png(image)
+    assert out.shape == (64, 64, 3)
+    x, y, width, height = box
+    inside = np.zeros((64, 64), bool)
+    inside[y : y + height, x : x + width] = True
+    assert np.array_equal(out[~inside], init[~inside])
+    assert not np.array_equal(out[inside], init[inside])
+
+
+def test_img2img_mask_invert_repaints_the_outside(inlayer_server: ServerProcess) -> None:
+    init = init_pixels()
+    box = (8, 8, 48, 48)
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {
+            "init_images": [png_base64(init)],
+            "mask": box_mask_png(64, 64, box),
+            "inpainting_mask_invert": 1,
+            "mask_blur": 0,
+            "inpainting_fill": 0,
+            "steps": 2,
+            "width": 64,
+            "height": 64,
+        },
+    )
+    assert answer.status == 200, answer.body[:300]
+    out = decode_png(answer.json()["images"][0])
+    x, y, width, height = box
+    # The box itself (the unmasked part once inverted) stays, shrunk by a pixel of blending.
+    assert np.array_equal(
+        out[y + 1 : y + height - 1, x + 1 : x + width - 1],
+        init[y + 1 : y + height - 1, x + 1 : x + width - 1],
+    )
+    assert not np.array_equal(out[:y], init[:y])
+
+
+def test_img2img_without_mask_resizes_to_width_and_height(inlayer_server: ServerProcess) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {
+            "init_images": [png_base64(init_pixels(64, 64))],
+            "denoising_strength": 0.5,
+            "steps": 4,
+            "width": 96,
+            "height": 64,
+            "sampler_name": "Euler a",
+        },
+    )
+    assert answer.status == 200, answer.body[:300]
+    assert decode_png(answer.json()["images"][0]).shape[:2] == (64, 96)
+
+
+def test_progress_then_interrupt_while_a_call_blocks(inlayer_server: ServerProcess) -> None:
+    answers: list = []
+    call = threading.Thread(
+        target=lambda: answers.append(
+            post_json(
+                inlayer_server,
+                "/sdapi/v1/txt2img",
+                {"steps": 150, "batch_size": 16, "width": 128, "height": 128},
+            )
+        )
+    )
+    call.start()
+    progress: dict = {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        progress = exchange(inlayer_server, "GET", "/sdapi/v1/progress", auth="basic").json()
+        if progress["state"]["sampling_step"] > 0 and progress["current_image"]:
+            break
+        time.sleep(0.02)
+    assert 0 < progress["progress"] < 1
+    assert progress["eta_relative"] > 0
+    assert progress["state"]["sampling_steps"] > progress["state"]["sampling_step"]
+    preview = decode_png(progress["current_image"])
+    assert max(preview.shape[:2]) <= 256
+    skipped = exchange(
+        inlayer_server, "GET", "/sdapi/v1/progress?skip_current_image=true", auth="basic"
+    ).json()
+    assert skipped["current_image"] is None
+    assert exchange(inlayer_server, "POST", "/sdapi/v1/interrupt", auth="basic").status == 200
+    call.join(60)
+    (answer,) = answers
+    assert answer.status == 200
+    assert answer.json()["images"] == []
+    assert json.loads(answer.json()["info"])["interrupted"] is True
+    idle = exchange(inlayer_server, "GET", "/sdapi/v1/progress", auth="basic").json()
+    assert idle["progress"] == 0
+
+
+@pytest.mark.parametrize("fill", [0, 1, 2, 3])
+def test_every_inpainting_fill_runs(inlayer_server: ServerProcess, fill: int) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {
+            "init_images": [png_base64(init_pixels())],
+            "mask": box_mask_png(64, 64, (20, 20, 10, 10)),
+            "inpainting_fill": fill,
+            "steps": 2,
+            "width": 64,
+            "height": 64,
+            "override_settings": {"sd_model_checkpoint": TINY_SD15},
+        },
+    )
+    assert answer.status == 200, answer.body[:300]
