@@ -96,6 +96,19 @@ def _scenarios(server: ServerProcess) -> list[dict]:
             "procedure": "inlayer-fill",
         },
         {
+            "name": "fill_gray16_selection",
+            "server": good,
+            "image": {
+                "width": 64,
+                "height": 48,
+                "type": "gray",
+                "precision": "u16",
+                "layer": {"x": 0, "y": 0, "width": 64, "height": 48},
+                "selection": {"rect": [12, 8, 32, 28], "feather": GIMP_FEATHER},
+            },
+            "procedure": "inlayer-fill",
+        },
+        {
             "name": "img2img_gray16_whole_layer",
             "server": good,
             "image": {
@@ -291,6 +304,20 @@ def test_fill_with_selection_beyond_the_layer(gimp_run: dict) -> None:
     assert mask_at(result, 45, 35) == 255
     assert mask_at(result, placed.right - 1, placed.bottom - 1) < 128
     assert result["parasite"]["mode"] == "fill"
+
+
+def test_fill_on_a_16_bit_grayscale_layer_with_a_feathered_selection(gimp_run: dict) -> None:
+    seen = scenario(gimp_run, "fill_gray16_selection")
+    assert_added_above_source(seen, count=1)
+    (result,) = seen["results"]
+    placed = layer_bounds(result)
+    layer = Bounds(0, 0, 64, 48)
+    selection = Bounds(12, 8, 32, 28)
+    assert placed.contains(selection), placed
+    assert selection.pad(GROW + FEATHER + GIMP_FEATHER).intersection(layer).contains(placed)
+    assert result["gray"] and result["bytes_per_pixel"] == 4, "grey with alpha at 16 bits"
+    assert result["alpha_min"] == 255 and mask_at(result, 28, 22) == 255
+    assert any(0 < value < 255 for value in bytes.fromhex(result["mask"]))
 
 
 def test_img2img_on_a_16_bit_grayscale_layer(gimp_run: dict) -> None:
