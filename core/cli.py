@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from .protocol import (
     MAX_COUNT,
     MAX_PIXELS,
+    MAX_SIDE,
     SCHEDULERS,
     EditRequest,
     EditResult,
@@ -60,24 +61,26 @@ class CommandError(Exception):
 
 
 def read_image(path: Path, what: str = "image"):
-    """A Pillow image of `path`, refusing anything over MAX_PIXELS (decompression bombs)."""
+    """A Pillow image of `path`, refusing sizes over MAX_PIXELS / MAX_SIDE before decoding
+    (decompression bombs: a small file can declare an enormous image)."""
     from PIL import Image, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
-            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(path)  # reads the header only
+            if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
+                raise CommandError(
+                    f"--{what}: {path} is {image.width}x{image.height}, larger than {MAX_PIXELS} "
+                    f"pixels or {MAX_SIDE} px a side; use a smaller image"
+                )
             image.load()
     except FileNotFoundError:
         raise CommandError(f"--{what}: {path} does not exist") from None
     except IsADirectoryError:
         raise CommandError(f"--{what}: {path} is a folder, not an image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CommandError(
-            f"--{what}: {path} is larger than {MAX_PIXELS} pixels; use a smaller image"
-        ) from None
+        raise CommandError(f"--{what}: {path} is too large to decode safely") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise CommandError(f"--{what}: cannot read {path} as an image ({error})") from None
     return image
