@@ -235,9 +235,7 @@ def make_registry(args: argparse.Namespace) -> ModelRegistry:
     if getattr(args, "device", None):
         overrides["device"] = args.device
     settings = dataclasses.replace(settings, **overrides)
-    registry = settings.model_registry()
-    registry.default_models = dict(settings.default_models)
-    return registry
+    return settings.model_registry()
 
 
 class ProgressBar:
