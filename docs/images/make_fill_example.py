@@ -56,8 +56,10 @@ def main() -> int:
         before, mask_path, after = (Path(scratch) / name for name in ("in.png", "m.png", "o.png"))
         scene.save(before)
         mask.save(mask_path)
+        # Thin lines want a small grow and feather: a wide soft edge would repaint sky around them.
         command = [sys.executable, "-m", "core.cli", "run", "fill", "--image", str(before),
-                   "--mask", str(mask_path), "--out", str(after), "--fill", "telea", "--grow", "1", "--feather", "3"]  # fmt: skip
+                   "--mask", str(mask_path), "--out", str(after),
+                   "--fill", "telea", "--grow", "1", "--feather", "3"]  # fmt: skip
         subprocess.run(command, check=True, cwd=HERE.parent.parent)
         result = Image.open(after).convert("RGB")
 
