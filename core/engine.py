@@ -169,7 +169,12 @@ class Engine:
     """Runs edit requests on the models of a registry. One run at a time (a lock guards it)."""
 
     def __init__(self, registry: ModelRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else ModelRegistry()
+        """`registry` defaults to the one the user's settings describe (config.ini, env)."""
+        if registry is None:
+            from .settings import load_settings
+
+            registry = load_settings().model_registry()
+        self.registry = registry
         self._lock = threading.Lock()
 
     @property
