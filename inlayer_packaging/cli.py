@@ -170,17 +170,17 @@ def pull_target(model: str, settings: Settings) -> tuple[str, Path]:
 
 
 def existing_copy(model: str, target: Path, settings: Settings) -> Path | None:
-    """A copy of `model` already on disk: its download folder, or a known checkpoint file in
-    any models folder (AUTOMATIC1111's and ComfyUI's included)."""
-    if (target / "model_index.json").is_file() and not _partial_download(target):
-        return target
+    """A copy of `model` already on disk: a complete diffusers folder of the same name, or a
+    known checkpoint file, in any models folder (AUTOMATIC1111's and ComfyUI's included)."""
     known = KNOWN_MODELS.get(model)
-    if known:
-        for folder in settings.all_models_dirs:
-            for name in known.checkpoint_names:
-                candidate = folder / f"{name}.safetensors"
-                if candidate.is_file():
-                    return candidate
+    names = [f"{name}.safetensors" for name in known.checkpoint_names] if known else []
+    for folder in dict.fromkeys([target.parent, *settings.all_models_dirs]):
+        candidate = folder / target.name
+        if (candidate / "model_index.json").is_file() and not _partial_download(candidate):
+            return candidate
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
     return None
 
 

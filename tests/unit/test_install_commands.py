@@ -149,6 +149,15 @@ def test_an_interrupted_download_is_not_a_copy(tmp_path):
     assert cli.existing_copy("sd15", target, settings) == target
 
 
+def test_a_folder_of_the_same_name_in_another_models_folder_is_a_copy(tmp_path):
+    settings = Settings(models_dirs=(tmp_path / "first", tmp_path / "second"))
+    elsewhere = tmp_path / "second" / "some-model"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "model_index.json").write_text("{}")
+    _, target = cli.pull_target("owner/some-model", settings)
+    assert cli.existing_copy("owner/some-model", target, settings) == elsewhere
+
+
 def test_pull_failure_is_reported_without_a_traceback(home, capsys):
     """Offline in tests (HF_HUB_OFFLINE=1): the download cannot happen, and the user is told."""
     assert main(["models", "pull", "inlayer-tests/no-such-repo"]) == 1
