@@ -391,11 +391,19 @@ def uninstall_krita(resource_dir: Path, *, kritarc: Path | None = None) -> list[
 # --- the zip for Krita's Tools > Scripts > Import Python Plugin from File -----------------------
 
 
-def _zip_entries() -> Iterator[tuple[str, Path | bytes]]:
+def _zip_entries() -> Iterator[tuple[str, Path | bytes | None]]:
+    """(name, content) of each zip entry; None marks a folder. Krita's importer finds the plug-in
+    package by its folder entry (`inlayer_krita/`), so every folder gets one, before its files."""
     if krita_desktop_file().is_file():
         yield f"{KRITA_PLUGIN_NAME}.desktop", krita_desktop_file()
+    written_folders: set[str] = set()
     for relative, source in krita_plugin_files().items():
-        yield f"{KRITA_PLUGIN_NAME}/{relative}", source
+        name = f"{KRITA_PLUGIN_NAME}/{relative}"
+        for folder in reversed(Path(name).parents[:-1]):
+            if folder.as_posix() not in written_folders:
+                written_folders.add(folder.as_posix())
+                yield f"{folder.as_posix()}/", None
+        yield name, source
 
 
 def build_krita_zip(output: Path) -> list[str]:
@@ -404,8 +412,12 @@ def build_krita_zip(output: Path) -> list[str]:
     output.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, source in _zip_entries():
-            content = source if isinstance(source, bytes) else source.read_bytes()
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIMESTAMP)
+            if source is None:
+                info.external_attr = (0o40755 << 16) | 0x10  # a folder, for Unix and DOS readers
+                archive.writestr(info, b"")
+                continue
+            content = source if isinstance(source, bytes) else source.read_bytes()
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, content)

@@ -227,6 +227,7 @@ def test_krita_zip_holds_desktop_file_and_package_with_vendored_client(tmp_path)
         names = set(archive.namelist())
         init = archive.read(f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/__init__.py")
     expected = {f"{KRITA_PLUGIN_NAME}/{name}" for name in plugins.krita_plugin_files()}
+    expected |= {f"{KRITA_PLUGIN_NAME}/", f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/"}
     if (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
         expected.add(f"{KRITA_PLUGIN_NAME}.desktop")
     assert names == expected
@@ -238,3 +239,38 @@ def test_krita_zip_holds_desktop_file_and_package_with_vendored_client(tmp_path)
     again = tmp_path / "again.zip"
     plugins.build_krita_zip(again)
     assert again.read_bytes() == output.read_bytes()
+
+
+KRITA_IMPORTER = Path("usr/share/krita/pykrita/plugin_importer/plugin_importer.py")
+
+
+def test_krita_own_importer_accepts_the_zip(tmp_path):
+    """Krita's Tools > Scripts > Import Python Plugin from File, run on the zip: the importer
+    shipped with Krita 5.2 (in the editors' chroot; standard library only) extracts it."""
+    chroot = os.environ.get("INLAYER_CHROOT")
+    if not chroot or not (Path(chroot) / KRITA_IMPORTER).is_file():
+        pytest.skip("needs Krita's plug-in importer from the editors' chroot (INLAYER_CHROOT)")
+    if not (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
+        pytest.skip("the Krita plug-in has no .desktop file yet")
+    output = tmp_path / "inlayer_krita.zip"
+    plugins.build_krita_zip(output)
+    resources = tmp_path / "resources"
+    resources.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, str(Path(chroot) / KRITA_IMPORTER), str(output), str(resources)],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Imported plugin: Inlayer" in result.stdout
+    pykrita = resources / "pykrita"
+    assert (pykrita / f"{KRITA_PLUGIN_NAME}.desktop").is_file()
+    with zipfile.ZipFile(output) as archive:
+        packaged = {
+            name.removeprefix(f"{KRITA_PLUGIN_NAME}/")
+            for name in archive.namelist()
+            if name.startswith(f"{KRITA_PLUGIN_NAME}/") and not name.endswith("/")
+        }
+    assert set(installed_files(pykrita / KRITA_PLUGIN_NAME)) == packaged
