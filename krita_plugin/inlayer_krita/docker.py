@@ -1,0 +1,366 @@
+"""The Inlayer docker: prompt and settings, the job queue with progress and live preview,
+variations to pick from, and the session's history.
+
+Widgets only: reading documents and adding layers is `edits`, running jobs is `jobs`. Calls that
+wait on the server (health, model list) run in a `_Call` thread, never on Krita's GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from krita import DockWidget, Krita
+
+from . import api, edits
+from .history import HistoryEntry, session_history
+from .inlayer_core.protocol import MAX_COUNT, MAX_STEPS, InlayerError, JobState, Mode, RGBAImage
+from .jobs import Job, job_queue
+from .qt import QtCore, QtGui, QtWidgets, Signal
+
+DOCKER_ID = "inlayer_docker"
+HEALTH_INTERVAL_MS = 10_000
+PREVIEW_SIDE = 256
+THUMBNAIL_SIDE = 96
+MAX_SEED = 2**31 - 1
+
+# The mode behind each button and action.
+KINDS = {
+    "inpaint": Mode.INPAINT,
+    "transform": Mode.IMG2IMG,
+    "generate": Mode.TXT2IMG,
+}
+
+
+def to_qimage(image: RGBAImage) -> QtGui.QImage:
+    qimage = QtGui.QImage(
+        image.data, image.width, image.height, image.width * 4, QtGui.QImage.Format.Format_RGBA8888
+    )
+    return qimage.copy()  # owns its pixels: `image.data` may go away
+
+
+class _Call(QtCore.QThread):
+    """Run one blocking function off the GUI thread; report its value or error."""
+
+    done = Signal(object, object)  # value, InlayerError or None
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        super().__init__()
+        self._function = function
+
+    def run(self) -> None:
+        try:
+            self.done.emit(self._function(), None)
+        except InlayerError as error:
+            self.done.emit(None, error)
+        except Exception as error:
+            self.done.emit(None, InlayerError(f"Unexpected error: {error!r}"))
+
+
+class InlayerDocker(DockWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Inlayer")
+        self._calls: list[_Call] = []
+        self._variations: tuple[edits.Edit, Any] | None = None  # (edit, EditResult)
+        self._build()
+        job_queue.job_added.connect(self._on_job_added)
+        session_history.added.connect(self._on_history_added)
+        self._health_timer = QtCore.QTimer(self)
+        self._health_timer.timeout.connect(self.refresh_connection)
+        self._health_timer.start(HEALTH_INTERVAL_MS)
+        QtCore.QTimer.singleShot(0, self.refresh_connection)
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        root = QtWidgets.QWidget(self)
+        layout = QtWidgets.QVBoxLayout(root)
+
+        status_row = QtWidgets.QHBoxLayout()
+        self.status_label = QtWidgets.QLabel("Connecting…")
+        self.status_label.setWordWrap(True)
+        refresh = QtWidgets.QToolButton()
+        refresh.setText("↻")
+        refresh.setToolTip("Check the connection and reload the model list")
+        refresh.clicked.connect(self.refresh_connection)
+        status_row.addWidget(self.status_label, 1)
+        status_row.addWidget(refresh)
+        layout.addLayout(status_row)
+
+        form = QtWidgets.QFormLayout()
+        self.model_box = QtWidgets.QComboBox()
+        self.model_box.addItem("Default for the mode", "")
+        form.addRow("Model", self.model_box)
+        self.prompt_edit = QtWidgets.QPlainTextEdit()
+        self.prompt_edit.setPlaceholderText("What to paint")
+        self.prompt_edit.setMaximumHeight(70)
+        form.addRow("Prompt", self.prompt_edit)
+        self.negative_edit = QtWidgets.QLineEdit()
+        self.negative_edit.setPlaceholderText("What to avoid")
+        form.addRow("Negative", self.negative_edit)
+
+        strength_row = QtWidgets.QHBoxLayout()
+        self.strength_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.strength_slider.setRange(1, 100)
+        self.strength_slider.setValue(100)
+        self.strength_slider.setToolTip("100 %: repaint from scratch; lower keeps more (transform)")
+        self.strength_label = QtWidgets.QLabel("100 %")
+        self.strength_slider.valueChanged.connect(
+            lambda value: self.strength_label.setText(f"{value} %")
+        )
+        strength_row.addWidget(self.strength_slider, 1)
+        strength_row.addWidget(self.strength_label)
+        form.addRow("Strength", strength_row)
+
+        self.steps_spin = QtWidgets.QSpinBox()
+        self.steps_spin.setRange(1, MAX_STEPS)
+        self.steps_spin.setValue(20)
+        form.addRow("Steps", self.steps_spin)
+        seed_row = QtWidgets.QHBoxLayout()
+        self.seed_spin = QtWidgets.QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setValue(random.randint(0, MAX_SEED))
+        self.seed_lock = QtWidgets.QCheckBox("Lock")
+        self.seed_lock.setToolTip("Keep this seed; unlocked, every job draws a new one")
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.seed_lock)
+        form.addRow("Seed", seed_row)
+        self.count_spin = QtWidgets.QSpinBox()
+        self.count_spin.setRange(1, MAX_COUNT)
+        form.addRow("Variations", self.count_spin)
+        self.source_box = QtWidgets.QComboBox()
+        self.source_box.addItem("Active layer", False)
+        self.source_box.addItem("Visible image", True)
+        form.addRow("Read", self.source_box)
+        layout.addLayout(form)
+
+        buttons = QtWidgets.QHBoxLayout()
+        for kind, text, tip in (
+            ("inpaint", "Inpaint", "Repaint the selection"),
+            ("transform", "Transform", "Transform the layer or the selected part by Strength"),
+            ("generate", "Generate", "Generate into the selection, or the whole image"),
+        ):
+            button = QtWidgets.QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked=False, kind=kind: self.start(kind))
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+
+        progress_row = QtWidgets.QHBoxLayout()
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_running)
+        progress_row.addWidget(self.progress_bar, 1)
+        progress_row.addWidget(self.cancel_button)
+        layout.addLayout(progress_row)
+        self.message_label = QtWidgets.QLabel()
+        self.message_label.setWordWrap(True)
+        layout.addWidget(self.message_label)
+        self.preview_label = QtWidgets.QLabel()
+        self.preview_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.preview_label)
+
+        tabs = QtWidgets.QTabWidget()
+        self.queue_list = QtWidgets.QListWidget()
+        self.queue_list.setToolTip("Waiting and running jobs; double-click one to cancel it")
+        self.queue_list.itemActivated.connect(self._cancel_item)
+        tabs.addTab(self.queue_list, "Queue")
+        variations = QtWidgets.QWidget()
+        variations_layout = QtWidgets.QVBoxLayout(variations)
+        self.variation_list = QtWidgets.QListWidget()
+        self.variation_list.setViewMode(QtWidgets.QListView.ViewMode.IconMode)
+        self.variation_list.setIconSize(QtCore.QSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        self.variation_list.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
+        self.variation_list.itemDoubleClicked.connect(lambda _item: self.apply_variations())
+        apply_button = QtWidgets.QPushButton("Apply selected as layers")
+        apply_button.clicked.connect(self.apply_variations)
+        variations_layout.addWidget(self.variation_list)
+        variations_layout.addWidget(apply_button)
+        tabs.addTab(variations, "Variations")
+        self.history_list = QtWidgets.QListWidget()
+        self.history_list.setToolTip("Double-click to reuse an entry's prompt and seed")
+        self.history_list.itemDoubleClicked.connect(self._reuse_history)
+        tabs.addTab(self.history_list, "History")
+        layout.addWidget(tabs, 1)
+        self.setWidget(root)
+
+    def canvasChanged(self, canvas: object) -> None:
+        """Jobs keep their own document, so switching documents changes nothing here."""
+
+    # --- connection -----------------------------------------------------------------------------
+
+    def _call(self, function: Callable[[], Any], on_done: Callable[[Any, Any], None]) -> None:
+        call = _Call(function)
+        call.done.connect(on_done)
+        call.finished.connect(lambda: self._calls.remove(call))
+        self._calls.append(call)
+        call.start()
+
+    def refresh_connection(self) -> None:
+        if any(call.isRunning() for call in self._calls):
+            return  # the previous check is still waiting on the server
+
+        def check() -> tuple[Any, Any]:
+            client = api.default_client()
+            return client.health(), client.models()
+
+        self._call(check, self._on_connection)
+
+    def _on_connection(self, value: Any, error: InlayerError | None) -> None:
+        if error is not None:
+            self.status_label.setText(f"⚠ Not connected: {error}")
+            return
+        health, models = value
+        self.status_label.setText(f"● Connected: {health.device}, {health.queue_length} queued")
+        chosen = self.model_box.currentData()
+        names = [model.name for model in models]
+        if names != [self.model_box.itemData(i) for i in range(1, self.model_box.count())]:
+            while self.model_box.count() > 1:
+                self.model_box.removeItem(1)
+            for model in models:
+                self.model_box.addItem(f"{model.name} ({model.family})", model.name)
+            self.model_box.setCurrentIndex(max(0, self.model_box.findData(chosen)))
+
+    # --- starting and following jobs ------------------------------------------------------------
+
+    def options(self) -> dict[str, Any]:
+        """The request options the docker's fields say (draws a new seed unless it is locked)."""
+        if not self.seed_lock.isChecked():
+            self.seed_spin.setValue(random.randint(0, MAX_SEED))
+        return {
+            "negative_prompt": self.negative_edit.text(),
+            "strength": self.strength_slider.value() / 100,
+            "steps": self.steps_spin.value(),
+            "seed": self.seed_spin.value(),
+            "count": self.count_spin.value(),
+            "model": self.model_box.currentData() or "",
+            "preview_interval": 1,
+        }
+
+    def start(self, kind: str) -> Job | None:
+        """Queue an edit of the active document; show why when it cannot start."""
+        document = Krita.instance().activeDocument()
+        if document is None:
+            self.show_message("Open an image first.")
+            return None
+        try:
+            edit = edits.prepare(
+                document,
+                KINDS[kind],
+                self.prompt_edit.toPlainText().strip(),
+                visible=bool(self.source_box.currentData()),
+                **self.options(),
+            )
+            job = job_queue.submit(edit, api.default_client())
+        except InlayerError as error:
+            self.show_message(str(error))
+            return None
+        job.finished.connect(lambda: self._on_own_job_finished(job))
+        self.show_message("")
+        return job
+
+    def show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+
+    def cancel_running(self) -> None:
+        if job_queue.running is not None:
+            job_queue.running.cancel()
+
+    def _cancel_item(self, item: QtWidgets.QListWidgetItem) -> None:
+        job = item.data(QtCore.Qt.ItemDataRole.UserRole)
+        if job is not None:
+            job.cancel()
+
+    def _on_job_added(self, job: Job) -> None:
+        item = QtWidgets.QListWidgetItem(job.edit.label)
+        item.setData(QtCore.Qt.ItemDataRole.UserRole, job)
+        self.queue_list.addItem(item)
+        job.changed.connect(lambda: self._on_job_changed(job, item))
+        job.finished.connect(lambda: self._on_job_finished(job, item))
+        self._on_job_changed(job, item)
+
+    def _on_job_changed(self, job: Job, item: QtWidgets.QListWidgetItem) -> None:
+        item.setText(f"{job.edit.label} — {job.state.value}")
+        if job.state != JobState.RUNNING:
+            return
+        self.cancel_button.setEnabled(True)
+        self.progress_bar.setRange(0, max(job.total, 1))
+        self.progress_bar.setValue(job.step)
+        if job.preview is not None:
+            pixmap = QtGui.QPixmap.fromImage(to_qimage(job.preview))
+            self.preview_label.setPixmap(
+                pixmap.scaled(
+                    PREVIEW_SIDE,
+                    PREVIEW_SIDE,
+                    QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+                    QtCore.Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+
+    def _on_job_finished(self, job: Job, item: QtWidgets.QListWidgetItem) -> None:
+        self.queue_list.takeItem(self.queue_list.row(item))
+        self.cancel_button.setEnabled(job_queue.running is not None)
+        self.progress_bar.setValue(self.progress_bar.maximum() if job.result else 0)
+        self.preview_label.clear()
+
+    def _on_own_job_finished(self, job: Job) -> None:
+        """Results of jobs this docker started (scripts apply their own): one image becomes a
+        layer at once; several wait as thumbnails for the user to pick."""
+        if job.error is not None:
+            self.show_message(str(job.error))
+            return
+        if job.result is None:
+            return
+        if len(job.result.images) == 1:
+            self._apply(job.edit, job.result, None)
+            return
+        self._variations = (job.edit, job.result)
+        self.variation_list.clear()
+        for image in job.result.images:
+            icon = QtGui.QIcon(QtGui.QPixmap.fromImage(to_qimage(image.image)))
+            item = QtWidgets.QListWidgetItem(icon, f"seed {image.seed}")
+            item.setData(QtCore.Qt.ItemDataRole.UserRole, image)
+            self.variation_list.addItem(item)
+        self.show_message(f"{len(job.result.images)} variations: pick one or more to apply.")
+
+    def apply_variations(self) -> None:
+        if self._variations is None:
+            return
+        edit, result = self._variations
+        chosen = [
+            item.data(QtCore.Qt.ItemDataRole.UserRole)
+            for item in self.variation_list.selectedItems()
+        ]
+        if chosen:
+            self._apply(edit, result, chosen)
+
+    def _apply(self, edit: edits.Edit, result: Any, images: list[Any] | None) -> None:
+        try:
+            layers = edits.apply(edit, result, images)
+        except InlayerError as error:
+            self.show_message(str(error))
+            return
+        self.show_message(f"Added {len(layers)} layer(s) to {edit.document.name()}.")
+
+    # --- history --------------------------------------------------------------------------------
+
+    def _on_history_added(self, entry: HistoryEntry) -> None:
+        item = QtWidgets.QListWidgetItem(f"{entry.layer} — {entry.model or 'fill'}")
+        item.setToolTip(json.dumps(entry.parameters, indent=1))
+        item.setData(QtCore.Qt.ItemDataRole.UserRole, entry)
+        self.history_list.insertItem(0, item)
+
+    def _reuse_history(self, item: QtWidgets.QListWidgetItem) -> None:
+        entry: HistoryEntry = item.data(QtCore.Qt.ItemDataRole.UserRole)
+        self.prompt_edit.setPlainText(entry.prompt)
+        self.negative_edit.setText(str(entry.parameters.get("negative_prompt", "")))
+        self.seed_spin.setValue(entry.seed)
+        self.seed_lock.setChecked(True)
+        self.strength_slider.setValue(round(float(entry.parameters.get("strength", 1.0)) * 100))
+        self.steps_spin.setValue(int(entry.parameters.get("steps", 20)))

@@ -1,0 +1,143 @@
+"""From a Krita document to an Inlayer request, and from its result back to new layers.
+
+An `Edit` remembers the document and layer a request was read from, so that the result lands
+there even when the user has switched documents or layers while it ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from krita import Document, Krita, Node
+
+from . import document as pixels
+from .history import session_history
+from .inlayer_core.bounds import read_bounds
+from .inlayer_core.protocol import (
+    EditRequest,
+    EditResult,
+    GeneratedImage,
+    InlayerError,
+    InvalidRequest,
+    Mode,
+)
+
+# Below 1.0, img2img keeps the composition and changes the style ("transform").
+DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.6}
+_NAME_PROMPT_CHARS = 48
+
+
+@dataclass
+class Edit:
+    """One request and where its results go."""
+
+    document: Document
+    source: Node | None  # the layer read; results go right above it (on top when None)
+    origin: tuple[int, int]  # where the request's canvas lies in the image
+    request: EditRequest
+
+    @property
+    def label(self) -> str:
+        prompt = self.request.prompt or "(no prompt)"
+        return f"{self.request.mode.value}: {prompt[:_NAME_PROMPT_CHARS]}"
+
+
+def _layer_of(node: Node | None) -> Node | None:
+    """The layer a node belongs to: a mask's parent layer, else the node itself."""
+    if node is not None and node.type().endswith("mask"):
+        return node.parentNode()
+    return node
+
+
+def prepare(
+    document: Document,
+    mode: Mode,
+    prompt: str = "",
+    *,
+    node: Node | None = None,
+    visible: bool = False,
+    **options: Any,
+) -> Edit:
+    """Read what `mode` needs from `document` and build the request.
+
+    `node` is the layer to read (default: the active layer); `visible` reads the visible image
+    instead. The selection, when there is one, becomes the mask, and only the rectangle the
+    engine's context needs is read (`read_bounds`). `options` are `EditRequest` fields
+    (negative_prompt, strength, steps, seed, count, model, grow, feather, fill, ...).
+    """
+    pixels.check_colour_space(document)
+    source = _layer_of(node or document.activeNode())
+    if source is None and mode != Mode.TXT2IMG and not visible:
+        raise InvalidRequest("layer", "no layer is active: select the layer to work on")
+    options.setdefault("strength", DEFAULT_STRENGTH.get(mode, 1.0))
+    parameters = {"mode": mode.value, "prompt": prompt, **options}
+    # Validate the options before reading any pixels: a typo fails fast, naming the field.
+    defaults = EditRequest.from_parameters(parameters)
+
+    canvas = pixels.canvas_bounds(document)
+    selected = pixels.selection_bounds(document)
+    if selected is not None:
+        rect = read_bounds(
+            selected,
+            canvas,
+            grow=defaults.grow,
+            feather=defaults.feather,
+            strength=defaults.strength,
+        )
+        if rect.is_empty:
+            raise InvalidRequest("selection", "lies outside the image: select inside it")
+    elif mode in (Mode.INPAINT, Mode.FILL):
+        raise InvalidRequest("selection", f"{mode.value} needs one: select the area to repaint")
+    elif mode == Mode.TXT2IMG:
+        parameters.update(width=canvas.width, height=canvas.height)
+        request = EditRequest.from_parameters(parameters)
+        request.validate()
+        return Edit(document, source, (0, 0), request)
+    elif visible:
+        rect = canvas
+    else:
+        rect = pixels.layer_bounds(source).intersection(canvas)
+        if rect.is_empty:
+            raise InvalidRequest("layer", f"'{source.name()}' is empty inside the image")
+
+    if visible:
+        image = pixels.read_visible(document, rect)
+    else:
+        image = pixels.read_layer(document, source, rect)
+    mask = pixels.read_selection(document, rect) if selected is not None else None
+    request = EditRequest.from_parameters(parameters, image=image, mask=mask)
+    request.validate()
+    return Edit(document, source, (rect.x, rect.y), request)
+
+
+def layer_name(prompt: str, seed: int) -> str:
+    text = " ".join(prompt.split())
+    if len(text) > _NAME_PROMPT_CHARS:
+        text = text[: _NAME_PROMPT_CHARS - 1] + "…"
+    return f"{text or 'Inlayer'} [seed {seed}]"
+
+
+def apply(edit: Edit, result: EditResult, images: list[GeneratedImage] | None = None) -> list[Node]:
+    """Add `images` (default: every variation of `result`) as new layers above the edit's source,
+    each one undo step, with its metadata recorded; returns the new layers."""
+    document = edit.document
+    if document not in Krita.instance().documents():
+        raise InlayerError("The document this edit was made for has been closed.")
+    source = edit.source
+    if source is not None and source.parentNode() is None:
+        source = None  # the source layer was deleted meanwhile: put the result on top
+    layers = []
+    for image in result.images if images is None else images:
+        position = (edit.origin[0] + image.x, edit.origin[1] + image.y)
+        layer = pixels.add_result_layer(
+            document,
+            source,
+            image.image,
+            position,
+            layer_name(edit.request.prompt, image.seed),
+            alpha_as_mask=edit.request.mask is not None,
+        )
+        session_history.record(document, layer, result, image, position)
+        layers.append(layer)
+    return layers

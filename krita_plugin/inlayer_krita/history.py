@@ -1,0 +1,97 @@
+"""What Inlayer made: metadata kept with each result, and the history of this Krita session.
+
+Each result layer's metadata (prompt, seed and every parameter, enough to make it again) goes
+into the document's `ANNOTATION` annotation as a JSON list, which Krita saves inside .kra files;
+the session history lists the same entries for the docker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from krita import Document, Node
+
+from .inlayer_core.protocol import EditResult, GeneratedImage
+from .qt import QtCore, Signal
+
+ANNOTATION = "inlayer-results"
+_ANNOTATION_DESCRIPTION = "Inlayer results: prompt, seed and parameters of each generated layer"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    document: str  # the document's name when the result arrived
+    layer: str  # the layer's name
+    layer_id: str  # the layer's unique id (Krita's QUuid as text)
+    x: int  # where the layer's pixels start, in image coordinates
+    y: int
+    width: int
+    height: int
+    model: str
+    created: str  # local time, ISO 8601
+    parameters: dict[str, Any]  # the request's parameters for this very image (its seed, count 1)
+
+    @property
+    def prompt(self) -> str:
+        return str(self.parameters.get("prompt", ""))
+
+    @property
+    def seed(self) -> int:
+        return int(self.parameters.get("seed", -1))
+
+
+def document_entries(document: Document) -> list[dict[str, Any]]:
+    """The metadata stored in a document (empty when it holds none, or unreadable data)."""
+    data = bytes(document.annotation(ANNOTATION))
+    if not data:
+        return []
+    try:
+        entries = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    return entries if isinstance(entries, list) else []
+
+
+class SessionHistory(QtCore.QObject):
+    """Every result of this Krita session, oldest first."""
+
+    added = Signal(object)  # HistoryEntry
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[HistoryEntry] = []
+
+    def record(
+        self,
+        document: Document,
+        layer: Node,
+        result: EditResult,
+        image: GeneratedImage,
+        position: tuple[int, int],
+    ) -> HistoryEntry:
+        """Store the metadata of one result layer in its document and in the session history."""
+        entry = HistoryEntry(
+            document=document.name(),
+            layer=layer.name(),
+            layer_id=layer.uniqueId().toString(),
+            x=position[0],
+            y=position[1],
+            width=image.image.width,
+            height=image.image.height,
+            model=result.model,
+            created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            parameters={**result.parameters, "seed": image.seed, "count": 1},
+        )
+        entries = [*document_entries(document), asdict(entry)]
+        document.setAnnotation(
+            ANNOTATION, _ANNOTATION_DESCRIPTION, json.dumps(entries, indent=1).encode("utf-8")
+        )
+        self.entries.append(entry)
+        self.added.emit(entry)
+        return entry
+
+
+session_history = SessionHistory()

@@ -1,0 +1,406 @@
+"""A Krita extension that drives the installed Inlayer plug-in through every scenario of
+test_krita.py in ONE Krita launch, and writes what it saw to a JSON file the test asserts on.
+
+test_krita.py installs this file as the Python plug-in `inlayer_krita_test` and passes, through
+the file named by INLAYER_KRITA_TEST, the servers to use and where to write the findings. It runs
+inside Krita's own Python: standard library, PyQt5 and `krita` only. Each scenario returns plain
+data (pixels as lists or hashes) and never asserts itself, so that one failure does not hide the
+rest; a scenario that raises records its traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from krita import Extension, Krita, Selection
+from PyQt5.QtCore import QEventLoop, QTimer
+
+with open(os.environ["INLAYER_KRITA_TEST"], encoding="utf-8") as config_file:
+    CONFIG = json.load(config_file)
+STEPS = 2
+
+
+def settle(ms: int = 300) -> None:
+    """Let Krita's event loop run for `ms` (active views and nodes change only there)."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def new_document(name: str, width: int, height: int, model: str = "RGBA", depth: str = "U8"):
+    document = Krita.instance().createDocument(width, height, name, model, depth, "", 72.0)
+    view = Krita.instance().activeWindow().addView(document)
+    return document, view
+
+
+def add_source(document, name: str, pixel: Callable[[int, int], bytes]):
+    """A paint layer covering the image, each pixel's bytes from `pixel(x, y)`."""
+    width, height = document.width(), document.height()
+    layer = document.createNode(name, "paintlayer")
+    document.rootNode().addChildNode(layer, None)
+    data = b"".join(pixel(x, y) for y in range(height) for x in range(width))
+    layer.setPixelData(data, 0, 0, width, height)
+    return layer
+
+
+def gradient_u8(x: int, y: int) -> bytes:
+    return bytes([(x * 5) % 256, (y * 7) % 256, (x + y) % 256, 255])  # B, G, R, A
+
+
+def select(document, x: int, y: int, width: int, height: int) -> None:
+    selection = Selection()
+    selection.select(x, y, width, height, 255)
+    document.setSelection(selection)
+
+
+def digest(node, document) -> str:
+    data = bytes(node.pixelData(0, 0, document.width(), document.height()))
+    return hashlib.sha256(data).hexdigest()
+
+
+def rect_of(node) -> list[int]:
+    rect = node.bounds()
+    return [rect.x(), rect.y(), rect.width(), rect.height()]
+
+
+def layer_names(document) -> list[str]:
+    return [node.name() for node in document.rootNode().childNodes()]
+
+
+def describe_layer(layer, document) -> dict[str, Any]:
+    """Bounds, depth, masks and alpha of a result layer."""
+    x, y, width, height = rect_of(layer)
+    masks = [child for child in layer.childNodes() if child.type() == "transparencymask"]
+    info: dict[str, Any] = {
+        "name": layer.name(),
+        "type": layer.type(),
+        "bounds": [x, y, width, height],
+        "depth": layer.colorDepth(),
+        "model": layer.colorModel(),
+        "index": layer.index(),
+        "parent_is_root": layer.parentNode() == document.rootNode(),
+        "masks": len(masks),
+    }
+    data = bytes(layer.pixelData(x, y, width, height))
+    if layer.colorDepth() == "U8":
+        info["alpha_min"] = min(data[3::4]) if layer.colorModel() == "RGBA" else min(data[1::2])
+    if masks:
+        selection = masks[0].selection()
+        mask = bytes(selection.pixelData(x, y, width, height))
+        info["mask"] = {"width": width, "height": height, "values": list(mask)}
+    return info
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def inpaint_u8() -> dict[str, Any]:
+    """Inpaint a selection on an 8-bit document; then one undo removes the result."""
+    from inlayer_krita import api
+    from inlayer_krita.history import document_entries, session_history
+
+    document, view = new_document("inpaint", 128, 96)
+    source = add_source(document, "source", gradient_u8)
+    settle()
+    select(document, 40, 30, 32, 24)
+    before = digest(source, document)
+    history_before = len(session_history.entries)
+    layers = api.inpaint(
+        document, "a red apple", node=source, steps=STEPS, seed=7, grow=4, feather=8
+    )
+    found = {
+        "layers": [describe_layer(layer, document) for layer in layers],
+        "names_after": layer_names(document),
+        "source_unchanged": digest(source, document) == before,
+        "source_index": source.index(),
+        "annotation": document_entries(document),
+        "history_added": len(session_history.entries) - history_before,
+    }
+    Krita.instance().activeWindow().showView(view)
+    settle()
+    Krita.instance().action("edit_undo").trigger()
+    settle(800)
+    found["names_after_undo"] = layer_names(document)
+    found["source_unchanged_after_undo"] = digest(source, document) == before
+    return found
+
+
+def txt2img_and_fill() -> dict[str, Any]:
+    """Generate over the whole image (no selection), and a weight-free fill of the visible image."""
+    from inlayer_krita import api
+
+    document, _ = new_document("generate", 64, 64)
+    source = add_source(document, "source", gradient_u8)
+    generated = api.txt2img(document, "a landscape", node=source, steps=STEPS, seed=1)
+    select(document, 16, 16, 16, 16)
+    filled = api.fill(document, node=source, visible=True, fill="telea")
+    return {
+        "generated": [describe_layer(layer, document) for layer in generated],
+        "filled": [describe_layer(layer, document) for layer in filled],
+        "names": layer_names(document),
+    }
+
+
+def img2img_u16() -> dict[str, Any]:
+    """Transform a 16-bit linear document; the fill keeps unmasked pixels, so the round trip
+    through 8-bit sRGB shows in them."""
+    from inlayer_krita import api
+
+    document, _ = new_document("deep", 64, 48, depth="U16")
+
+    def pixel(x: int, y: int) -> bytes:
+        return struct.pack("<4H", x * 1000, y * 1300, 20000 + x * 300, 65535)
+
+    source = add_source(document, "source", pixel)
+    before = digest(source, document)
+    transformed = api.img2img(document, "oil painting", node=source, strength=0.5, steps=STEPS)
+    select(document, 24, 16, 12, 12)
+    filled = api.fill(document, node=source, fill="neutral", grow=0, feather=4)
+    layer = filled[0]
+    x, y, width, height = rect_of(layer)
+    values = struct.unpack(f"<{width * height * 4}H", bytes(layer.pixelData(x, y, width, height)))
+    mask = bytes(layer.childNodes()[0].selection().pixelData(x, y, width, height))
+    # The largest difference from the source where the blend mask is 0 (the result shows the
+    # source there, converted to 8-bit sRGB and back).
+    worst = 0
+    for index, weight in enumerate(mask):
+        if weight == 0:
+            px, py = x + index % width, y + index // width
+            original = struct.unpack("<4H", pixel(px, py))
+            got = values[index * 4 : index * 4 + 4]
+            worst = max(worst, *(abs(a - b) for a, b in zip(original[:3], got[:3], strict=True)))
+    return {
+        "transformed": [describe_layer(node, document) for node in transformed],
+        "filled": describe_layer(layer, document),
+        "unmasked_pixels": mask.count(0),
+        "round_trip_worst": worst,
+        "source_unchanged": digest(source, document) == before,
+        "document_depth": document.colorDepth(),
+    }
+
+
+def colour_conversions() -> dict[str, Any]:
+    """One known pixel per colour space, read as 8-bit sRGB; CMYK and Lab refused."""
+    from inlayer_krita import api
+    from inlayer_krita import document as pixels
+    from inlayer_krita.inlayer_core.bounds import Bounds
+    from inlayer_krita.inlayer_core.protocol import RGBAImage
+
+    cases = {
+        # linear 0.5 grey (the default deep profiles are linear): sRGB 188
+        ("RGBA", "U16"): struct.pack("<4H", 32768, 32768, 32768, 65535),
+        ("RGBA", "F16"): struct.pack("<4e", 0.5, 0.5, 0.5, 1.0),
+        ("RGBA", "F32"): struct.pack("<4f", 0.5, 0.5, 0.5, 1.0),
+        ("GRAYA", "U16"): struct.pack("<2H", 32768, 65535),
+        # 8-bit sRGB: B, G, R, A in memory
+        ("RGBA", "U8"): bytes([30, 20, 10, 255]),
+        ("GRAYA", "U8"): bytes([188, 255]),
+    }
+    found: dict[str, Any] = {}
+    for (model, depth), data in cases.items():
+        document = Krita.instance().createDocument(1, 1, "colour", model, depth, "", 72.0)
+        try:
+            read = pixels.to_rgba8(document, data, Bounds(0, 0, 1, 1))
+            back = pixels.from_rgba8(document, RGBAImage(1, 1, read.data))
+            found[f"{model}/{depth}"] = {
+                "profile": document.colorProfile(),
+                "rgba8": list(read.data),
+                "written_back": list(back),
+                "original": list(data),
+            }
+        finally:
+            document.setModified(False)
+            document.close()
+    for model, depth in (("CMYKA", "U8"), ("LABA", "U16")):
+        document, _ = new_document("refused", 32, 32, model, depth)
+        source = document.createNode("source", "paintlayer")
+        document.rootNode().addChildNode(source, None)
+        select(document, 4, 4, 8, 8)
+        try:
+            api.inpaint(document, "x", node=source, steps=STEPS)
+            outcome = "accepted"
+        except Exception as error:
+            outcome = f"{type(error).__name__}: {error}"
+        found[f"refused {model}/{depth}"] = {"outcome": outcome, "names": layer_names(document)}
+    return found
+
+
+def errors() -> dict[str, Any]:
+    """Server down, a wrong token and an unknown model leave the document as it was."""
+    from inlayer_krita import api
+    from inlayer_krita.inlayer_core.client import HttpClient
+
+    document, _ = new_document("errors", 64, 64)
+    source = add_source(document, "source", gradient_u8)
+    select(document, 8, 8, 16, 16)
+    before = (digest(source, document), layer_names(document))
+    clients = {
+        "server_down": (HttpClient(CONFIG["dead_url"], CONFIG["token"], timeout=5), ""),
+        "wrong_token": (HttpClient(CONFIG["url"], "not-the-token", timeout=5), ""),
+        "unknown_model": (HttpClient(CONFIG["url"], CONFIG["token"]), "no-such-model"),
+    }
+    found: dict[str, Any] = {}
+    for case, (client, model) in clients.items():
+        try:
+            api.inpaint(document, "x", node=source, steps=STEPS, model=model, client=client)
+            found[case] = {"error": None}
+        except Exception as error:
+            kinds = [cls.__name__ for cls in type(error).__mro__]
+            found[case] = {"error": kinds, "message": str(error)}
+        found[case]["unchanged"] = (digest(source, document), layer_names(document)) == before
+    return found
+
+
+def docker_and_switch(first, source) -> dict[str, Any]:
+    """The docker starts a job on document `first`; the user switches to another document; the
+    result lands in `first`."""
+    from inlayer_krita.docker import InlayerDocker
+
+    window = Krita.instance().activeWindow()
+    dockers = [d for d in window.dockers() if isinstance(d, InlayerDocker)]
+    found: dict[str, Any] = {
+        "dockers": len(dockers),
+        "actions": [
+            name
+            for name in ("inlayer_inpaint", "inlayer_transform", "inlayer_generate")
+            if Krita.instance().action(name) is not None
+        ],
+    }
+    if not dockers:
+        return found
+    docker = dockers[0]
+    docker.refresh_connection()
+    settle()
+    found["activated"] = active_layer()
+    found["status"] = docker.status_label.text()
+    found["models"] = [docker.model_box.itemData(i) for i in range(docker.model_box.count())]
+    docker.prompt_edit.setPlainText("a blue door")
+    docker.steps_spin.setValue(STEPS)
+    docker.seed_spin.setValue(11)
+    docker.seed_lock.setChecked(True)
+    job = docker.start("inpaint")
+    found["start_message"] = docker.message_label.text()
+    if job is None:
+        return found
+    second, _ = new_document("second", 32, 32)  # a new view: the user switched documents
+    wait_for(job)
+    found["active_after"] = Krita.instance().activeDocument().name()
+    found["first_names"] = layer_names(first)
+    found["second_names"] = layer_names(second)
+    found["message"] = docker.message_label.text()
+    return found
+
+
+def docker_variations(document, source) -> dict[str, Any]:
+    """Two variations wait as thumbnails; the one picked becomes a layer."""
+    from inlayer_krita.docker import InlayerDocker
+    from inlayer_krita.jobs import job_queue
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    found: dict[str, Any] = {"activated": active_layer()}
+    docker.count_spin.setValue(2)
+    job = docker.start("transform")
+    wait_for(job)
+    found["variation_items"] = docker.variation_list.count()
+    found["variation_message"] = docker.message_label.text()
+    if docker.variation_list.count() < 2:
+        return found
+    names_before = layer_names(document)
+    docker.variation_list.item(1).setSelected(True)
+    docker.apply_variations()
+    found["applied"] = [n for n in layer_names(document) if n not in names_before]
+    found["history_items"] = docker.history_list.count()
+    found["queue_empty"] = not job_queue.jobs
+    return found
+
+
+def wait_for(job) -> None:
+    while job is not None and not job.is_finished:
+        settle(100)
+    settle()
+
+
+def active_layer() -> list[str]:
+    """The active document's and layer's names, as the docker sees them."""
+    document = Krita.instance().activeDocument()
+    node = document.activeNode() if document is not None else None
+    return [document.name() if document else "", node.name() if node else ""]
+
+
+def document_with_active_layer(name: str) -> tuple[Any, Any]:
+    """A new document shown in a view, with a selection and an active layer.
+
+    Called from Krita's own event loop: `setActiveNode` and view changes take effect only once
+    control returns there, which a scenario's local event loop does not do.
+    """
+    document, _ = new_document(name, 64, 64)
+    source = add_source(document, "source", gradient_u8)
+    select(document, 20, 20, 16, 16)
+    document.setActiveNode(source)
+    return document, source
+
+
+# (scenario, name of the document with an active layer it needs, or None)
+SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
+    (docker_and_switch, "first"),
+    (docker_variations, "third"),
+    (inpaint_u8, None),
+    (txt2img_and_fill, None),
+    (img2img_u16, None),
+    (colour_conversions, None),
+    (errors, None),
+]
+FINDINGS: dict[str, Any] = {}
+SETTLE_MS = 1500  # for Krita to take a new active layer
+
+
+def run_scenario(index: int) -> None:
+    """Run scenario `index` (after preparing its document and returning to Krita's event loop
+    for `SETTLE_MS`), then the next one; write the findings and quit after the last."""
+    if index == len(SCENARIOS):
+        finish()
+        return
+    scenario, document_name = SCENARIOS[index]
+    try:
+        arguments = document_with_active_layer(document_name) if document_name else ()
+    except Exception:
+        FINDINGS[scenario.__name__] = {"crash": traceback.format_exc()}
+        QTimer.singleShot(0, lambda: run_scenario(index + 1))
+        return
+
+    def run() -> None:
+        try:
+            FINDINGS[scenario.__name__] = scenario(*arguments)
+        except Exception:
+            FINDINGS[scenario.__name__] = {"crash": traceback.format_exc()}
+        QTimer.singleShot(0, lambda: run_scenario(index + 1))
+
+    QTimer.singleShot(SETTLE_MS if document_name else 0, run)
+
+
+def finish() -> None:
+    with open(CONFIG["findings"], "w", encoding="utf-8") as out:
+        json.dump(FINDINGS, out, indent=1)
+    for document in Krita.instance().documents():
+        document.setModified(False)
+        document.close()
+    Krita.instance().action("file_quit").trigger()
+
+
+class ScenarioRunner(Extension):
+    def setup(self) -> None:
+        # Start once Krita's window and the plug-in's docker exist.
+        QTimer.singleShot(2000, lambda: run_scenario(0))
+
+    def createActions(self, window) -> None:
+        pass
+
+
+Krita.instance().addExtension(ScenarioRunner(Krita.instance()))

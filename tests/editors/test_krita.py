@@ -1,0 +1,251 @@
+"""The Krita plug-in end to end, inside real Krita 5.2 under Xvfb (in the Debian 13 chroot).
+
+The plug-in is installed the way users install it (`install_krita` into the resource folder of a
+fresh HOME, enabled in its kritarc) and talks to a real Inlayer server on the host's loopback,
+serving tiny random-weight models. Krita starts ONCE for the module: the extension in
+krita_scenarios.py runs every scenario through `inlayer_krita.api` and the docker, and writes its
+findings to JSON; each test below asserts on one scenario's part.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.bounds import Bounds
+from inlayer_packaging.plugins import install_krita
+from tests.editors.chroot import ChrootWorkspace
+from tests.fixtures.server import ServerProcess
+
+pytestmark = pytest.mark.editors
+
+SCENARIOS = Path(__file__).with_name("krita_scenarios.py")
+TEST_PLUGIN = "inlayer_krita_test"
+KRITA_TIMEOUT = (
+    300  # seconds for the whole launch: Krita starts in ~5-10 s, scenarios run CPU models
+)
+TEST_PLUGIN_DESKTOP = f"""[Desktop Entry]
+Type=Service
+ServiceTypes=Krita/PythonPlugin
+X-KDE-Library={TEST_PLUGIN}
+X-Python-2-Compatible=false
+Name=Inlayer test scenarios
+"""
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on (for the 'server down' case)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _enable_in_kritarc(kritarc: Path, plugin: str) -> None:
+    text = kritarc.read_text(encoding="utf-8")
+    kritarc.write_text(
+        text.replace("[python]\n", f"[python]\nenable_{plugin}=true\n", 1), encoding="utf-8"
+    )
+
+
+@pytest.fixture(scope="module")
+def findings(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[dict[str, Any]]:
+    workspace = ChrootWorkspace(
+        chroot_root, Path("/tmp") / f"inlayer-krita-{uuid.uuid4().hex[:10]}"
+    )
+    workspace.host_dir.mkdir(parents=True)
+    try:
+        yield _run_krita(workspace, inlayer_server)
+    finally:
+        shutil.rmtree(workspace.host_dir, ignore_errors=True)
+
+
+def _run_krita(workspace: ChrootWorkspace, server: ServerProcess) -> dict[str, Any]:
+    kritarc = workspace.host_path(".config", "kritarc")
+    resources = workspace.host_path(".local", "share", "krita")
+    install_krita(resources, kritarc=kritarc)
+    test_plugin = resources / "pykrita" / TEST_PLUGIN
+    test_plugin.mkdir()
+    shutil.copy(SCENARIOS, test_plugin / "__init__.py")
+    (resources / "pykrita" / f"{TEST_PLUGIN}.desktop").write_text(TEST_PLUGIN_DESKTOP)
+    _enable_in_kritarc(kritarc, TEST_PLUGIN)
+
+    # The plug-in finds the server as a user's would: through Inlayer's config folder.
+    config_dir = workspace.host_path("inlayer-config")
+    config_dir.mkdir()
+    for name in ("token", "server.json"):
+        shutil.copy(server.config_dir / name, config_dir / name)
+    workspace.host_path("run").mkdir(mode=0o700)
+    workspace.host_path("test.json").write_text(
+        json.dumps(
+            {
+                "url": server.url,
+                "token": server.token,
+                "dead_url": f"http://127.0.0.1:{_free_port()}",
+                "findings": workspace.inside("findings.json"),
+            }
+        )
+    )
+    completed = workspace.run(
+        ["timeout", str(KRITA_TIMEOUT), "xvfb-run", "-a", "krita", "--nosplash"],
+        env={
+            "XDG_RUNTIME_DIR": workspace.inside("run"),
+            "INLAYER_CONFIG_DIR": workspace.inside("inlayer-config"),
+            "INLAYER_KRITA_TEST": workspace.inside("test.json"),
+        },
+        timeout=KRITA_TIMEOUT + 30,
+    )
+    output = workspace.host_path("findings.json")
+    if not output.is_file():
+        log = (completed.stdout + completed.stderr).decode(errors="replace")[-6000:]
+        pytest.fail(f"Krita wrote no findings (exit {completed.returncode}):\n{log}")
+    return json.loads(output.read_text(encoding="utf-8"))
+
+
+def scenario(findings: dict[str, Any], name: str) -> dict[str, Any]:
+    found = findings[name]
+    assert "crash" not in found, found.get("crash")
+    return found
+
+
+def assert_result_layer_around(layer: dict[str, Any], selection: Bounds, margin: int) -> None:
+    """An opaque layer covering the selection, no further than `margin` px around it, whose
+    transparency mask is full inside the selection and soft towards its edges."""
+    x, y, width, height = layer["bounds"]
+    bounds = Bounds(x, y, width, height)
+    assert bounds.contains(selection), (bounds, selection)
+    assert selection.pad(margin).contains(bounds), (bounds, selection)
+    assert layer["type"] == "paintlayer"
+    assert layer["masks"] == 1
+    values = layer["mask"]["values"]
+    centre_x, centre_y = selection.x + selection.width // 2, selection.y + selection.height // 2
+    assert values[(centre_y - y) * width + centre_x - x] == 255
+    assert values[0] < 128 and values[-1] < 128  # the corners are outside the selection
+
+
+def test_inpaint_adds_one_masked_layer_above_the_source(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "inpaint_u8")
+    [layer] = found["layers"]
+    assert_result_layer_around(layer, Bounds(40, 30, 32, 24), margin=4 + 8)
+    assert layer["alpha_min"] == 255  # the blend lives in the mask, not in the layer's alpha
+    assert "a red apple" in layer["name"] and "seed 7" in layer["name"]
+    names = found["names_after"]
+    assert names.index(layer["name"]) == names.index("source") + 1
+    assert layer["depth"] == "U8" and layer["parent_is_root"]
+    assert found["source_unchanged"]
+
+
+def test_inpaint_result_is_one_undo_step(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "inpaint_u8")
+    names = found["names_after"]
+    assert found["names_after_undo"] == [n for n in names if n != found["layers"][0]["name"]]
+    assert found["source_unchanged_after_undo"]
+
+
+def test_inpaint_metadata_is_stored_in_the_document(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "inpaint_u8")
+    [entry] = found["annotation"]
+    assert entry["layer"] == found["layers"][0]["name"]
+    assert entry["parameters"]["prompt"] == "a red apple"
+    assert entry["parameters"]["seed"] == 7
+    assert entry["parameters"]["mode"] == "inpaint"
+    assert entry["model"]
+    assert [entry["x"], entry["y"], entry["width"], entry["height"]] == found["layers"][0]["bounds"]
+    assert found["history_added"] == 1
+
+
+def test_generate_covers_the_image_and_fill_reads_the_visible_image(
+    findings: dict[str, Any],
+) -> None:
+    found = scenario(findings, "txt2img_and_fill")
+    [generated] = found["generated"]
+    assert generated["bounds"] == [0, 0, 64, 64]
+    assert generated["masks"] == 0 and generated["alpha_min"] == 255
+    [filled] = found["filled"]
+    assert_result_layer_around(filled, Bounds(16, 16, 16, 16), margin=4 + 8)
+
+
+def test_u16_document_round_trip(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "img2img_u16")
+    [transformed] = found["transformed"]
+    assert transformed["bounds"] == [0, 0, 64, 48] and transformed["masks"] == 0
+    assert transformed["depth"] == "U16" and found["filled"]["depth"] == "U16"
+    assert found["filled"]["masks"] == 1
+    # Where the blend mask is 0 the result holds the source's pixels, gone through 8-bit sRGB:
+    # within half an 8-bit step of the linear 16-bit value (at most ~300 at the bright end).
+    assert found["unmasked_pixels"] > 0
+    assert found["round_trip_worst"] <= 400
+    assert found["source_unchanged"]
+
+
+@pytest.mark.parametrize("space", ["RGBA/U16", "RGBA/F16", "RGBA/F32", "GRAYA/U16"])
+def test_deep_linear_documents_are_converted_to_srgb(findings: dict[str, Any], space: str) -> None:
+    found = scenario(findings, "colour_conversions")[space]
+    assert "g10" in found["profile"]  # Krita's default deep profiles are linear
+    red, green, blue, alpha = found["rgba8"]
+    assert all(abs(value - 188) <= 1 for value in (red, green, blue)), found  # sRGB of 0.5
+    assert alpha == 255
+
+
+def test_8bit_documents_keep_their_values(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "colour_conversions")
+    assert found["RGBA/U8"]["rgba8"] == [10, 20, 30, 255]
+    assert found["RGBA/U8"]["written_back"] == found["RGBA/U8"]["original"]
+    assert found["GRAYA/U8"]["rgba8"] == [188, 188, 188, 255]
+    assert found["GRAYA/U8"]["written_back"] == found["GRAYA/U8"]["original"]
+
+
+@pytest.mark.parametrize("space", ["CMYKA/U8", "LABA/U16"])
+def test_cmyk_and_lab_are_refused_clearly(findings: dict[str, Any], space: str) -> None:
+    found = scenario(findings, "colour_conversions")[f"refused {space}"]
+    assert found["outcome"].startswith("UnsupportedDocument: ")
+    assert space.split("/")[0] in found["outcome"]
+    assert not any("[seed" in name for name in found["names"])
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("server_down", "ConnectionFailed"),
+        ("wrong_token", "AuthenticationFailed"),
+        # the server names the unknown model as a wrong request field (InvalidRequest)
+        ("unknown_model", "InlayerError"),
+    ],
+)
+def test_errors_leave_the_document_unchanged(
+    findings: dict[str, Any], case: str, error: str
+) -> None:
+    found = scenario(findings, "errors")[case]
+    assert error in found["error"], found  # the class or one of its bases
+    assert found["message"]
+    if case == "unknown_model":
+        assert "no-such-model" in found["message"]
+    assert found["unchanged"]
+
+
+def test_docker_result_lands_in_the_document_that_started_it(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "docker_and_switch")
+    assert found["dockers"] == 1
+    assert found["actions"] == ["inlayer_inpaint", "inlayer_transform", "inlayer_generate"]
+    assert found["status"].startswith("● Connected"), found["status"]
+    assert "tiny-sd15" in found["models"]
+    assert found["activated"] == ["first", "source"], found["activated"]
+    assert found["start_message"] == "", found["start_message"]  # the job started
+    assert found["active_after"] == "second"
+    assert "a blue door [seed 11]" in found["first_names"], found
+    assert not any("[seed" in name for name in found["second_names"])
+
+
+def test_docker_variations_wait_as_thumbnails(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "docker_variations")
+    assert found["activated"] == ["third", "source"], found["activated"]
+    assert found["variation_items"] == 2, found["variation_message"]
+    assert found["applied"] == ["a blue door [seed 12]"]
+    assert found["history_items"] >= 2
+    assert found["queue_empty"]
