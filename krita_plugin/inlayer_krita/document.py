@@ -66,7 +66,9 @@ def _convert(data: bytes, extent: Bounds, source: ColourSpace, target: ColourSpa
         scratch.rootNode().addChildNode(layer, None)
         layer.setPixelData(data, 0, 0, extent.width, extent.height)
         if not layer.setColorSpace(*target):
-            raise UnsupportedDocument(f"Krita cannot convert {' '.join(source)} to {target}")
+            raise UnsupportedDocument(
+                f"Krita cannot convert {' '.join(source)} to {' '.join(target)}"
+            )
         return bytes(layer.pixelData(0, 0, extent.width, extent.height))
     finally:
         scratch.setModified(False)

@@ -2,8 +2,8 @@
 
 Krita imports its binding before any plug-in, so whichever is already loaded is the right one;
 importing the other into the same process would load a second Qt. The rest of the plug-in
-imports Qt names from here only, and uses the scoped enum spelling (``Qt.AlignmentFlag.AlignTop``),
-which both bindings accept.
+imports Qt from here only, and spells enums scoped (``Qt.AlignmentFlag.AlignTop``), which both
+bindings accept.
 """
 
 from __future__ import annotations
@@ -12,19 +12,12 @@ import sys
 
 if "PyQt6" in sys.modules:
     from PyQt6 import QtCore, QtGui, QtWidgets
-    from PyQt6.QtGui import QAction
-
-    QT_MAJOR = 6
 else:
     from PyQt5 import QtCore, QtGui, QtWidgets
-    from PyQt5.QtWidgets import QAction
 
-    QT_MAJOR = 5
-
-Qt = QtCore.Qt
 Signal = QtCore.pyqtSignal
 
-__all__ = ["QT_MAJOR", "QAction", "Qt", "QtCore", "QtGui", "QtWidgets", "Signal", "image_bytes"]
+__all__ = ["QtCore", "QtGui", "QtWidgets", "Signal", "image_bytes"]
 
 
 def image_bytes(image: QtGui.QImage) -> bytes:

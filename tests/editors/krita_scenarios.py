@@ -111,10 +111,17 @@ def inpaint_u8() -> dict[str, Any]:
     select(document, 40, 30, 32, 24)
     before = digest(source, document)
     history_before = len(session_history.entries)
+    # Krita's event loop keeps running while the job does: this timer ticks meanwhile.
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
     layers = api.inpaint(
         document, "a red apple", node=source, steps=STEPS, seed=7, grow=4, feather=8
     )
+    timer.stop()
     found = {
+        "gui_ticks_during_job": len(ticks),
         "layers": [describe_layer(layer, document) for layer in layers],
         "names_after": layer_names(document),
         "source_unchanged": digest(source, document) == before,
@@ -290,6 +297,8 @@ def docker_and_switch(first, source) -> dict[str, Any]:
         return found
     second, _ = new_document("second", 32, 32)  # a new view: the user switched documents
     wait_for(job)
+    found["progress"] = [job.step, job.total]
+    found["preview_seen"] = job.preview is not None
     found["active_after"] = Krita.instance().activeDocument().name()
     found["first_names"] = layer_names(first)
     found["second_names"] = layer_names(second)
@@ -317,6 +326,37 @@ def docker_variations(document, source) -> dict[str, Any]:
     docker.apply_variations()
     found["applied"] = [n for n in layer_names(document) if n not in names_before]
     found["history_items"] = docker.history_list.count()
+    found["queue_empty"] = not job_queue.jobs
+    return found
+
+
+def queue_and_cancel() -> dict[str, Any]:
+    """A queued job cancelled before it starts, a running one cancelled mid-way."""
+    from inlayer_krita import api, edits
+    from inlayer_krita.inlayer_core.protocol import Mode
+    from inlayer_krita.jobs import job_queue
+
+    document, _ = new_document("cancel", 64, 64)
+    source = add_source(document, "source", gradient_u8)
+    select(document, 8, 8, 16, 16)
+    client = api.default_client()
+    running = job_queue.submit(
+        edits.prepare(document, Mode.INPAINT, "slow", node=source, steps=150), client
+    )
+    waiting = job_queue.submit(
+        edits.prepare(document, Mode.INPAINT, "never", node=source, steps=STEPS), client
+    )
+    found: dict[str, Any] = {"waiting_before": waiting.state.value}
+    waiting.cancel()
+    found["waiting_after"] = waiting.state.value
+    while running.step < 1 and not running.is_finished:
+        settle(20)
+    found["running_step_at_cancel"] = running.step
+    running.cancel()
+    wait_for(running)
+    found["running_after"] = running.state.value
+    found["running_error"] = str(running.error)
+    found["steps_done"] = [running.step, running.total]
     found["queue_empty"] = not job_queue.jobs
     return found
 
@@ -356,6 +396,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (img2img_u16, None),
     (colour_conversions, None),
     (errors, None),
+    (queue_and_cancel, None),
 ]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer

@@ -141,6 +141,11 @@ def test_inpaint_adds_one_masked_layer_above_the_source(findings: dict[str, Any]
     assert found["source_unchanged"]
 
 
+def test_krita_stays_responsive_while_a_job_runs(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "inpaint_u8")
+    assert found["gui_ticks_during_job"] > 0
+
+
 def test_inpaint_result_is_one_undo_step(findings: dict[str, Any]) -> None:
     found = scenario(findings, "inpaint_u8")
     names = found["names_after"]
@@ -237,6 +242,8 @@ def test_docker_result_lands_in_the_document_that_started_it(findings: dict[str,
     assert "tiny-sd15" in found["models"]
     assert found["activated"] == ["first", "source"], found["activated"]
     assert found["start_message"] == "", found["start_message"]  # the job started
+    assert found["progress"][0] == found["progress"][1] > 0
+    assert found["preview_seen"]
     assert found["active_after"] == "second"
     assert "a blue door [seed 11]" in found["first_names"], found
     assert not any("[seed" in name for name in found["second_names"])
@@ -248,4 +255,13 @@ def test_docker_variations_wait_as_thumbnails(findings: dict[str, Any]) -> None:
     assert found["variation_items"] == 2, found["variation_message"]
     assert found["applied"] == ["a blue door [seed 12]"]
     assert found["history_items"] >= 2
+    assert found["queue_empty"]
+
+
+def test_queued_and_running_jobs_can_be_cancelled(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "queue_and_cancel")
+    assert found["waiting_before"] == "queued" and found["waiting_after"] == "cancelled"
+    assert found["running_step_at_cancel"] >= 1
+    assert found["running_after"] == "cancelled", found["running_error"]
+    assert found["steps_done"][0] < found["steps_done"][1]
     assert found["queue_empty"]
