@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import struct
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +197,13 @@ def test_deep_linear_documents_are_converted_to_srgb(findings: dict[str, Any], s
     red, green, blue, alpha = found["rgba8"]
     assert all(abs(value - 188) <= 1 for value in (red, green, blue)), found  # sRGB of 0.5
     assert alpha == 255
+    # Written back, the value comes home within half an 8-bit sRGB step (about 0.003 at 0.5).
+    number = {"U16": "H", "F16": "e", "F32": "f"}[space.split("/")[1]]
+    count = len(found["original"]) // struct.calcsize(number)
+    original = struct.unpack(f"<{count}{number}", bytes(found["original"]))
+    written = struct.unpack(f"<{count}{number}", bytes(found["written_back"]))
+    scale = 65535 if number == "H" else 1.0
+    assert all(abs(a - b) / scale <= 0.004 for a, b in zip(original, written, strict=True))
 
 
 def test_8bit_documents_keep_their_values(findings: dict[str, Any]) -> None:
