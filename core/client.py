@@ -173,7 +173,12 @@ class HttpClient(Client):
             or _server_info_url()
             or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
         ).rstrip("/")
-        self.token = token or os.environ.get(TOKEN_ENV) or _token_from_file()
+        if token:
+            self.token, self._token_source = token, "the caller"
+        elif os.environ.get(TOKEN_ENV):
+            self.token, self._token_source = os.environ[TOKEN_ENV], TOKEN_ENV
+        else:
+            self.token, self._token_source = _token_from_file(), str(config.token_path())
         self.timeout = timeout
         self.reconnect_seconds = reconnect_seconds
         parts = urllib.parse.urlsplit(self.url)
@@ -311,15 +316,14 @@ class HttpClient(Client):
         except (ValueError, KeyError, TypeError):
             message, code, field_name = data[:200].decode("utf-8", "replace"), "", ""
         if status == 401:
-            where = "INLAYER_TOKEN" if os.environ.get(TOKEN_ENV) else str(config.token_path())
             if not self.token:
                 return AuthenticationFailed(
                     f"No token for the Inlayer server at {self.url}: start it once with "
                     f"`inlayer serve` (it writes {config.token_path()}) or set {TOKEN_ENV}."
                 )
             return AuthenticationFailed(
-                f"The Inlayer server at {self.url} refused the token from {where}: use the "
-                f"token of that server (its {config.token_path().name} file, or {TOKEN_ENV})."
+                f"The Inlayer server at {self.url} refused the token from {self._token_source}: "
+                f"use that server's token (its {config.token_path().name} file, or {TOKEN_ENV})."
             )
         if status == 429:
             wait = retry_after or "a few"
@@ -388,12 +392,14 @@ class InProcessClient(Client):
             if self._engine is None:
                 try:
                     engine_module = importlib.import_module(".engine", __package__)
+                    settings_module = importlib.import_module(".settings", __package__)
                 except ImportError as error:
                     raise InlayerError(
                         f"This Python cannot run Inlayer's core in-process ({error}). Start the "
                         f"server with `inlayer serve` and unset {TRANSPORT_ENV}."
                     ) from None
-                self._engine = engine_module.Engine()
+                registry = settings_module.load_settings().model_registry()
+                self._engine = engine_module.Engine(registry)
             return self._engine
 
     def health(self) -> ServerHealth:

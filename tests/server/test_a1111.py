@@ -4,6 +4,7 @@ auth, a blocking generate call while another thread polls /progress and may /int
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
@@ -12,7 +13,14 @@ import pytest
 
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 from tests.fixtures.server import ServerProcess
-from tests.server.helpers import decode_png, exchange, pattern_image, png_base64, post_json
+from tests.server.helpers import (
+    decode_png,
+    exchange,
+    inpaint_request,
+    pattern_image,
+    png_base64,
+    post_json,
+)
 
 
 def init_pixels(width: int = 64, height: int = 64) -> np.ndarray:
@@ -226,3 +234,24 @@ def test_every_inpainting_fill_runs(inlayer_server: ServerProcess, fill: int) ->
         },
     )
     assert answer.status == 200, answer.body[:300]
+
+
+def test_a_client_hanging_up_mid_call_cancels_its_job_only(inlayer_server: ServerProcess) -> None:
+    body = json.dumps({"steps": 150, "batch_size": 16, "width": 128, "height": 128}).encode()
+    with socket.create_connection(("127.0.0.1", inlayer_server.port)) as raw:
+        raw.sendall(
+            f"POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: 127.0.0.1:{inlayer_server.port}\r\n"
+            f"Authorization: Bearer {inlayer_server.token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        deadline = time.monotonic() + 60
+        while inlayer_server.client().health().queue_length == 0:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.02)
+    # The caller is gone: nobody will receive the images, so the job stops.
+    client = inlayer_server.client()
+    while client.health().queue_length:
+        assert time.monotonic() < deadline, "the orphaned job kept running"
+        time.sleep(0.05)
+    assert client.run(inpaint_request()).images
