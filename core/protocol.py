@@ -363,6 +363,20 @@ class EditResult:
     canvas_height: int
     model: str = ""  # the model actually used ("" for fill)
 
+    def parameters_of(self, image: GeneratedImage) -> dict[str, Any]:
+        """What reproduces this one variation: its own seed, one image, the model that ran."""
+        return {**self.parameters, "seed": image.seed, "count": 1, "model": self.model}
+
+    def layer_name(self, image: GeneratedImage, max_prompt_chars: int = 48) -> str:
+        """The name the plug-ins give the layer holding `image`: the prompt and the seed."""
+        mode = self.parameters.get("mode", "")
+        if mode == Mode.FILL.value:  # no prompt, and the seed changes nothing worth naming
+            return "Inlayer fill"
+        prompt = " ".join(str(self.parameters.get("prompt", "")).split())
+        if len(prompt) > max_prompt_chars:
+            prompt = prompt[: max_prompt_chars - 1] + "…"
+        return f"{prompt or 'Inlayer ' + mode} (seed {image.seed})"
+
 
 @dataclass(frozen=True)
 class Progress:

@@ -252,17 +252,8 @@ def _stop_cancel_watch(watcher: subprocess.Popen | None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def layer_name(request: EditRequest, seed: int) -> str:
-    if request.mode == Mode.FILL:  # no prompt, and the seed changes nothing worth naming
-        return "Inlayer fill"
-    prompt = " ".join(request.prompt.split())
-    if len(prompt) > 48:
-        prompt = prompt[:47] + "…"
-    return f"{prompt or 'Inlayer ' + request.mode.value} (seed {seed})"
-
-
 def insert_results(
-    image: Gimp.Image, source: Gimp.Layer, request: EditRequest, canvas: Canvas, result: EditResult
+    image: Gimp.Image, source: Gimp.Layer, canvas: Canvas, result: EditResult
 ) -> None:
     """Add one layer per variation above `source`, the first on top and visible; one undo step."""
     layer_type = (
@@ -280,7 +271,7 @@ def insert_results(
             pixels = generated.image
             layer = Gimp.Layer.new(
                 image,
-                layer_name(request, generated.seed),
+                result.layer_name(generated),
                 pixels.width,
                 pixels.height,
                 layer_type,
@@ -300,17 +291,9 @@ def insert_results(
                 # make the layer opaque under it.
                 layer.add_mask(layer.create_mask(Gimp.AddMaskType.ALPHA_TRANSFER))
             layer.set_visible(index == 0)
-            # What reproduces this one layer: its own seed, one variation, the model that ran.
-            parameters = {
-                **result.parameters,
-                "seed": generated.seed,
-                "count": 1,
-                "model": result.model,
-            }
+            parameters = json.dumps(result.parameters_of(generated)).encode()
             layer.attach_parasite(
-                Gimp.Parasite.new(
-                    PARASITE_NAME, Gimp.PARASITE_PERSISTENT, json.dumps(parameters).encode()
-                )
+                Gimp.Parasite.new(PARASITE_NAME, Gimp.PARASITE_PERSISTENT, parameters)
             )
             layer.update(0, 0, pixels.width, pixels.height)
     finally:
@@ -338,7 +321,7 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
         request = build_request(task, canvas, image, config)
         request.validate()
         result = run_job(connect(), request)
-        insert_results(image, layer, request, canvas, result)
+        insert_results(image, layer, canvas, result)
     except InlayerError as error:
         return _failure(procedure, str(error))
     except Exception as error:  # a bug: still a message, with the details on stderr

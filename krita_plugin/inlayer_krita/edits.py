@@ -111,13 +111,6 @@ def prepare(
     return Edit(document, source, (rect.x, rect.y), request)
 
 
-def layer_name(prompt: str, seed: int) -> str:
-    text = " ".join(prompt.split())
-    if len(text) > _NAME_PROMPT_CHARS:
-        text = text[: _NAME_PROMPT_CHARS - 1] + "…"
-    return f"{text or 'Inlayer'} [seed {seed}]"
-
-
 def apply(edit: Edit, result: EditResult, images: list[GeneratedImage] | None = None) -> list[Node]:
     """Add `images` (default: every variation of `result`) as new layers above the edit's source,
     each one undo step, with its metadata recorded; returns the new layers."""
@@ -135,7 +128,7 @@ def apply(edit: Edit, result: EditResult, images: list[GeneratedImage] | None = 
             source,
             image.image,
             position,
-            layer_name(edit.request.prompt, image.seed),
+            result.layer_name(image),
             alpha_as_mask=edit.request.mask is not None,
         )
         session_history.record(document, layer, result, image, position)

@@ -83,7 +83,7 @@ class SessionHistory(QtCore.QObject):
             height=image.image.height,
             model=result.model,
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            parameters={**result.parameters, "seed": image.seed, "count": 1},
+            parameters=result.parameters_of(image),
         )
         entries = [*document_entries(document), asdict(entry)]
         document.setAnnotation(

@@ -219,7 +219,7 @@ def test_cmyk_and_lab_are_refused_clearly(findings: dict[str, Any], space: str) 
     found = scenario(findings, "colour_conversions")[f"refused {space}"]
     assert found["outcome"].startswith("UnsupportedDocument: ")
     assert space.split("/")[0] in found["outcome"]
-    assert not any("[seed" in name for name in found["names"])
+    assert not any("(seed" in name for name in found["names"])
 
 
 @pytest.mark.parametrize(
@@ -253,15 +253,15 @@ def test_docker_result_lands_in_the_document_that_started_it(findings: dict[str,
     assert found["progress"][0] == found["progress"][1] > 0
     assert found["preview_seen"]
     assert found["active_after"] == "second"
-    assert "a blue door [seed 11]" in found["first_names"], found
-    assert not any("[seed" in name for name in found["second_names"])
+    assert "a blue door (seed 11)" in found["first_names"], found
+    assert not any("(seed" in name for name in found["second_names"])
 
 
 def test_docker_variations_wait_as_thumbnails(findings: dict[str, Any]) -> None:
     found = scenario(findings, "docker_variations")
     assert found["activated"] == ["third", "source"], found["activated"]
     assert found["variation_items"] == 2, found["variation_message"]
-    assert found["applied"] == ["a blue door [seed 12]"]
+    assert found["applied"] == ["a blue door (seed 12)"]
     assert found["history_items"] >= 2
     assert found["queue_empty"]
 

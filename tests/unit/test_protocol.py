@@ -9,7 +9,9 @@ from core.protocol import (
     MAX_COUNT,
     MAX_STEPS,
     EditRequest,
+    EditResult,
     FillMode,
+    GeneratedImage,
     InvalidRequest,
     Mask,
     Mode,
@@ -96,3 +98,20 @@ def test_bad_parameters_name_the_field(parameters, field_name):
 def test_error_codes_map_back_to_their_classes():
     assert ERRORS_BY_CODE[ModelLoadError.code] is ModelLoadError
     assert len({cls.code for cls in ERRORS_BY_CODE.values()}) == len(ERRORS_BY_CODE)
+
+
+def test_result_names_and_reproduces_each_variation() -> None:
+    request = EditRequest(Mode.TXT2IMG, prompt="a  red\napple " + "x" * 60, width=8, height=8)
+    pixels = RGBAImage(1, 1, bytes(4))
+    first, second = GeneratedImage(pixels, 0, 0, seed=7), GeneratedImage(pixels, 0, 0, seed=8)
+    result = EditResult(
+        [first, second], {**request.parameters(), "seed": 7, "count": 2}, {}, 8, 8, "tiny-sd15"
+    )
+    name = result.layer_name(second)
+    assert name.startswith("a red apple x") and name.endswith("… (seed 8)")
+    assert len(name) == 48 + len(" (seed 8)")
+    again = EditRequest.from_parameters(result.parameters_of(second))
+    assert (again.seed, again.count, again.model) == (8, 1, "tiny-sd15")
+    assert again.prompt == request.prompt
+    fill = EditResult([first], {**request.parameters(), "mode": "fill"}, {}, 8, 8)
+    assert fill.layer_name(first) == "Inlayer fill"
