@@ -71,7 +71,7 @@ class _EnvelopeReader:
             raise InvalidRequest(field, f"declares a header of {header_length} bytes it lacks")
         try:
             header = json.loads(bytes(view[start : start + header_length]))
-        except (UnicodeDecodeError, ValueError) as error:
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise InvalidRequest(field, f"header is not valid JSON: {error}") from None
         if not isinstance(header, dict):
             raise InvalidRequest(field, "header must be a JSON object")

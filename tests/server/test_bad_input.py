@@ -326,3 +326,20 @@ def test_a_client_hanging_up_mid_body_does_not_disturb_the_server(
     client = inlayer_server.client()
     assert client.health().queue_length == 0
     assert client.run(inpaint_request()).images
+
+
+def test_deeply_nested_json_is_400_not_a_crash(inlayer_server: ServerProcess) -> None:
+    nested = b"[" * 200_000 + b"]" * 200_000
+    header = wire.MAGIC + struct.pack("<I", len(nested)) + nested
+    status, answer = submit(inlayer_server, header)
+    assert (status, answer["field"]) == (400, "body")
+    answer = exchange(
+        inlayer_server,
+        "POST",
+        "/sdapi/v1/txt2img",
+        b'{"prompt": ' + nested + b"}",
+        {"Content-Type": "application/json"},
+        auth="basic",
+    )
+    assert answer.status in (400, 422)
+    assert inlayer_server.client().health().queue_length == 0
