@@ -11,7 +11,7 @@ from tests.fixtures.server import ServerProcess, running_server
 from tests.server.helpers import STRICT_MAX_BODY_MB, STRICT_MAX_PIXELS, STRICT_TOKEN
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def strict_server(
     tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
