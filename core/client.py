@@ -133,7 +133,10 @@ class Client(abc.ABC):
                 raise error_from(status.error_code, status.error, poll.error_field)
             if status.state == JobState.CANCELLED:
                 raise Cancelled(f"The edit was cancelled ({status.error or 'on request'}).")
-            cancel.wait(poll_interval)
+            if cancel_sent:  # the event stays set: waiting on it would poll without pause
+                time.sleep(poll_interval)
+            else:
+                cancel.wait(poll_interval)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,11 +330,10 @@ class HttpClient(Client):
             )
         if status == 429:
             wait = retry_after or "a few"
-            busy = ServerBusy(
-                f"The Inlayer server is busy with other edits; try again in {wait} s."
+            return ServerBusy(
+                f"The Inlayer server is busy with other edits; try again in {wait} s.",
+                retry_after=int(retry_after) if (retry_after or "").isdigit() else 1,
             )
-            busy.retry_after = int(retry_after) if (retry_after or "").isdigit() else 1
-            return busy
         if status == 404 and code == "job_not_found":
             return _JobUnknown(message)
         if code:

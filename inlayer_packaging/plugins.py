@@ -179,7 +179,8 @@ def vendored_core_files() -> dict[str, Path | bytes]:
 
     init = (
         f'"""Inlayer\'s standard-library client {__version__}, copied here by the installer.\n\n'
-        'Do not edit: `inlayer install-plugins` replaces it."""\n'
+        'Do not edit: `inlayer install-plugins` replaces it."""\n\n'
+        f'__version__ = "{__version__}"\n'
     )
     files: dict[str, Path | bytes] = {"__init__.py": init.encode()}
     for name in VENDORED_MODULES:
