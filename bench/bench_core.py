@@ -140,12 +140,31 @@ def bench_overhead(engine: Engine, model: str, steps: int, repeats: int) -> dict
     request = inpaint_request(512, 256, steps, model)
     bare = bare_call(engine, request)
     engine.run(request)  # warm-up: first-call allocations
-    core_times, bare_times = [], []
-    for _ in range(repeats):
-        core_times.append(timed(lambda: engine.run(request)))
-        bare_times.append(timed(bare))
-    core, plain = statistics.median(core_times), statistics.median(bare_times)
-    return {"core": core_times, "bare": bare_times, "ratio": core / plain}
+    core_times, bare_times, outside_pipeline = [], [], []
+
+    def core() -> None:
+        started = time.perf_counter()
+        result = engine.run(request)
+        core_times.append(time.perf_counter() - started)
+        outside_pipeline.append(core_times[-1] - result.timings["diffusion"])
+
+    for repeat in range(repeats):
+        # Alternate which goes first, so a change in the machine's load hits both alike.
+        for variant in (core, bare) if repeat % 2 == 0 else (bare, core):
+            if variant is bare:
+                bare_times.append(timed(bare))
+            else:
+                variant()
+    core_median, bare_median = statistics.median(core_times), statistics.median(bare_times)
+    return {
+        "core": core_times,
+        "bare": bare_times,
+        "ratio": core_median / bare_median,
+        # The engine's own work around the pipeline call (validation, model lookup, geometry,
+        # fill, scaling, blend), which load on the machine does not blur as much.
+        "outside_pipeline": statistics.median(outside_pipeline),
+        "outside_ratio": (bare_median + statistics.median(outside_pipeline)) / bare_median,
+    }
 
 
 def bench_crop_scaling(engine: Engine, model: str, steps: int, repeats: int) -> dict:
@@ -208,6 +227,9 @@ def write_report(figures: dict, steps: int, repeats: int) -> str:
         "| --- | --- | --- | --- |",
         f"| (a) inpaint 256² in 512²: Engine.run vs bare call | core {seconds(a['core'])}; "
         f"bare {seconds(a['bare'])} | {a['ratio']:.3f} | ≤ 1.05: {verdict[a['ratio'] <= 1.05]} |",
+        f"| (a') the same, from the engine's own time outside the pipeline call "
+        f"({a['outside_pipeline'] * 1000:.0f} ms) | – | {a['outside_ratio']:.3f} | "
+        f"≤ 1.05: {verdict[a['outside_ratio'] <= 1.05]} |",
         f"| (b) 256² selection: 4096² vs 512² image | 4096²: {seconds(b['huge'])}; "
         f"512²: {seconds(b['small'])} | {b['ratio']:.3f} | ≤ 1.25: {verdict[b['ratio'] <= 1.25]} |",
         f"| (c) inpaint → img2img → txt2img | extra weight loads: {c['extra_loads']}; "
