@@ -20,6 +20,9 @@ if [ "${INLAYER_SKIP_EDITORS:-0}" != "1" ] && [ "$(id -u)" = "0" ]; then
 fi
 
 export HF_HUB_OFFLINE=1
+# The server, the editors and pytest share the cores: one thread each avoids oversubscription,
+# which slows the tiny models' many small operations tenfold.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
