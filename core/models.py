@@ -45,6 +45,12 @@ SAFE_WEIGHT_SUFFIXES = (".safetensors",)
 PICKLE_WEIGHT_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 MODEL_FILE_SUFFIXES = SAFE_WEIGHT_SUFFIXES + PICKLE_WEIGHT_SUFFIXES
 
+# The files of a hub repo that loading needs: configs, tokenizers and safetensors weights, not
+# the half-precision, EMA or safety-checker extras many repos also hold.
+HUB_FILE_PATTERNS = ("model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors")
+HUB_PICKLE_PATTERNS = ("*/*.bin",)  # fetched only where pickled weights are allowed
+HUB_IGNORE_PATTERNS = ("*.fp16.*", "*non_ema*", "*.ema.*", "safety_checker/*")
+
 ALLOW_PICKLE_HINT = (
     "pickled weights can run code when loaded; if you trust this file, allow them with "
     "--allow-pickle (CLI), allow_pickle = true in config.ini, or INLAYER_ALLOW_PICKLE=1"
@@ -358,14 +364,14 @@ class ModelRegistry:
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
         offline = _env_flag("HF_HUB_OFFLINE")
-        patterns = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
+        patterns = list(HUB_FILE_PATTERNS)
         if self.allow_pickle:
-            patterns.append("*/*.bin")
+            patterns += HUB_PICKLE_PATTERNS
         try:
             folder = snapshot_download(
                 repo_id,
                 allow_patterns=patterns,
-                ignore_patterns=["*.fp16.*", "*non_ema*", "*.ema.*", "safety_checker/*"],
+                ignore_patterns=list(HUB_IGNORE_PATTERNS),
                 local_files_only=offline,
             )
         except LocalEntryNotFoundError:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core import config
 from core.cli import CommandError
+from core.models import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
 from core.settings import Settings, load_settings, write_template
 
 from . import plugins
@@ -136,11 +137,6 @@ KNOWN_MODELS = {
     ),
 }
 
-# The files of a diffusers repo that loading needs: configs, tokenizers and safetensors weights,
-# not the half-precision, EMA or pickled duplicates many repos also hold.
-PULL_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
-PULL_IGNORE = ["*.fp16.*", "*non_ema*", "*.ema.*", "safety_checker/*"]
-
 
 def add_pull_arguments(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(KNOWN_MODELS)
@@ -202,7 +198,10 @@ def pull(args: argparse.Namespace) -> int:
     print(f"Downloading {repo_id} into {target} (an interrupted download resumes)")
     try:
         snapshot_download(
-            repo_id, local_dir=target, allow_patterns=PULL_PATTERNS, ignore_patterns=PULL_IGNORE
+            repo_id,
+            local_dir=target,
+            allow_patterns=list(HUB_FILE_PATTERNS),
+            ignore_patterns=list(HUB_IGNORE_PATTERNS),
         )
     except LocalEntryNotFoundError:
         print(
