@@ -129,7 +129,7 @@ fi
 # A server this script did not start (`inlayer serve` in a terminal) is left alone.
 running="$("$VENV/bin/python" - <<'PY'
 import json, os
-from core.config import server_info_path
+from inlayer.core.client.paths import server_info_path
 try:
     info = json.loads(server_info_path().read_text())
     os.kill(info["pid"], 0)

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.engine import Engine, prepare, resolve_fill
-from core.models import CLIP_TOKENIZER_DIR, CONFIGS_DIR, ModelRegistry
-from core.protocol import EditRequest, Mask, Mode, RGBAImage
-from core.schedulers import make_scheduler
+from inlayer.core.client.protocol import EditRequest, Mask, Mode, RGBAImage
+from inlayer.core.engine import Engine, prepare, resolve_fill
+from inlayer.core.models import CLIP_TOKENIZER_DIR, CONFIGS_DIR, ModelRegistry
+from inlayer.core.schedulers import make_scheduler
 
 RESULTS = Path(__file__).parent / "results" / "core.md"
 SCHEDULER = "euler"  # one UNet call per step, so "steps" means the same for every variant

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.bench_core import build_sd15_checkpoint, inpaint_request
-from core.engine import Engine
-from core.models import ModelRegistry
-from core.protocol import EditRequest
+from inlayer.core.client.protocol import EditRequest
+from inlayer.core.engine import Engine
+from inlayer.core.models import ModelRegistry
 from tests.fixtures.server import ServerProcess, start_server
 from tests.server.helpers import exchange
 

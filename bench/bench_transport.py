@@ -38,9 +38,9 @@ from fastapi import Request, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import wire
-from core.client import HttpClient
-from core.protocol import (
+from inlayer.core.client import wire
+from inlayer.core.client.http_client import HttpClient
+from inlayer.core.client.protocol import (
     EditRequest,
     EditResult,
     GeneratedImage,
@@ -79,9 +79,9 @@ def serve(port_file: Path) -> None:
 
     import uvicorn
 
-    from server.app import Limits, Service, create_app, envelope_response
-    from server.auth import allowed_hosts
-    from server.jobs import JobQueue
+    from inlayer.server.app import Limits, Service, create_app, envelope_response
+    from inlayer.server.auth import allowed_hosts
+    from inlayer.server.jobs import JobQueue
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

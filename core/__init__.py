@@ -1,8 +1,10 @@
-"""Inlayer's inference core.
+"""Inlayer's inference core (`inlayer.core`).
 
-Importing `core` must stay cheap and free of torch: the plug-ins' embedded Python imports
-`core.protocol` and `core.client`, and the heavy modules (`engine`, `models`, `geometry`) load
-only when first used.
+`inlayer.core.client` is the standard-library client the plug-ins carry; everything else here may
+need numpy, torch and diffusers. Importing `inlayer.core` stays cheap and free of torch: the heavy
+modules (`engine`, `models`, `geometry`) load only when first used.
 """
 
-__version__ = "0.1.0"
+from .client import __version__
+
+__all__ = ["__version__"]

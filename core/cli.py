@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .protocol import (
+from .client.protocol import (
     MAX_COUNT,
     MAX_PIXELS,
     MAX_SIDE,
@@ -118,7 +118,7 @@ def full_size_pixels(request: EditRequest, result: EditResult) -> list[np.ndarra
     """Each variation composited over the input at full size (as an editor would show it)."""
     import numpy as np
 
-    from .bounds import Bounds
+    from .client.bounds import Bounds
     from .engine import image_array
     from .geometry import composite
 

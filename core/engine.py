@@ -25,12 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .bounds import Bounds, Extent, context_bounds
-from .fill import fill_masked
-from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
-from .models import ModelRegistry, free_memory, is_out_of_memory
-from .previews import latent_preview
-from .protocol import (
+from .client.bounds import Bounds, Extent, context_bounds
+from .client.protocol import (
     Cancelled,
     EditRequest,
     EditResult,
@@ -44,6 +40,10 @@ from .protocol import (
     ProgressCallback,
     RGBAImage,
 )
+from .fill import fill_masked
+from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
+from .models import ModelRegistry, free_memory, is_out_of_memory
+from .previews import latent_preview
 from .schedulers import make_scheduler
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ import math
 import cv2
 import numpy as np
 
-from .bounds import Extent
+from .client.bounds import Extent
+from .client.protocol import FillMode
 from .geometry import nonzero_bounds
-from .protocol import FillMode
 
 NEUTRAL_GREY = 128
 # OpenCV's inpainting looks this far (px) around each filled pixel.

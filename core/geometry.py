@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .bounds import Bounds, Extent
+from .client.bounds import Bounds, Extent
 
 
 def nonzero_bounds(mask: np.ndarray) -> Bounds | None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .protocol import Mode, ModelInfo, ModelLoadError, ModelNotFound
+from .client.protocol import Mode, ModelInfo, ModelLoadError, ModelNotFound
 
 if TYPE_CHECKING:
     import torch

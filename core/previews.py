@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .protocol import RGBAImage
+from .client.protocol import RGBAImage
 
 if TYPE_CHECKING:
     import torch

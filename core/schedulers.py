@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .protocol import SCHEDULERS, InvalidRequest
+from .client.protocol import SCHEDULERS, InvalidRequest
 
 # name -> (diffusers class name, config overrides). The names follow the common UI labels.
 SCHEDULER_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import configparser
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import config
-from .protocol import InlayerError, Mode
+from .client import paths
+from .client.protocol import InlayerError, Mode
 
 if TYPE_CHECKING:
     from .models import ModelRegistry
@@ -43,8 +42,8 @@ TEMPLATE = f"""\
 [server]
 # Address and port of `inlayer serve`; the plug-ins find the running server by itself.
 # Anything but 127.0.0.1 exposes the server to the network (it still needs the token).
-host = {config.DEFAULT_HOST}
-port = {config.DEFAULT_PORT}
+host = {paths.DEFAULT_HOST}
+port = {paths.DEFAULT_PORT}
 
 [models]
 # Folders holding models (diffusers folders, .safetensors files), one per line.
@@ -79,25 +78,10 @@ class SettingsError(InlayerError):
     """config.ini or an environment variable holds a value Inlayer cannot use."""
 
 
-def data_dir() -> Path:
-    """Inlayer's per-user data folder (the virtual environment, models, logs); `INLAYER_HOME`
-    overrides it."""
-    override = os.environ.get("INLAYER_HOME")
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "inlayer"
-
-
 @dataclass(frozen=True)
 class Settings:
-    host: str = config.DEFAULT_HOST
-    port: int = config.DEFAULT_PORT
+    host: str = paths.DEFAULT_HOST
+    port: int = paths.DEFAULT_PORT
     models_dirs: tuple[Path, ...] = ()
     a1111_dir: Path | None = None
     comfyui_dir: Path | None = None
@@ -110,7 +94,7 @@ class Settings:
     @property
     def download_dir(self) -> Path:
         """Where `inlayer models pull` puts models: the first models folder."""
-        return self.models_dirs[0] if self.models_dirs else data_dir() / "models"
+        return self.models_dirs[0] if self.models_dirs else paths.data_dir() / "models"
 
     @property
     def all_models_dirs(self) -> list[Path]:
@@ -218,7 +202,7 @@ def _read(path: Path) -> configparser.ConfigParser:
 def load_settings(path: Path | None = None) -> Settings:
     """The effective settings: `path` (default `config_dir()/config.ini`, which may be absent)
     with the environment's overrides applied. Raises SettingsError naming the bad key."""
-    path = path or config.settings_path()
+    path = path or paths.settings_path()
     parser = _read(path)
 
     def value(section: str, key: str) -> tuple[str | None, str]:
@@ -259,7 +243,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def write_template(path: Path | None = None) -> bool:
     """Write the commented template unless a settings file exists; returns whether it did."""
-    path = path or config.settings_path()
+    path = path or paths.settings_path()
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,10 +30,10 @@ check() {
 }
 for version in 3.0 3.2; do
   check test -x "$HOME/.config/GIMP/$version/plug-ins/inlayer/inlayer.py"
-  check test -f "$HOME/.config/GIMP/$version/plug-ins/inlayer/inlayer_core/client.py"
+  check test -f "$HOME/.config/GIMP/$version/plug-ins/inlayer/inlayer_client/http_client.py"
 done
 check test -f "$HOME/.local/share/krita/pykrita/inlayer_krita.desktop"
-check test -f "$HOME/.local/share/krita/pykrita/inlayer_krita/inlayer_core/client.py"
+check test -f "$HOME/.local/share/krita/pykrita/inlayer_krita/inlayer_client/http_client.py"
 check grep -qx "enable_inlayer_krita=true" "$HOME/.config/kritarc"
 check test -f "$HOME/.config/inlayer/config.ini"
 # Running it again changes nothing.
@@ -69,5 +69,5 @@ assert blue > 150 and red < 90, f"the filled hole is not sky-coloured: {(red, gr
 PY
 
 # The server install.sh started answers the plug-ins' client (it finds it through server.json).
-"$python" -c 'from core.client import HttpClient; print("server:", HttpClient().health())'
+"$python" -c 'from inlayer.core.client.http_client import HttpClient; print("server:", HttpClient().health())'
 echo "check_install: the install command works"

@@ -11,10 +11,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import config
-from core.cli import CommandError
-from core.models import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
-from core.settings import Settings, load_settings, write_template
+from inlayer.core.cli import CommandError
+from inlayer.core.client import paths
+from inlayer.core.models import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
+from inlayer.core.settings import Settings, load_settings, write_template
 
 from . import plugins
 
@@ -229,7 +229,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def show_config(args: argparse.Namespace) -> int:
-    path = config.settings_path()
+    path = paths.settings_path()
     if args.init:
         print(f"wrote {path}" if write_template(path) else f"{path} exists; left as it is")
     settings = load_settings(path)
@@ -264,7 +264,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     settings = commands.add_parser(
         "config",
         help="show the settings in effect and where they come from",
-        description=f"Show the settings in effect ({config.settings_path()} and environment).",
+        description=f"Show the settings in effect ({paths.settings_path()} and environment).",
     )
     add_config_arguments(settings)
     settings.set_defaults(handler=show_config)

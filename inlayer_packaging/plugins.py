@@ -1,14 +1,14 @@
 """Install the GIMP and Krita plug-ins into the editors' per-user folders.
 
-Each plug-in carries Inlayer's standard-library client (the modules in `VENDORED_MODULES`) as a
-package named `inlayer_core` beside itself, because the editors' embedded Python cannot import
-the `core` package of Inlayer's own virtual environment:
+Each plug-in carries Inlayer's standard-library client, the folder `core/client/` copied whole,
+as a package named `inlayer_client` beside itself, because the editors' embedded Python cannot
+import `inlayer.core` from Inlayer's own virtual environment:
 
     GIMP   <profile>/plug-ins/inlayer/inlayer.py            (executable)
-           <profile>/plug-ins/inlayer/inlayer_core/...
+           <profile>/plug-ins/inlayer/inlayer_client/...
     Krita  <resources>/pykrita/inlayer_krita.desktop
            <resources>/pykrita/inlayer_krita/...
-           <resources>/pykrita/inlayer_krita/inlayer_core/...
+           <resources>/pykrita/inlayer_krita/inlayer_client/...
            and `enable_inlayer_krita=true` in the [python] section of kritarc
 
 A GIMP *profile* is the versioned folder GIMP keeps its settings in (`GIMP/3.0`, `GIMP/3.2`, ...;
@@ -31,19 +31,30 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from inlayer.core.client.paths import UserHost
+from inlayer.core.client.protocol import InlayerError
+
 # The plug-in sources sit beside this package, in the checkout and in an installed wheel alike.
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
-CORE_SOURCE = SOURCE_ROOT / "core"
+CLIENT_SOURCE = SOURCE_ROOT / "core" / "client"
 GIMP_PLUGIN_SOURCE = SOURCE_ROOT / "gimp_plugin" / "inlayer"
 KRITA_PLUGIN_SOURCE = SOURCE_ROOT / "krita_plugin"
 
 GIMP_PLUGIN_NAME = "inlayer"
 GIMP_ENTRY_FILE = "inlayer.py"
 KRITA_PLUGIN_NAME = "inlayer_krita"
-VENDORED_PACKAGE = "inlayer_core"
-# The modules of `core` the plug-ins use; all standard library only, importing each other
-# relatively. Those that do not exist (yet) are skipped.
-VENDORED_MODULES = ("protocol.py", "client.py", "bounds.py", "config.py", "wire.py")
+CLIENT_PACKAGE = "inlayer_client"
+# The client modules the plug-ins import. The whole folder is copied; a source tree that lacks one
+# of these is broken, and installing from it must fail rather than leave a plug-in that cannot load.
+REQUIRED_CLIENT_MODULES = (
+    "__init__.py",
+    "protocol.py",
+    "wire.py",
+    "base.py",
+    "http_client.py",
+    "bounds.py",
+    "paths.py",
+)
 
 KRITARC_SECTION = "python"
 KRITARC_ENABLE_KEY = f"enable_{KRITA_PLUGIN_NAME}"
@@ -51,49 +62,6 @@ KRITARC_ENABLE_KEY = f"enable_{KRITA_PLUGIN_NAME}"
 _GIMP_PROFILE_NAME = re.compile(r"^3\.\d+$")
 # Fixed timestamp for zip entries, so that the same sources give the same zip.
 _ZIP_TIMESTAMP = (2024, 1, 1, 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class UserHost:
-    """Whose folders to look in: a `sys.platform` value, the home folder and the environment.
-
-    Passing these explicitly lets the installer be tested against every platform's layout."""
-
-    platform: str
-    home: Path
-    env: Mapping[str, str]
-
-    @classmethod
-    def current(cls) -> UserHost:
-        return cls(sys.platform, Path.home(), os.environ)
-
-    def _env_dir(self, name: str, fallback: Path) -> Path:
-        value = self.env.get(name)
-        return Path(value) if value else fallback
-
-    @property
-    def xdg_config(self) -> Path:
-        return self._env_dir("XDG_CONFIG_HOME", self.home / ".config")
-
-    @property
-    def xdg_data(self) -> Path:
-        return self._env_dir("XDG_DATA_HOME", self.home / ".local" / "share")
-
-    @property
-    def appdata(self) -> Path:
-        return self._env_dir("APPDATA", self.home / "AppData" / "Roaming")
-
-    @property
-    def local_appdata(self) -> Path:
-        return self._env_dir("LOCALAPPDATA", self.home / "AppData" / "Local")
-
-    @property
-    def mac_app_support(self) -> Path:
-        return self.home / "Library" / "Application Support"
-
-    @property
-    def flatpak_apps(self) -> Path:
-        return self.home / ".var" / "app"
 
 
 @dataclass(frozen=True)
@@ -173,19 +141,19 @@ def kritarc_for(resource_dir: Path, host: UserHost | None = None) -> Path:
 # --- what gets installed ------------------------------------------------------------------------
 
 
-def vendored_core_files() -> dict[str, Path | bytes]:
-    """The `inlayer_core` package: a short `__init__.py` and the client modules of `core`."""
-    from core import __version__
+class IncompleteSource(InlayerError):
+    """The source tree lacks files a plug-in needs: a broken checkout or wheel."""
 
-    init = (
-        f'"""Inlayer\'s standard-library client {__version__}, copied here by the installer.\n\n'
-        'Do not edit: `inlayer install-plugins` replaces it."""\n\n'
-        f'__version__ = "{__version__}"\n'
-    )
-    files: dict[str, Path | bytes] = {"__init__.py": init.encode()}
-    for name in VENDORED_MODULES:
-        if (CORE_SOURCE / name).is_file():
-            files[name] = CORE_SOURCE / name
+
+def client_files() -> dict[str, Path | bytes]:
+    """The `inlayer_client` package: the folder `core/client/`, whole."""
+    files = _source_files(CLIENT_SOURCE)
+    missing = [name for name in REQUIRED_CLIENT_MODULES if name not in files]
+    if missing:
+        raise IncompleteSource(
+            f"Inlayer's client folder {CLIENT_SOURCE} lacks {', '.join(missing)}: this copy of "
+            "Inlayer is incomplete. Reinstall it (`./install.sh`, or `pip install` again)."
+        )
     return files
 
 
@@ -200,20 +168,18 @@ def _source_files(folder: Path) -> dict[str, Path | bytes]:
     }
 
 
-def _with_vendored_core(files: dict[str, Path | bytes]) -> dict[str, Path | bytes]:
-    return files | {
-        f"{VENDORED_PACKAGE}/{name}": source for name, source in vendored_core_files().items()
-    }
+def _with_client(files: dict[str, Path | bytes]) -> dict[str, Path | bytes]:
+    return files | {f"{CLIENT_PACKAGE}/{name}": source for name, source in client_files().items()}
 
 
 def gimp_plugin_files() -> dict[str, Path | bytes]:
     """The contents of `plug-ins/inlayer/`, by relative path."""
-    return _with_vendored_core(_source_files(GIMP_PLUGIN_SOURCE))
+    return _with_client(_source_files(GIMP_PLUGIN_SOURCE))
 
 
 def krita_plugin_files() -> dict[str, Path | bytes]:
     """The contents of `pykrita/inlayer_krita/`, by relative path."""
-    return _with_vendored_core(_source_files(KRITA_PLUGIN_SOURCE / KRITA_PLUGIN_NAME))
+    return _with_client(_source_files(KRITA_PLUGIN_SOURCE / KRITA_PLUGIN_NAME))
 
 
 def krita_desktop_file() -> Path:

@@ -1,4 +1,4 @@
-"""`python -m server`: the same as `inlayer serve`."""
+"""`python -m inlayer.server`: the same as `inlayer serve`."""
 
 import sys
 

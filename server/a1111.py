@@ -30,8 +30,8 @@ from fastapi import APIRouter, Request
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
-from core import geometry
-from core.protocol import (
+from inlayer.core import geometry
+from inlayer.core.client.protocol import (
     EditRequest,
     EditResult,
     FillMode,

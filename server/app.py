@@ -15,9 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-import core
-from core import wire
-from core.protocol import (
+from inlayer.core import __version__
+from inlayer.core.client import wire
+from inlayer.core.client.protocol import (
     EditRequest,
     InlayerError,
     InvalidRequest,
@@ -159,7 +159,7 @@ def create_app(
 
     app = FastAPI(
         title="Inlayer",
-        version=core.__version__,
+        version=__version__,
         description="Local image editing AI for GIMP and Krita. Authenticate with "
         "`Authorization: Bearer TOKEN` (the token file in Inlayer's config folder).",
         lifespan=lifespan,
@@ -215,7 +215,7 @@ def _add_v1_routes(app: FastAPI, service: Service) -> None:
         """Version, device and queue length. Needs no token."""
         return wire.health_to_json(
             ServerHealth(
-                version=core.__version__,
+                version=__version__,
                 device=service.device,
                 queue_length=service.queue.queue_length(),
             )

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from core import config
+from inlayer.core.client import paths
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,7 +45,7 @@ def load_or_create_token(token_file: Path | None = None) -> str:
     from_env = os.environ.get("INLAYER_TOKEN", "").strip()
     if from_env:
         return from_env
-    path = token_file or config.token_path()
+    path = token_file or paths.token_path()
     if path.exists():
         token = path.read_text(encoding="utf-8").strip()
         if token:

@@ -1,4 +1,4 @@
-"""`inlayer serve` (also `python -m server`): start the HTTP server over the core.
+"""`inlayer serve` (also `python -m inlayer.server`): start the HTTP server over the core.
 
 On start it writes the token (if INLAYER_TOKEN is unset and none exists yet) and
 config_dir()/server.json {"url", "pid"}, which the plug-ins' client reads; it removes server.json
@@ -18,8 +18,8 @@ import socket
 import sys
 from pathlib import Path
 
-from core import config
-from core.protocol import MAX_PIXELS
+from inlayer.core.client import paths
+from inlayer.core.client.protocol import MAX_PIXELS
 
 from .auth import WILDCARD_HOSTS, allowed_hosts, load_or_create_token
 
@@ -32,14 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default=None,
-        help=f"address to listen on (default: config.ini, else {config.DEFAULT_HOST}, this "
+        help=f"address to listen on (default: config.ini, else {paths.DEFAULT_HOST}, this "
         "machine only); anything else exposes the server to the network",
     )
     parser.add_argument(
         "--port",
         type=int,
         default=None,
-        help=f"default: config.ini, else {config.DEFAULT_PORT}; 0 = any free port",
+        help=f"default: config.ini, else {paths.DEFAULT_PORT}; 0 = any free port",
     )
     parser.add_argument(
         "--models-dir",
@@ -92,7 +92,7 @@ def _url(host: str, port: int) -> str:
 
 
 def _write_server_info(url: str) -> Path:
-    path = config.server_info_path()
+    path = paths.server_info_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
     return path
@@ -108,8 +108,8 @@ def _remove_server_info(path: Path) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from core.engine import Engine
-    from core.settings import SettingsError, load_settings
+    from inlayer.core.engine import Engine
+    from inlayer.core.settings import SettingsError, load_settings
 
     from .app import Limits, Service, create_app
     from .jobs import JobQueue
@@ -159,7 +159,7 @@ def serve(args: argparse.Namespace) -> int:
     info_path = _write_server_info(url)
     print(
         f"Inlayer serves at {url} (API docs: {url}/docs; token: INLAYER_TOKEN or "
-        f"{config.token_path()})",
+        f"{paths.token_path()})",
         file=sys.stderr,
         flush=True,
     )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from core.protocol import (
+from inlayer.core.client.protocol import (
     Cancelled,
     EditRequest,
     EditResult,

@@ -57,7 +57,7 @@ def main() -> int:
         scene.save(before)
         mask.save(mask_path)
         # Thin lines want a small grow and feather: a wide soft edge would repaint sky around them.
-        command = [sys.executable, "-m", "core.cli", "run", "fill", "--image", str(before),
+        command = [sys.executable, "-m", "inlayer.core.cli", "run", "fill", "--image", str(before),
                    "--mask", str(mask_path), "--out", str(after),
                    "--fill", "telea", "--grow", "1", "--feather", "3"]  # fmt: skip
         subprocess.run(command, check=True, cwd=HERE.parent.parent)

@@ -14,8 +14,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from inlayer_core.client import connect
-from inlayer_core.protocol import InlayerError
+from inlayer_client.http_client import connect
+from inlayer_client.protocol import InlayerError
 
 
 def main(job_id: str) -> int:

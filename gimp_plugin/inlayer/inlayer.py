@@ -7,7 +7,7 @@ layers above the source, masked by the feathered selection, in one undo step. Th
 never written to.
 
 Standard library and `gi` only: GIMP's Python has nothing else. The Inlayer modules it needs
-(`inlayer_core`: protocol, client, bounds) are installed beside this file.
+(`inlayer_client`: protocol, client, bounds) are installed beside this file.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from inlayer_core.bounds import Bounds, read_bounds  # noqa: E402
-from inlayer_core.client import Client, connect  # noqa: E402
-from inlayer_core.protocol import (  # noqa: E402
+from inlayer_client.bounds import Bounds, read_bounds  # noqa: E402
+from inlayer_client.base import Client  # noqa: E402
+from inlayer_client.http_client import connect  # noqa: E402
+from inlayer_client.protocol import (  # noqa: E402
     MAX_COUNT,
     MAX_STEPS,
     EditRequest,

@@ -12,7 +12,7 @@ the document unchanged.
 
 Options are `EditRequest` fields: negative_prompt, strength, steps, guidance, seed, count,
 scheduler, model, fill, grow, feather. `client=` picks another server connection (default:
-`inlayer_core.client.connect()`, configured by INLAYER_SERVER / INLAYER_TOKEN or Inlayer's
+`inlayer_client.http_client.connect()`, configured by INLAYER_SERVER / INLAYER_TOKEN or Inlayer's
 config folder).
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 from krita import Document, Node
 
 from . import edits
-from .inlayer_core import client as inlayer_client
-from .inlayer_core.protocol import InlayerError, Mode
+from .inlayer_client import http_client as inlayer_client
+from .inlayer_client.protocol import InlayerError, Mode
 from .jobs import Job, job_queue
 from .qt import QtCore
 

@@ -16,7 +16,7 @@ from krita import DockWidget, Krita
 
 from . import api, edits
 from .history import HistoryEntry, session_history
-from .inlayer_core.protocol import MAX_COUNT, MAX_STEPS, InlayerError, JobState, Mode, RGBAImage
+from .inlayer_client.protocol import MAX_COUNT, MAX_STEPS, InlayerError, JobState, Mode, RGBAImage
 from .jobs import Job, job_queue
 from .qt import QtCore, QtGui, QtWidgets, Signal
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from krita import Document, Krita, Node, Selection
 
-from .inlayer_core.bounds import Bounds
-from .inlayer_core.protocol import InlayerError, Mask, RGBAImage
+from .inlayer_client.bounds import Bounds
+from .inlayer_client.protocol import InlayerError, Mask, RGBAImage
 from .qt import QtGui, image_bytes
 
 SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"

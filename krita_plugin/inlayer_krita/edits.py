@@ -13,8 +13,8 @@ from krita import Document, Krita, Node
 
 from . import document as pixels
 from .history import session_history
-from .inlayer_core.bounds import read_bounds
-from .inlayer_core.protocol import (
+from .inlayer_client.bounds import read_bounds
+from .inlayer_client.protocol import (
     EditRequest,
     EditResult,
     GeneratedImage,

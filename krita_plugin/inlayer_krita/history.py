@@ -14,7 +14,7 @@ from typing import Any
 
 from krita import Document, Node
 
-from .inlayer_core.protocol import EditResult, GeneratedImage
+from .inlayer_client.protocol import EditResult, GeneratedImage
 from .qt import QtCore, Signal
 
 ANNOTATION = "inlayer-results"

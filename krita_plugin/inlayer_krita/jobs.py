@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 
 from .edits import Edit
-from .inlayer_core.client import Client
-from .inlayer_core.protocol import (
+from .inlayer_client.base import Client
+from .inlayer_client.protocol import (
     Cancelled,
     EditRequest,
     EditResult,

@@ -196,8 +196,8 @@ def colour_conversions() -> dict[str, Any]:
     """One known pixel per colour space, read as 8-bit sRGB; CMYK and Lab refused."""
     from inlayer_krita import api
     from inlayer_krita import document as pixels
-    from inlayer_krita.inlayer_core.bounds import Bounds
-    from inlayer_krita.inlayer_core.protocol import RGBAImage
+    from inlayer_krita.inlayer_client.bounds import Bounds
+    from inlayer_krita.inlayer_client.protocol import RGBAImage
 
     cases = {
         # linear 0.5 grey (the default deep profiles are linear): sRGB 188
@@ -241,7 +241,7 @@ def colour_conversions() -> dict[str, Any]:
 def errors() -> dict[str, Any]:
     """Server down, a wrong token and an unknown model leave the document as it was."""
     from inlayer_krita import api
-    from inlayer_krita.inlayer_core.client import HttpClient
+    from inlayer_krita.inlayer_client.http_client import HttpClient
 
     document, _ = new_document("errors", 64, 64)
     source = add_source(document, "source", gradient_u8)
@@ -333,7 +333,7 @@ def docker_variations(document, source) -> dict[str, Any]:
 def queue_and_cancel() -> dict[str, Any]:
     """A queued job cancelled before it starts, a running one cancelled mid-way."""
     from inlayer_krita import api, edits
-    from inlayer_krita.inlayer_core.protocol import Mode
+    from inlayer_krita.inlayer_client.protocol import Mode
     from inlayer_krita.jobs import job_queue
 
     document, _ = new_document("cancel", 64, 64)

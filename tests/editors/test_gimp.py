@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from core.bounds import Bounds
-from core.protocol import Cancelled, EditRequest, JobState, Mode
-from inlayer_packaging.plugins import install_gimp
+from inlayer.core.client.bounds import Bounds
+from inlayer.core.client.protocol import Cancelled, EditRequest, JobState, Mode
+from inlayer.packaging.plugins import install_gimp
 from tests.editors.chroot import ChrootWorkspace
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from core.bounds import Bounds
-from inlayer_packaging.plugins import install_krita
+from inlayer.core.client.bounds import Bounds
+from inlayer.packaging.plugins import install_krita
 from tests.editors.chroot import ChrootWorkspace
 from tests.fixtures.server import ServerProcess
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from core.protocol import EditRequest, Mask, Mode, RGBAImage
+from inlayer.core.client.protocol import EditRequest, Mask, Mode, RGBAImage
 from tests.fixtures.server import ServerProcess
 
 # The limits of the `strict_server` fixture.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.protocol import RGBAImage
-from server.auth import allowed_hosts, load_or_create_token
-from server.jobs import downscale_preview
+from inlayer.core.client.protocol import RGBAImage
+from inlayer.server.auth import allowed_hosts, load_or_create_token
+from inlayer.server.jobs import downscale_preview
 
 
 def test_token_is_created_owner_only_and_then_reused(

@@ -11,8 +11,8 @@ import struct
 
 import pytest
 
-from core import wire
-from core.protocol import EditRequest, Mode
+from inlayer.core.client import wire
+from inlayer.core.client.protocol import EditRequest, Mode
 from tests.fixtures.server import ServerProcess
 from tests.server.helpers import (
     STRICT_MAX_BODY_MB,

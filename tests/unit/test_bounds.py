@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import bounds as bounds_module
-from core.bounds import Bounds, Extent, context_bounds, context_padding, read_bounds
-from core.geometry import blend_mask
+from inlayer.core.client import bounds as bounds_module
+from inlayer.core.client.bounds import Bounds, Extent, context_bounds, context_padding, read_bounds
+from inlayer.core.geometry import blend_mask
 
 VAE_FACTORS = (1, 2, 4, 8, 16, 64)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import cli
+from inlayer.core import cli
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 
 WIDTH, HEIGHT = 96, 64

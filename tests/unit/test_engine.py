@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.bounds import Bounds
-from core.engine import Engine, image_array
-from core.geometry import blend_mask, composite
-from core.models import ModelRegistry
-from core.protocol import (
+from inlayer.core.client.bounds import Bounds
+from inlayer.core.client.protocol import (
     SCHEDULERS,
     Cancelled,
     EditRequest,
@@ -25,7 +22,10 @@ from core.protocol import (
     Progress,
     RGBAImage,
 )
-from core.schedulers import SCHEDULER_CLASSES
+from inlayer.core.engine import Engine, image_array
+from inlayer.core.geometry import blend_mask, composite
+from inlayer.core.models import ModelRegistry
+from inlayer.core.schedulers import SCHEDULER_CLASSES
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING, TINY_SD15_SINGLE, TINY_SDXL
 
 WIDTH, HEIGHT = 128, 96

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.fill import NEUTRAL_GREY, fill_masked
-from core.protocol import FillMode
+from inlayer.core.client.protocol import FillMode
+from inlayer.core.fill import NEUTRAL_GREY, fill_masked
 
 FILLING_MODES = [m for m in FillMode if m != FillMode.KEEP]
 FROM_SURROUNDINGS = [FillMode.BLUR, FillMode.TELEA, FillMode.NAVIER_STOKES]

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.bounds import Bounds, Extent
-from core.geometry import (
+from inlayer.core.client.bounds import Bounds, Extent
+from inlayer.core.geometry import (
     blend_mask,
     composite,
     layer_pixels,

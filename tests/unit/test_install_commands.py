@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.settings import Settings
-from inlayer_packaging import cli
-from inlayer_packaging.plugins import KRITA_PLUGIN_NAME, VENDORED_PACKAGE
+from inlayer.core.cli import main
+from inlayer.core.settings import Settings
+from inlayer.packaging import cli
+from inlayer.packaging.plugins import CLIENT_PACKAGE, KRITA_PLUGIN_NAME
 
 
 @pytest.fixture
@@ -44,9 +44,9 @@ def test_install_plugins_finds_the_editors_in_the_home_folder(home, capsys):
 
     for version in ("3.0", "3.2"):
         plugin = home / ".config" / "GIMP" / version / "plug-ins" / "inlayer"
-        assert (plugin / VENDORED_PACKAGE / "protocol.py").is_file()
+        assert (plugin / CLIENT_PACKAGE / "protocol.py").is_file()
     package = home / ".local" / "share" / "krita" / "pykrita" / KRITA_PLUGIN_NAME
-    assert (package / VENDORED_PACKAGE / "client.py").is_file()
+    assert (package / CLIENT_PACKAGE / "http_client.py").is_file()
     assert "enable_inlayer_krita=true" in (home / ".config" / "kritarc").read_text()
     assert "GIMP/3.2/plug-ins/inlayer" in capsys.readouterr().out
 
@@ -65,7 +65,7 @@ def test_install_plugins_says_when_no_editor_was_found(home, capsys):
 def test_profile_dir_installs_one_editor_there(home, tmp_path):
     profile = tmp_path / "gimp-profile"
     assert main(["install-plugins", "--gimp", "--profile-dir", str(profile), "--link"]) == 0
-    assert (profile / "plug-ins" / "inlayer" / VENDORED_PACKAGE / "wire.py").is_symlink()
+    assert (profile / "plug-ins" / "inlayer" / CLIENT_PACKAGE / "wire.py").is_symlink()
 
     resources, kritarc = tmp_path / "krita-resources", tmp_path / "kritarc"
     argv = [
@@ -77,7 +77,7 @@ def test_profile_dir_installs_one_editor_there(home, tmp_path):
         str(kritarc),
     ]
     assert main(argv) == 0
-    assert (resources / "pykrita" / KRITA_PLUGIN_NAME / VENDORED_PACKAGE).is_dir()
+    assert (resources / "pykrita" / KRITA_PLUGIN_NAME / CLIENT_PACKAGE).is_dir()
     assert kritarc.read_text() == "[python]\nenable_inlayer_krita=true\n"
     # The user's real kritarc is not touched.
     assert not (home / ".config" / "kritarc").exists()
@@ -92,7 +92,7 @@ def test_krita_zip_command(home, tmp_path):
     output = tmp_path / "out" / "inlayer_krita.zip"
     assert main(["install-plugins", "--krita-zip", str(output)]) == 0
     with zipfile.ZipFile(output) as archive:
-        assert f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/protocol.py" in archive.namelist()
+        assert f"{KRITA_PLUGIN_NAME}/{CLIENT_PACKAGE}/protocol.py" in archive.namelist()
 
 
 def test_config_init_writes_the_template_once(home, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from inlayer_packaging import plugins
-from inlayer_packaging.plugins import (
-    GIMP_PLUGIN_SOURCE,
+from inlayer.packaging import plugins
+from inlayer.packaging.plugins import (
+    CLIENT_PACKAGE,
     KRITA_PLUGIN_NAME,
-    KRITA_PLUGIN_SOURCE,
-    VENDORED_PACKAGE,
     UserHost,
 )
 
@@ -108,10 +107,26 @@ def test_gimp_install_copies_plugin_and_vendored_client(tmp_path):
     for relative, source in plugins.gimp_plugin_files().items():
         expected = source if isinstance(source, bytes) else source.read_bytes()
         assert files[relative] == expected
-    assert f"{VENDORED_PACKAGE}/protocol.py" in files
-    assert f"{VENDORED_PACKAGE}/__init__.py" in files
-    if (GIMP_PLUGIN_SOURCE / "inlayer.py").exists():
-        assert os.access(folder / "inlayer.py", os.X_OK)
+    for name in plugins.REQUIRED_CLIENT_MODULES:
+        assert f"{CLIENT_PACKAGE}/{name}" in files
+    # The whole client folder travels, not a chosen few of its modules.
+    client_source = {p.name for p in plugins.CLIENT_SOURCE.glob("*.py")}
+    assert {name for name in files if name.startswith(CLIENT_PACKAGE)} == {
+        f"{CLIENT_PACKAGE}/{name}" for name in client_source
+    }
+    assert os.access(folder / "inlayer.py", os.X_OK)
+
+
+def test_install_from_an_incomplete_client_folder_fails_and_installs_nothing(tmp_path, monkeypatch):
+    broken = tmp_path / "client"
+    shutil.copytree(plugins.CLIENT_SOURCE, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    (broken / "wire.py").unlink()
+    monkeypatch.setattr(plugins, "CLIENT_SOURCE", broken)
+    profile = tmp_path / "3.0"
+
+    with pytest.raises(plugins.IncompleteSource, match=r"lacks wire\.py.*Reinstall"):
+        plugins.install_gimp(profile)
+    assert not (profile / "plug-ins" / "inlayer").exists()
 
 
 def test_install_is_idempotent_and_removes_stale_files(tmp_path):
@@ -125,23 +140,26 @@ def test_install_is_idempotent_and_removes_stale_files(tmp_path):
     assert plugins.install_gimp(profile) == [f"GIMP plug-in in {folder} already up to date"]
 
     (folder / "old_module.py").write_text("gone in this version\n")
-    (folder / VENDORED_PACKAGE / "protocol.py").write_text("edited by hand\n")
+    (folder / CLIENT_PACKAGE / "protocol.py").write_text("edited by hand\n")
     actions = plugins.install_gimp(profile)
     assert any("old_module.py" in action and "removed" in action for action in actions)
     assert any(action.endswith("protocol.py") for action in actions)
     assert installed_files(folder) == before | {"__pycache__/inlayer.cpython-313.pyc": b"cache"}
 
 
-def test_vendored_client_imports_with_the_standard_library_alone(tmp_path):
+def test_installed_client_imports_with_the_standard_library_alone(tmp_path):
     """What GIMP's and Krita's Python can do: no site-packages, no Inlayer checkout."""
     plugins.install_gimp(tmp_path)
     folder = tmp_path / "plug-ins" / "inlayer"
-    modules = [
-        f"{VENDORED_PACKAGE}.{name.removesuffix('.py')}"
-        for name in plugins.VENDORED_MODULES
-        if (folder / VENDORED_PACKAGE / name).exists()
-    ]
-    script = f"import sys; sys.path.insert(0, {str(folder)!r}); import " + ", ".join(modules)
+    installed = sorted((folder / CLIENT_PACKAGE).glob("*.py"))
+    modules = [f"{CLIENT_PACKAGE}.{path.stem}" for path in installed if path.stem != "__init__"]
+    assert len(modules) == len(plugins.REQUIRED_CLIENT_MODULES) - 1
+    script = (
+        f"import sys; sys.path.insert(0, {str(folder)!r}); import " + ", ".join(modules) + "\n"
+        # Nothing outside the standard library and the client itself was imported.
+        "outside = [m for m in sys.modules if m.split('.')[0] in ('inlayer', 'numpy', 'torch')]\n"
+        "assert not outside, outside"
+    )
     # -I: ignore PYTHONPATH and the user's site; -S: no site-packages.
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path
@@ -155,11 +173,10 @@ def test_link_mode_symlinks_into_the_checkout(tmp_path):
     actions = plugins.install_gimp(profile, link=True)
 
     folder = profile / "plug-ins" / "inlayer"
-    vendored = folder / VENDORED_PACKAGE / "protocol.py"
-    assert vendored.is_symlink()
-    assert vendored.resolve() == plugins.CORE_SOURCE / "protocol.py"
-    # __init__.py is generated, so it is written, not linked.
-    assert not (folder / VENDORED_PACKAGE / "__init__.py").is_symlink()
+    for name in plugins.REQUIRED_CLIENT_MODULES:
+        linked = folder / CLIENT_PACKAGE / name
+        assert linked.is_symlink()
+        assert linked.resolve() == plugins.CLIENT_SOURCE / name
     assert all(action.startswith("linked ") for action in actions)
     assert plugins.install_gimp(profile, link=True) == [
         f"GIMP plug-in in {folder} already up to date"
@@ -190,9 +207,8 @@ def test_krita_install_enables_the_plugin_and_keeps_kritarc(tmp_path, layout):
 
     pykrita = resource_dir / "pykrita"
     package = pykrita / KRITA_PLUGIN_NAME
-    assert (package / VENDORED_PACKAGE / "protocol.py").is_file()
-    if (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
-        assert (pykrita / f"{KRITA_PLUGIN_NAME}.desktop").is_file()
+    assert (package / CLIENT_PACKAGE / "protocol.py").is_file()
+    assert (pykrita / f"{KRITA_PLUGIN_NAME}.desktop").is_file()
     assert kritarc.read_text() == KRITARC.replace(
         "enable_inlayer_krita=false", "enable_inlayer_krita=true"
     )
@@ -225,15 +241,14 @@ def test_krita_zip_holds_desktop_file_and_package_with_vendored_client(tmp_path)
 
     with zipfile.ZipFile(output) as archive:
         names = set(archive.namelist())
-        init = archive.read(f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/__init__.py")
+        init = archive.read(f"{KRITA_PLUGIN_NAME}/{CLIENT_PACKAGE}/__init__.py")
     expected = {f"{KRITA_PLUGIN_NAME}/{name}" for name in plugins.krita_plugin_files()}
-    expected |= {f"{KRITA_PLUGIN_NAME}/", f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/"}
-    if (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
-        expected.add(f"{KRITA_PLUGIN_NAME}.desktop")
+    expected |= {f"{KRITA_PLUGIN_NAME}/", f"{KRITA_PLUGIN_NAME}/{CLIENT_PACKAGE}/"}
+    expected.add(f"{KRITA_PLUGIN_NAME}.desktop")
     assert names == expected
-    assert f"{KRITA_PLUGIN_NAME}/{VENDORED_PACKAGE}/protocol.py" in names
+    assert f"{KRITA_PLUGIN_NAME}/{CLIENT_PACKAGE}/protocol.py" in names
     assert not any("__pycache__" in name for name in names)
-    assert b"installer" in init
+    assert init == (plugins.CLIENT_SOURCE / "__init__.py").read_bytes()
 
     # The same sources give the same bytes (reproducible builds).
     again = tmp_path / "again.zip"
@@ -250,8 +265,6 @@ def test_krita_own_importer_accepts_the_zip(tmp_path):
     chroot = os.environ.get("INLAYER_CHROOT")
     if not chroot or not (Path(chroot) / KRITA_IMPORTER).is_file():
         pytest.skip("needs Krita's plug-in importer from the editors' chroot (INLAYER_CHROOT)")
-    if not (KRITA_PLUGIN_SOURCE / f"{KRITA_PLUGIN_NAME}.desktop").exists():
-        pytest.skip("the Krita plug-in has no .desktop file yet")
     output = tmp_path / "inlayer_krita.zip"
     plugins.build_krita_zip(output)
     resources = tmp_path / "resources"

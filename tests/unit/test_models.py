@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.models import CONFIGS_DIR, ModelRegistry, choose_dtype
-from core.protocol import Mode, ModelLoadError, ModelNotFound
+from inlayer.core.client.protocol import Mode, ModelLoadError, ModelNotFound
+from inlayer.core.models import CONFIGS_DIR, ModelRegistry, choose_dtype
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING, TINY_SD15_SINGLE, TINY_SDXL
 
 

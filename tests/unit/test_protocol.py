@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.protocol import (
+from inlayer.core.client.protocol import (
     ERRORS_BY_CODE,
     MAX_COUNT,
     MAX_STEPS,

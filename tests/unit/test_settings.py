@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core import settings
-from core.protocol import Mode
-from core.settings import Settings, SettingsError, load_settings
+from inlayer.core import settings
+from inlayer.core.client import paths
+from inlayer.core.client.protocol import Mode
+from inlayer.core.settings import Settings, SettingsError, load_settings
 
 ENVIRONMENT_VARIABLES = [*settings.ENVIRONMENT.values(), "INLAYER_HOME", "XDG_DATA_HOME"]
 
@@ -37,7 +38,7 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
 
 def test_the_template_is_valid_and_means_the_defaults(tmp_path):
     assert settings.write_template()
-    path = settings.config.settings_path()
+    path = paths.settings_path()
     assert load_settings(path) == Settings()
     # configparser (what a plug-in would use) reads it too.
     parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))

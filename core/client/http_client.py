@@ -1,7 +1,7 @@
-"""The one client the plug-ins use to run edits: HTTP to `inlayer serve`, or in-process.
+"""The client the plug-ins use to run edits on `inlayer serve` over HTTP.
 
-Standard library only, Python 3.10+: GIMP's and Krita's embedded Python carry this module (as
-`inlayer_core.client`). Every failure reaches the caller as an `InlayerError` whose message a
+Standard library only, Python 3.10+: GIMP's and Krita's embedded Python carry this folder (as
+`inlayer_client`). Every failure reaches the caller as an `InlayerError` whose message a
 plug-in shows as it is.
 
     client = connect()                       # HTTP unless INLAYER_TRANSPORT=inprocess
@@ -14,32 +14,24 @@ INLAYER_TOKEN environment variables, else server.json and token in Inlayer's con
 
 from __future__ import annotations
 
-import abc
 import http.client
-import importlib
 import json
 import os
 import threading
 import time
 import urllib.parse
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import config, wire
+from . import paths, wire
+from .base import Client, _Poll, error_from
 from .protocol import (
-    ERRORS_BY_CODE,
     AuthenticationFailed,
-    Cancelled,
     ConnectionFailed,
     EditRequest,
     EditResult,
     InlayerError,
     InvalidRequest,
-    JobState,
-    JobStatus,
     ModelInfo,
-    Progress,
     ProgressCallback,
     ServerBusy,
     ServerHealth,
@@ -50,103 +42,9 @@ TOKEN_ENV = "INLAYER_TOKEN"
 TRANSPORT_ENV = "INLAYER_TRANSPORT"
 
 
-def error_from(code: str, message: str, field_name: str = "") -> InlayerError:
-    """The `InlayerError` subclass a server's error code stands for."""
-    if code == InvalidRequest.code and field_name:
-        prefix = f"{field_name}: "
-        return InvalidRequest(field_name, message.removeprefix(prefix))
-    return ERRORS_BY_CODE.get(code, InlayerError)(message)
-
-
-@dataclass
-class _Poll:
-    """One look at a job: its state, the request field of an InvalidRequest failure, and which
-    variation is running."""
-
-    status: JobStatus
-    error_field: str = ""
-    variation: int = 0
-
-
-class Client(abc.ABC):
-    """Runs edits somewhere: on a server (`HttpClient`) or in this process (`InProcessClient`)."""
-
-    @abc.abstractmethod
-    def health(self) -> ServerHealth: ...
-
-    @abc.abstractmethod
-    def models(self) -> list[ModelInfo]: ...
-
-    @abc.abstractmethod
-    def submit(self, request: EditRequest) -> str:
-        """Queue `request`; return its job id at once."""
-
-    @abc.abstractmethod
-    def cancel(self, job_id: str) -> None:
-        """Ask the job to stop (a running one stops after its current step)."""
-
-    @abc.abstractmethod
-    def _poll(self, job_id: str, preview_after: int) -> _Poll:
-        """The job's state, with a preview only when newer than step `preview_after`."""
-
-    def status(self, job_id: str) -> JobStatus:
-        """The job's state, its latest preview, and its result once done."""
-        return self._poll(job_id, -1).status
-
-    def run(
-        self,
-        request: EditRequest,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        poll_interval: float = 0.1,
-    ) -> EditResult:
-        """Run `request` to the end; raises `Cancelled` when `cancel` was set."""
-        return self.wait(self.submit(request), on_progress, cancel, poll_interval)
-
-    def wait(
-        self,
-        job_id: str,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        poll_interval: float = 0.1,
-    ) -> EditResult:
-        """Follow a submitted job to its end (also one submitted before a lost connection)."""
-        cancel = cancel or threading.Event()
-        cancel_sent = False
-        preview_step = -1
-        reported_step = -1
-        while True:
-            if cancel.is_set() and not cancel_sent:
-                self.cancel(job_id)
-                cancel_sent = True
-            poll = self._poll(job_id, preview_step)
-            status = poll.status
-            fresh_preview = status.preview is not None
-            if on_progress and status.total and (status.step != reported_step or fresh_preview):
-                on_progress(Progress(status.step, status.total, poll.variation, status.preview))
-                reported_step = status.step
-            if fresh_preview:
-                preview_step = status.step
-            if status.state == JobState.DONE and status.result is not None:
-                return status.result
-            if status.state == JobState.FAILED:
-                raise error_from(status.error_code, status.error, poll.error_field)
-            if status.state == JobState.CANCELLED:
-                raise Cancelled(f"The edit was cancelled ({status.error or 'on request'}).")
-            if cancel_sent:  # the event stays set: waiting on it would poll without pause
-                time.sleep(poll_interval)
-            else:
-                cancel.wait(poll_interval)
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP
-# --------------------------------------------------------------------------------------------
-
-
 def _server_info_url() -> str | None:
     try:
-        info = json.loads(config.server_info_path().read_text(encoding="utf-8"))
+        info = json.loads(paths.server_info_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     url = info.get("url") if isinstance(info, dict) else None
@@ -155,7 +53,7 @@ def _server_info_url() -> str | None:
 
 def _token_from_file() -> str | None:
     try:
-        return config.token_path().read_text(encoding="utf-8").strip() or None
+        return paths.token_path().read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
 
@@ -174,14 +72,14 @@ class HttpClient(Client):
             url
             or os.environ.get(SERVER_ENV)
             or _server_info_url()
-            or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
+            or f"http://{paths.DEFAULT_HOST}:{paths.DEFAULT_PORT}"
         ).rstrip("/")
         if token:
             self.token, self._token_source = token, "the caller"
         elif os.environ.get(TOKEN_ENV):
             self.token, self._token_source = os.environ[TOKEN_ENV], TOKEN_ENV
         else:
-            self.token, self._token_source = _token_from_file(), str(config.token_path())
+            self.token, self._token_source = _token_from_file(), str(paths.token_path())
         self.timeout = timeout
         self.reconnect_seconds = reconnect_seconds
         parts = urllib.parse.urlsplit(self.url)
@@ -322,11 +220,11 @@ class HttpClient(Client):
             if not self.token:
                 return AuthenticationFailed(
                     f"No token for the Inlayer server at {self.url}: start it once with "
-                    f"`inlayer serve` (it writes {config.token_path()}) or set {TOKEN_ENV}."
+                    f"`inlayer serve` (it writes {paths.token_path()}) or set {TOKEN_ENV}."
                 )
             return AuthenticationFailed(
                 f"The Inlayer server at {self.url} refused the token from {self._token_source}: "
-                f"use that server's token (its {config.token_path().name} file, or {TOKEN_ENV})."
+                f"use that server's token (its {paths.token_path().name} file, or {TOKEN_ENV})."
             )
         if status == 429:
             wait = retry_after or "a few"
@@ -359,142 +257,19 @@ class _JobUnknown(InlayerError):
     code = "job_not_found"
 
 
-# --------------------------------------------------------------------------------------------
-# In-process
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _LocalJob:
-    request: EditRequest
-    state: JobState = JobState.QUEUED
-    progress: Progress | None = None
-    preview_step: int = -1
-    result: EditResult | None = None
-    error: InlayerError | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-
-class InProcessClient(Client):
-    """Runs edits with the core in this Python (which needs torch and diffusers).
-
-    `run` calls the engine in the caller's thread; `submit` runs jobs one at a time in a
-    background thread, like the server's queue.
-    """
-
-    def __init__(self, engine: Any = None) -> None:
-        self._engine = engine
-        self._lock = threading.Lock()
-        self._engine_lock = threading.Lock()  # one edit at a time on the device
-        self._jobs: dict[str, _LocalJob] = {}
-
-    @property
-    def engine(self) -> Any:
-        with self._lock:
-            if self._engine is None:
-                try:
-                    engine_module = importlib.import_module(".engine", __package__)
-                    settings_module = importlib.import_module(".settings", __package__)
-                except ImportError as error:
-                    raise InlayerError(
-                        f"This Python cannot run Inlayer's core in-process ({error}). Start the "
-                        f"server with `inlayer serve` and unset {TRANSPORT_ENV}."
-                    ) from None
-                registry = settings_module.load_settings().model_registry()
-                self._engine = engine_module.Engine(registry)
-            return self._engine
-
-    def health(self) -> ServerHealth:
-        from . import __version__
-
-        with self._lock:
-            waiting = sum(
-                j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values()
-            )
-        return ServerHealth(version=__version__, device=self.engine.device, queue_length=waiting)
-
-    def models(self) -> list[ModelInfo]:
-        return list(self.engine.registry.list())
-
-    def run(
-        self,
-        request: EditRequest,
-        on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        poll_interval: float = 0.1,
-    ) -> EditResult:
-        engine = self.engine
-        with self._engine_lock:
-            return engine.run(request, on_progress, cancel)
-
-    def submit(self, request: EditRequest) -> str:
-        request.validate()
-        job_id = uuid.uuid4().hex
-        job = _LocalJob(request)
-        with self._lock:
-            self._jobs[job_id] = job
-        threading.Thread(target=self._work, args=(job,), name="inlayer-job", daemon=True).start()
-        return job_id
-
-    def cancel(self, job_id: str) -> None:
-        self._job(job_id).cancel.set()
-
-    def _job(self, job_id: str) -> _LocalJob:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None:
-            raise InlayerError(f"Job {job_id} is unknown to this process.")
-        return job
-
-    def _poll(self, job_id: str, preview_after: int) -> _Poll:
-        job = self._job(job_id)
-        with self._lock:
-            progress = job.progress or Progress(0, 0)
-            error = job.error
-            status = JobStatus(
-                job_id=job_id,
-                state=job.state,
-                step=progress.step,
-                total=progress.total,
-                preview=progress.preview if job.preview_step > preview_after else None,
-                result=job.result,
-                error=str(error or ""),
-                error_code=error.code if error else "",
-            )
-        return _Poll(status, getattr(error, "field", ""), progress.variation)
-
-    def _work(self, job: _LocalJob) -> None:
-        def on_progress(progress: Progress) -> None:
-            with self._lock:
-                if progress.preview is None and job.progress is not None:
-                    progress = Progress(
-                        progress.step, progress.total, progress.variation, job.progress.preview
-                    )
-                elif progress.preview is not None:
-                    job.preview_step = progress.step
-                job.progress = progress
-
-        with self._engine_lock:
-            if job.cancel.is_set():
-                job.state = JobState.CANCELLED
-                return
-            job.state = JobState.RUNNING
-            try:
-                result = self.engine.run(job.request, on_progress, job.cancel)
-            except Cancelled:
-                job.state = JobState.CANCELLED
-            except InlayerError as error:
-                job.error, job.state = error, JobState.FAILED
-            except Exception as error:  # keep the plug-in alive; report what broke
-                job.error, job.state = InlayerError(f"internal error: {error!r}"), JobState.FAILED
-            else:
-                job.result, job.state = result, JobState.DONE
-
-
 def connect() -> Client:
     """The client a plug-in uses: HTTP, unless INLAYER_TRANSPORT=inprocess."""
     transport = os.environ.get(TRANSPORT_ENV, "http").strip().lower()
     if transport == "inprocess":
+        # The in-process client needs torch and the whole core: it is not part of this
+        # standard-library folder, so a plug-in's copy of the client cannot import it.
+        try:
+            from inlayer.core.inprocess import InProcessClient
+        except ImportError as error:
+            raise InlayerError(
+                f"This Python cannot run Inlayer's core in-process ({error}). Start the server "
+                f"with `inlayer serve` and unset {TRANSPORT_ENV}."
+            ) from None
         return InProcessClient()
     if transport not in ("", "http"):
         raise InlayerError(f"{TRANSPORT_ENV}={transport!r} is unknown: use http or inprocess.")

@@ -1,0 +1,116 @@
+"""What every client offers, whatever carries the jobs: the `Client` interface and its wait loop.
+
+Standard library only. `HttpClient` (http_client.py) talks to a server; `InProcessClient`
+(inlayer.core.inprocess) runs the engine in the caller's Python.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from dataclasses import dataclass
+
+from .protocol import (
+    ERRORS_BY_CODE,
+    Cancelled,
+    EditRequest,
+    EditResult,
+    InlayerError,
+    InvalidRequest,
+    JobState,
+    JobStatus,
+    ModelInfo,
+    Progress,
+    ProgressCallback,
+    ServerHealth,
+)
+
+
+def error_from(code: str, message: str, field_name: str = "") -> InlayerError:
+    """The `InlayerError` subclass a server's error code stands for."""
+    if code == InvalidRequest.code and field_name:
+        prefix = f"{field_name}: "
+        return InvalidRequest(field_name, message.removeprefix(prefix))
+    return ERRORS_BY_CODE.get(code, InlayerError)(message)
+
+
+@dataclass
+class _Poll:
+    """One look at a job: its state, the request field of an InvalidRequest failure, and which
+    variation is running."""
+
+    status: JobStatus
+    error_field: str = ""
+    variation: int = 0
+
+
+class Client(abc.ABC):
+    """Runs edits somewhere: on a server (`HttpClient`) or in this process (`inprocess`)."""
+
+    @abc.abstractmethod
+    def health(self) -> ServerHealth: ...
+
+    @abc.abstractmethod
+    def models(self) -> list[ModelInfo]: ...
+
+    @abc.abstractmethod
+    def submit(self, request: EditRequest) -> str:
+        """Queue `request`; return its job id at once."""
+
+    @abc.abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """Ask the job to stop (a running one stops after its current step)."""
+
+    @abc.abstractmethod
+    def _poll(self, job_id: str, preview_after: int) -> _Poll:
+        """The job's state, with a preview only when newer than step `preview_after`."""
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's state, its latest preview, and its result once done."""
+        return self._poll(job_id, -1).status
+
+    def run(
+        self,
+        request: EditRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        poll_interval: float = 0.1,
+    ) -> EditResult:
+        """Run `request` to the end; raises `Cancelled` when `cancel` was set."""
+        return self.wait(self.submit(request), on_progress, cancel, poll_interval)
+
+    def wait(
+        self,
+        job_id: str,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        poll_interval: float = 0.1,
+    ) -> EditResult:
+        """Follow a submitted job to its end (also one submitted before a lost connection)."""
+        cancel = cancel or threading.Event()
+        cancel_sent = False
+        preview_step = -1
+        reported_step = -1
+        while True:
+            if cancel.is_set() and not cancel_sent:
+                self.cancel(job_id)
+                cancel_sent = True
+            poll = self._poll(job_id, preview_step)
+            status = poll.status
+            fresh_preview = status.preview is not None
+            if on_progress and status.total and (status.step != reported_step or fresh_preview):
+                on_progress(Progress(status.step, status.total, poll.variation, status.preview))
+                reported_step = status.step
+            if fresh_preview:
+                preview_step = status.step
+            if status.state == JobState.DONE and status.result is not None:
+                return status.result
+            if status.state == JobState.FAILED:
+                raise error_from(status.error_code, status.error, poll.error_field)
+            if status.state == JobState.CANCELLED:
+                raise Cancelled(f"The edit was cancelled ({status.error or 'on request'}).")
+            if cancel_sent:  # the event stays set: waiting on it would poll without pause
+                time.sleep(poll_interval)
+            else:
+                cancel.wait(poll_interval)
