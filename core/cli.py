@@ -30,6 +30,7 @@ from .client.protocol import (
     Mode,
     Progress,
     RGBAImage,
+    default_strength,
 )
 
 if TYPE_CHECKING:
@@ -162,7 +163,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--models-dir", action="append", type=Path, default=[], metavar="DIR",
         help="a folder of models (repeatable); default: the folders config.ini names",
     )  # fmt: skip
-    parser.add_argument("--strength", type=float, default=None, help="0-1 (default 1; img2img 0.6)")
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help=f"0-1 (default 1; img2img {default_strength(Mode.IMG2IMG)})",
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=-1, help="-1 = random")
@@ -185,9 +191,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="torch device, e.g. cpu, cuda:0 (default: the best one)")
 
 
-IMG2IMG_DEFAULT_STRENGTH = 0.6
-
-
 def request_from_args(args: argparse.Namespace) -> EditRequest:
     mode = Mode(args.mode)
     if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and args.image is None:
@@ -196,9 +199,7 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
     if args.mask is not None and args.image is None:
         raise CommandError("--mask needs --image")
-    strength = args.strength
-    if strength is None:
-        strength = IMG2IMG_DEFAULT_STRENGTH if mode == Mode.IMG2IMG else 1.0
+    strength = default_strength(mode) if args.strength is None else args.strength
     request = EditRequest(
         mode=mode,
         image=image_from_file(args.image) if args.image else None,

@@ -45,6 +45,15 @@ class Mode(str, enum.Enum):
     FILL = "fill"  # weight-free fill of the masked area from its surroundings (no model)
 
 
+# The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
+# keeps the composition and changes the style ("transform"); the other modes repaint from noise.
+DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.6}
+
+
+def default_strength(mode: Mode) -> float:
+    return DEFAULT_STRENGTH.get(mode, 1.0)
+
+
 class FillMode(str, enum.Enum):
     """How the masked area is pre-filled before diffusion (and what `fill` mode paints)."""
 
