@@ -1,21 +1,22 @@
 """The `inlayer` command: `inlayer run …` edits image files, `inlayer models` lists models.
 
-Other parts add their own subcommands (`inlayer serve`, `inlayer install-plugins`,
-`inlayer models pull`, …) through the module lists below. Every bad input ends with exit code 2
-and a one-line message, and nothing is written.
+The server and the installer add their own subcommands (`inlayer serve`; `inlayer
+install-plugins`, `inlayer config`, `inlayer models pull`) through their `register` functions.
+Every bad input ends with exit code 2 and a one-line message, and nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
 import sys
 import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from inlayer.packaging import cli as packaging_commands
+from inlayer.server import cli as serve_command
 
 from .client.protocol import (
     MAX_COUNT,
@@ -32,30 +33,14 @@ from .client.protocol import (
     RGBAImage,
     default_strength,
 )
+from .command_line import CommandError, add_model_options, settings_from
 
 if TYPE_CHECKING:
     import numpy as np
 
     from .models import ModelRegistry
 
-# Modules that add top-level subcommands: each defines `register(subparsers)`, which adds its
-# parsers and gives each one a handler with `parser.set_defaults(handler=fn)`, where
-# `fn(args: argparse.Namespace) -> int` returns the exit code. Append one line for yours.
-SUBCOMMAND_MODULES = [
-    "server.cli",  # inlayer serve
-    "inlayer_packaging.cli",  # inlayer install-plugins, inlayer config
-]
-# Modules that add subcommands under `inlayer models` (e.g. `pull`): each defines
-# `register_models(subparsers)`, the same way. `inlayer models` alone lists the models.
-MODELS_SUBCOMMAND_MODULES = [
-    "inlayer_packaging.cli",  # inlayer models pull
-]
-
 EXIT_BAD_INPUT = 2
-
-
-class CommandError(Exception):
-    """A bad input the command reports in one line (exit code 2)."""
 
 
 # --- reading and writing image files -----------------------------------------------------------
@@ -159,10 +144,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="", help="what to paint")
     parser.add_argument("--negative", default="", help="what to avoid")
     parser.add_argument("--model", default="", help="a listed name, a path or a HF repo id")
-    parser.add_argument(
-        "--models-dir", action="append", type=Path, default=[], metavar="DIR",
-        help="a folder of models (repeatable); default: the folders config.ini names",
-    )  # fmt: skip
+    add_model_options(parser, device=True, allow_pickle=True)
     parser.add_argument(
         "--strength",
         type=float,
@@ -184,11 +166,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feather", type=int, default=8, help="px of soft mask edge")
     parser.add_argument("--fill", choices=[fill.value for fill in FillMode], default="auto")
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
-    parser.add_argument(
-        "--allow-pickle", action="store_true",
-        help="allow pickled checkpoints (.ckpt, .bin): they can run code, only for files you trust",
-    )  # fmt: skip
-    parser.add_argument("--device", help="torch device, e.g. cpu, cuda:0 (default: the best one)")
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
@@ -225,18 +202,7 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
 
 def make_registry(args: argparse.Namespace) -> ModelRegistry:
     """The registry config.ini describes, with the command line's overrides."""
-    from .settings import load_settings
-
-    settings = load_settings()
-    overrides: dict[str, object] = {}
-    if getattr(args, "models_dir", None):  # only these folders
-        overrides.update(models_dirs=tuple(args.models_dir), a1111_dir=None, comfyui_dir=None)
-    if getattr(args, "allow_pickle", False):
-        overrides["allow_pickle"] = True
-    if getattr(args, "device", None):
-        overrides["device"] = args.device
-    settings = dataclasses.replace(settings, **overrides)
-    return settings.model_registry()
+    return settings_from(args).model_registry()
 
 
 class ProgressBar:
@@ -321,16 +287,6 @@ def models_command(args: argparse.Namespace) -> int:
 # --- the command ------------------------------------------------------------------------------
 
 
-def _import_optional(name: str):
-    """The module `name`, or None when that part of Inlayer is not installed."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name is not None and name.startswith(error.name):
-            return None
-        raise
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inlayer", description="Local image-to-image AI for GIMP and Krita."
@@ -346,21 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=run_command)
 
     models = commands.add_parser("models", help="list the models Inlayer can use")
-    models.add_argument(
-        "--models-dir", action="append", type=Path, default=[], metavar="DIR",
-        help="a folder of models (repeatable); default: the folders config.ini names",
-    )  # fmt: skip
+    add_model_options(models, device=False)
     models.set_defaults(handler=models_command)
     models_commands = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
 
-    for name in SUBCOMMAND_MODULES:
-        module = _import_optional(name)
-        if module is not None and hasattr(module, "register"):
-            module.register(commands)
-    for name in MODELS_SUBCOMMAND_MODULES:
-        module = _import_optional(name)
-        if module is not None and hasattr(module, "register_models"):
-            module.register_models(models_commands)
+    # Each `register` adds its parsers, giving each a handler with `set_defaults(handler=fn)`,
+    # where `fn(args) -> int` returns the exit code.
+    serve_command.register(commands)  # inlayer serve
+    packaging_commands.register(commands)  # inlayer install-plugins, inlayer config
+    packaging_commands.register_models(models_commands)  # inlayer models pull
     return parser
 
 

@@ -1,7 +1,7 @@
 """The `inlayer install-plugins`, `inlayer config` and `inlayer models pull` commands.
 
-`core/cli.py` mounts them through `register` (top-level commands) and `register_models` (under
-`inlayer models`). Each handler takes the parsed arguments and returns the exit status.
+`inlayer.core.cli` mounts them through `register` (top-level commands) and `register_models`
+(under `inlayer models`). Each handler takes the parsed arguments and returns the exit status.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from inlayer.core.cli import CommandError
 from inlayer.core.client import paths
+from inlayer.core.command_line import CommandError
 from inlayer.core.models import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
 from inlayer.core.settings import Settings, load_settings, write_template
 

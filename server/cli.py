@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from inlayer.core.client import paths
 from inlayer.core.client.protocol import MAX_PIXELS
+from inlayer.core.command_line import add_model_options, settings_from
 
 from .auth import WILDCARD_HOSTS, allowed_hosts, load_or_create_token
 
@@ -41,17 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"default: config.ini, else {paths.DEFAULT_PORT}; 0 = any free port",
     )
-    parser.add_argument(
-        "--models-dir",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="DIR",
-        help="a folder of models (repeatable); default: the folders config.ini names",
-    )
-    parser.add_argument(
-        "--device", default=None, help="torch device, e.g. cuda:0 (default: config.ini, else best)"
-    )
+    add_model_options(parser, device=True)
     parser.add_argument(
         "--queue-size", type=int, default=8, help="jobs that may wait (default %(default)s)"
     )
@@ -109,22 +99,16 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inlayer.core.engine import Engine
-    from inlayer.core.settings import SettingsError, load_settings
+    from inlayer.core.settings import SettingsError
 
     from .app import Limits, Service, create_app
     from .jobs import JobQueue
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_settings()
+        settings = settings_from(args)
     except SettingsError as error:
         raise SystemExit(f"inlayer serve: {error}") from None
-    overrides: dict[str, object] = {}
-    if args.models_dir:  # only these folders: no configured ones, no other tools' checkpoints
-        overrides.update(models_dirs=tuple(args.models_dir), a1111_dir=None, comfyui_dir=None)
-    if args.device:
-        overrides["device"] = args.device
-    settings = dataclasses.replace(settings, **overrides)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
 
