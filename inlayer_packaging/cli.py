@@ -51,11 +51,21 @@ def add_install_plugins_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OUT.zip",
         help="only write the zip for Krita's Tools > Scripts > Import Python Plugin from File",
     )
+    parser.add_argument(
+        "--archives",
+        type=Path,
+        metavar="DIR",
+        help="only write both plug-ins as zips into DIR, for installing without a terminal: "
+        "inlayer-gimp-VERSION.zip and inlayer-krita-VERSION.zip",
+    )
 
 
 def install_plugins(args: argparse.Namespace) -> int:
     if args.krita_zip:
         _print_actions(plugins.build_krita_zip(args.krita_zip))
+        return 0
+    if args.archives:
+        _print_actions(plugins.build_archives(args.archives))
         return 0
     gimp, krita = (args.gimp, args.krita) if args.gimp or args.krita else (True, True)
     if args.profile_dir and gimp and krita:

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from inlayer.core.client import __version__
 from inlayer.core.client.paths import UserHost
 from inlayer.core.client.protocol import InlayerError
 
@@ -355,37 +356,77 @@ def uninstall_krita(resource_dir: Path, *, kritarc: Path | None = None) -> list[
     return actions or [f"Krita plug-in not installed in {resource_dir}"]
 
 
-# --- the zip for Krita's Tools > Scripts > Import Python Plugin from File -----------------------
+# --- archives: installing without a terminal ---------------------------------------------------
 
 
-def _zip_entries() -> Iterator[tuple[str, Path | bytes | None]]:
-    """(name, content) of each zip entry; None marks a folder. Krita's importer finds the plug-in
-    package by its folder entry (`inlayer_krita/`), so every folder gets one, before its files."""
-    if krita_desktop_file().is_file():
-        yield f"{KRITA_PLUGIN_NAME}.desktop", krita_desktop_file()
+def _zip_entries(
+    files: dict[str, Path | bytes], folder: str
+) -> Iterator[tuple[str, Path | bytes | None]]:
+    """(name, content) of each entry for `files` under `folder/`; None marks a folder. Krita's
+    importer finds the plug-in package by its folder entry (`inlayer_krita/`), so every folder
+    gets one, before its files."""
     written_folders: set[str] = set()
-    for relative, source in krita_plugin_files().items():
-        name = f"{KRITA_PLUGIN_NAME}/{relative}"
-        for folder in reversed(Path(name).parents[:-1]):
-            if folder.as_posix() not in written_folders:
-                written_folders.add(folder.as_posix())
-                yield f"{folder.as_posix()}/", None
+    for relative, source in files.items():
+        name = f"{folder}/{relative}"
+        for parent in reversed(Path(name).parents[:-1]):
+            if parent.as_posix() not in written_folders:
+                written_folders.add(parent.as_posix())
+                yield f"{parent.as_posix()}/", None
         yield name, source
 
 
-def build_krita_zip(output: Path) -> list[str]:
-    """Write the zip Krita imports: the .desktop file and the plug-in package (with its vendored
-    client) at the top level. The same sources always give the same bytes."""
+def _write_zip(
+    output: Path,
+    entries: Iterator[tuple[str, Path | bytes | None]],
+    executable: frozenset[str] = frozenset(),
+) -> None:
+    """The same entries always give the same bytes (fixed timestamps and modes)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, source in _zip_entries():
+        for name, source in entries:
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIMESTAMP)
             if source is None:
                 info.external_attr = (0o40755 << 16) | 0x10  # a folder, for Unix and DOS readers
                 archive.writestr(info, b"")
                 continue
             content = source if isinstance(source, bytes) else source.read_bytes()
-            info.external_attr = 0o644 << 16
+            # GIMP on Linux and macOS runs only plug-in files marked executable; unzip keeps it.
+            info.external_attr = (0o755 if name in executable else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, content)
+
+
+def build_krita_zip(output: Path) -> list[str]:
+    """Write the zip Krita's *Tools > Scripts > Import Python Plugin from File* takes: the .desktop
+    file and the plug-in package (with the client folder) at the top level."""
+
+    def entries() -> Iterator[tuple[str, Path | bytes | None]]:
+        yield f"{KRITA_PLUGIN_NAME}.desktop", krita_desktop_file()
+        yield from _zip_entries(krita_plugin_files(), KRITA_PLUGIN_NAME)
+
+    _write_zip(output, entries())
     return [f"wrote {output}"]
+
+
+def build_gimp_zip(output: Path) -> list[str]:
+    """Write the GIMP plug-in as a zip holding the folder `inlayer/` (with the client folder), to
+    unpack into a profile's plug-ins folder or into a folder added under *Preferences > Folders >
+    Plug-ins*."""
+    entry = f"{GIMP_PLUGIN_NAME}/{GIMP_ENTRY_FILE}"
+    _write_zip(
+        output,
+        _zip_entries(gimp_plugin_files(), GIMP_PLUGIN_NAME),
+        executable=frozenset({entry}),
+    )
+    return [f"wrote {output}"]
+
+
+def archive_names(version: str) -> tuple[str, str]:
+    """The file names of the GIMP and the Krita archive of an Inlayer version."""
+    return f"inlayer-gimp-{version}.zip", f"inlayer-krita-{version}.zip"
+
+
+def build_archives(folder: Path) -> list[str]:
+    """Both plug-ins as archives in `folder`, named after this Inlayer's version."""
+    gimp_name, krita_name = archive_names(__version__)
+    return build_gimp_zip(folder / gimp_name) + build_krita_zip(folder / krita_name)

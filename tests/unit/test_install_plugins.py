@@ -287,3 +287,44 @@ def test_krita_own_importer_accepts_the_zip(tmp_path):
             if name.startswith(f"{KRITA_PLUGIN_NAME}/") and not name.endswith("/")
         }
     assert set(installed_files(pykrita / KRITA_PLUGIN_NAME)) == packaged
+
+
+def test_archives_carry_each_plugin_with_the_whole_client_folder(tmp_path):
+    """`inlayer install-plugins --archives DIR`: what a user without a terminal unpacks."""
+    actions = plugins.build_archives(tmp_path)
+
+    gimp_name, krita_name = plugins.archive_names(plugins.__version__)
+    assert actions == [f"wrote {tmp_path / gimp_name}", f"wrote {tmp_path / krita_name}"]
+    client = {path.name for path in plugins.CLIENT_SOURCE.glob("*.py")}
+    for name, folder in ((gimp_name, "inlayer"), (krita_name, KRITA_PLUGIN_NAME)):
+        with zipfile.ZipFile(tmp_path / name) as archive:
+            names = set(archive.namelist())
+        assert {f"{folder}/{CLIENT_PACKAGE}/{module}" for module in client} <= names
+        # Nothing that needs a compiler or belongs to one Python build.
+        assert not any(entry.endswith((".pyc", ".so", ".pyd")) for entry in names)
+
+
+def test_gimp_archive_unpacked_is_the_installed_plugin(tmp_path):
+    """Unpacked into a plug-ins folder, the zip gives what `install_gimp` writes, with the entry
+    file executable, and its client imports with the standard library alone."""
+    (gimp_zip,) = [
+        Path(line.removeprefix("wrote "))
+        for line in plugins.build_gimp_zip(tmp_path / "inlayer-gimp.zip")
+    ]
+    plugins.install_gimp(tmp_path / "profile")
+    installed = installed_files(tmp_path / "profile" / "plug-ins" / "inlayer")
+
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(gimp_zip) as archive:
+        archive.extractall(unpacked)
+        # Archive managers on Linux and macOS apply the Unix mode stored with each entry.
+        for info in archive.infolist():
+            if not info.is_dir():
+                (unpacked / info.filename).chmod(info.external_attr >> 16 & 0o777)
+    plugin = unpacked / "inlayer"
+    assert installed_files(plugin) == installed
+    assert os.access(plugin / "inlayer.py", os.X_OK)
+    assert not os.access(plugin / CLIENT_PACKAGE / "protocol.py", os.X_OK)
+    script = f"import sys; sys.path.insert(0, {str(plugin)!r}); import {CLIENT_PACKAGE}.http_client"
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True)
+    assert result.returncode == 0, result.stderr
