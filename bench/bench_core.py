@@ -106,26 +106,24 @@ def bare_call(engine: Engine, request: EditRequest) -> Callable[[], None]:
     """The diffusers call alone, on the input the engine prepares, with the same arguments."""
     from PIL import Image
 
-    pipe = engine.registry.pipeline(request.model, Mode.INPAINT)
-    loaded = engine.registry.loaded()
-    multiple = int(pipe.vae_scale_factor)
-    prepared = prepare(
+    pipe, model = engine.registry.pipeline(request.model, Mode.INPAINT)
+    _, pipeline_input = prepare(
         request,
-        multiple=multiple,
-        native_side=int(pipe.unet.config.sample_size) * multiple,
-        fill=resolve_fill(request, loaded.source.inpainting),
+        multiple=model.vae_scale_factor,
+        native_side=model.native_side,
+        fill=resolve_fill(request, model.info.inpainting),
         seed=SEED,
     )
-    pipe.scheduler = make_scheduler(request.scheduler, loaded.scheduler_config)
+    pipe.scheduler = make_scheduler(request.scheduler, model.scheduler_config)
 
     def run() -> None:
         pipe(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
-            image=Image.fromarray(prepared.init_rgb),
-            mask_image=Image.fromarray(prepared.init_mask),
-            height=prepared.working.height,
-            width=prepared.working.width,
+            image=Image.fromarray(pipeline_input.image),
+            mask_image=Image.fromarray(pipeline_input.mask),
+            height=pipeline_input.working.height,
+            width=pipeline_input.working.width,
             strength=request.strength,
             num_inference_steps=request.steps,
             guidance_scale=request.guidance,

@@ -1,16 +1,20 @@
-"""Run one edit: validate → resolve the model → prepare → diffuse → finish.
+"""Run one edit in five steps, read top to bottom like a diffusers pipeline: `Engine.run`.
 
-- **prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
-  them (sides multiples of the pipeline's VAE factor); the context cut out, its masked part
-  pre-filled (inpaint), scaled to the working extent.
-- **diffuse**: one pipeline call per variation, always with explicit sizes, seeded per variation
-  (seed, seed + 1, …), reporting progress after every step with a latent preview when due, and
-  stopping at the next step when cancelled.
-- **finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
-  blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
-  the soft blend happens here, so pixels outside the blend mask are never touched.
+1. **Check** the request, and pick its seed when it asks for a random one.
+2. **Load** the model: the request's or the mode's default. The registry caches it and hands out
+   the mode's pipeline with a record of what it loaded (`models.LoadedModel`).
+3. **Prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
+   them (sides multiples of the model's VAE factor); where the result goes (`Placement`); the
+   context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
+   (`PipelineInput`); the request's scheduler.
+4. **Diffuse**: one pipeline call per variation, always with explicit sizes, seeded per variation
+   (seed, seed + 1, …), reporting progress after every step with a latent preview when due, and
+   stopping at the next step when cancelled. Each call gives a `Variation`.
+5. **Finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
+   blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
+   the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill alone and needs no model.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from .client.protocol import (
 )
 from .fill import fill_masked
 from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
-from .models import ModelRegistry, free_memory, is_out_of_memory
+from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
 from .previews import latent_preview
 from .schedulers import make_scheduler
 
@@ -68,18 +72,53 @@ def rgba_image(pixels: np.ndarray) -> RGBAImage:
     return RGBAImage(width, height, np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
 
 
-@dataclass
-class Prepared:
-    """Everything the pipeline call and the finish need, in the words of the module docstring."""
+@dataclass(frozen=True)
+class Placement:
+    """Where a run's result goes on the canvas and how it blends in: what step 5 needs."""
 
     canvas: Extent
     mask_bounds: Bounds  # the result's rectangle (the whole canvas without a mask)
+    context: Bounds  # the part of the canvas the model sees
     blend: np.ndarray | None  # HxW blend mask of the mask bounds; None without a mask
-    context: Bounds
-    working: Extent
-    init_rgb: np.ndarray | None  # the context at the working extent (img2img, inpaint)
-    init_mask: np.ndarray | None  # the context's blend mask at the working extent (inpaint)
     source_alpha: np.ndarray | None  # the canvas alpha over the mask bounds (img2img, no mask)
+
+
+@dataclass(frozen=True)
+class PipelineInput:
+    """What the pipeline starts from, at the working extent: what step 4 needs."""
+
+    working: Extent
+    image: np.ndarray | None  # HxWx3 RGB of the context (img2img, inpaint)
+    mask: np.ndarray | None  # HxW blend mask of the context (inpaint)
+
+
+@dataclass(frozen=True)
+class Variation:
+    """What one pipeline call generated: the working-size HxWx3 uint8 RGB, and its seed."""
+
+    seed: int
+    rgb: np.ndarray
+
+
+class Stopwatch:
+    """The seconds each step of a run took, in the order the steps ran, and the total."""
+
+    def __init__(self) -> None:
+        self._started = self._lap_started = time.perf_counter()
+        self._seconds: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        """`step` ended now; it began when the previous one ended."""
+        now = time.perf_counter()
+        self._seconds[step] = now - self._lap_started
+        self._lap_started = now
+
+    def skip(self, step: str) -> None:
+        """`step` had nothing to do in this run."""
+        self._seconds[step] = 0.0
+
+    def timings(self) -> dict[str, float]:
+        return self._seconds | {"total": time.perf_counter() - self._started}
 
 
 def executed_steps(request: EditRequest) -> int:
@@ -87,6 +126,17 @@ def executed_steps(request: EditRequest) -> int:
     if request.mode in (Mode.IMG2IMG, Mode.INPAINT):
         return min(int(request.steps * request.strength), request.steps)
     return request.steps
+
+
+def check_request(request: EditRequest) -> None:
+    """Step 1: the request's own checks, and that a run it asks for runs at least one step."""
+    request.validate()
+    if request.mode in (Mode.IMG2IMG, Mode.INPAINT) and executed_steps(request) < 1:
+        raise InvalidRequest(
+            "strength",
+            f"{request.strength} with {request.steps} steps runs no step "
+            f"(int(steps × strength) = 0); raise the strength or the steps",
+        )
 
 
 def resolve_fill(request: EditRequest, inpainting_model: bool) -> FillMode:
@@ -98,10 +148,10 @@ def resolve_fill(request: EditRequest, inpainting_model: bool) -> FillMode:
 
 def prepare(
     request: EditRequest, *, multiple: int, native_side: int, fill: FillMode, seed: int
-) -> Prepared:
-    """The geometry of a diffusion run (see the module docstring).
+) -> tuple[Placement, PipelineInput]:
+    """The geometry of a diffusion run (step 3 in the module docstring).
 
-    `multiple` is the pipeline's VAE scale factor. The working extent is also a multiple of 8:
+    `multiple` is the model's VAE scale factor. The working extent is also a multiple of 8:
     diffusers' text-to-image pipelines refuse other sizes whatever the VAE.
     """
     if request.image is not None:
@@ -126,7 +176,7 @@ def prepare(
         context.extent, target_pixels=native_side**2, multiple=math.lcm(multiple, 8)
     )
 
-    init_rgb = init_mask = source_alpha = None
+    image = mask = source_alpha = None
     if request.image is not None and request.mode != Mode.TXT2IMG:
         pixels = image_array(request.image)
         context_rgb = pixels[context.slices][..., :3]
@@ -137,24 +187,44 @@ def prepare(
                 context_rgb = fill_masked(
                     np.ascontiguousarray(context_rgb), context_mask, fill, seed=seed
                 )
-                init_mask = resize_mask(context_mask, working)
+                mask = resize_mask(context_mask, working)
         elif request.mode == Mode.IMG2IMG:
             source_alpha = pixels[mask_bounds.slices][..., 3]
-        init_rgb = resize_rgb(np.ascontiguousarray(context_rgb), working)
-    return Prepared(canvas, mask_bounds, blend, context, working, init_rgb, init_mask, source_alpha)
+        image = resize_rgb(np.ascontiguousarray(context_rgb), working)
+    return (
+        Placement(canvas, mask_bounds, context, blend, source_alpha),
+        PipelineInput(working, image, mask),
+    )
 
 
-def finish(prepared: Prepared, generated: np.ndarray) -> np.ndarray:
-    """The RGBA of the mask bounds from the working-size RGB the pipeline made."""
-    generated = resize_rgb(generated, prepared.context.extent)
-    inside = prepared.mask_bounds.relative_to(prepared.context)
-    generated = generated[inside.slices]
-    if prepared.blend is not None:
-        return layer_pixels(generated, prepared.blend)
-    alpha = prepared.source_alpha
-    if alpha is None:
-        alpha = np.full(generated.shape[:2], 255, dtype=np.uint8)
-    return layer_pixels(generated, alpha)
+def pipeline_arguments(request: EditRequest, pipeline_input: PipelineInput) -> dict[str, Any]:
+    """The arguments of the mode's pipeline call that every variation shares."""
+    from PIL import Image
+
+    arguments: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "num_inference_steps": request.steps,
+        "guidance_scale": request.guidance,
+        "output_type": "np",
+    }
+    working = pipeline_input.working
+    size = {"height": working.height, "width": working.width}
+    if request.mode == Mode.TXT2IMG:
+        return arguments | size
+    image = Image.fromarray(pipeline_input.image)
+    if request.mode == Mode.IMG2IMG:
+        # img2img takes its size from the image, which is already at the working extent.
+        return arguments | {"image": image, "strength": request.strength}
+    return (
+        arguments
+        | size
+        | {
+            "image": image,
+            "mask_image": Image.fromarray(pipeline_input.mask),
+            "strength": request.strength,
+        }
+    )
 
 
 class _StopRun(Exception):
@@ -163,6 +233,64 @@ class _StopRun(Exception):
     (Setting `pipe._interrupt` would skip the remaining steps but still run the VAE decode,
     about 10 s at 512² on a CPU, for a result that is thrown away.)
     """
+
+
+def step_callback(
+    request: EditRequest,
+    variation: int,
+    family: str,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> Callable[..., dict[str, Any]]:
+    """The pipeline's `callback_on_step_end`: stop when cancelled, else report the progress."""
+
+    def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]):
+        if cancel is not None and cancel.is_set():
+            raise _StopRun
+        if on_progress is not None:
+            # The pipeline knows how many steps it really runs (strength, 2nd-order solvers).
+            per_variation = int(pipe.num_timesteps)
+            interval = request.preview_interval
+            preview = None
+            if interval and (step + 1) % interval == 0:
+                preview = latent_preview(tensors["latents"], family)
+            on_progress(
+                Progress(
+                    step=variation * per_variation + step + 1,
+                    total=per_variation * request.count,
+                    variation=variation,
+                    preview=preview,
+                )
+            )
+        return tensors
+
+    return on_step_end
+
+
+def finish(placement: Placement, generated: np.ndarray) -> np.ndarray:
+    """The RGBA of the mask bounds from the working-size RGB the pipeline made."""
+    generated = resize_rgb(generated, placement.context.extent)
+    inside = placement.mask_bounds.relative_to(placement.context)
+    generated = generated[inside.slices]
+    if placement.blend is not None:
+        return layer_pixels(generated, placement.blend)
+    alpha = placement.source_alpha
+    if alpha is None:
+        alpha = np.full(generated.shape[:2], 255, dtype=np.uint8)
+    return layer_pixels(generated, alpha)
+
+
+def edit_result(
+    request: EditRequest,
+    seed: int,
+    model_name: str,
+    canvas: Extent,
+    images: list[GeneratedImage],
+    watch: Stopwatch,
+) -> EditResult:
+    timings = watch.timings()
+    parameters = request.parameters() | {"seed": seed, "model": model_name}
+    return EditResult(images, parameters, timings, canvas.width, canvas.height, model=model_name)
 
 
 class Engine:
@@ -189,19 +317,27 @@ class Engine:
     ) -> EditResult:
         """The result of `request`; raises an `InlayerError` subclass on any failure."""
         with self._lock:
-            started = time.perf_counter()
-            request.validate()
-            if request.mode in (Mode.IMG2IMG, Mode.INPAINT) and executed_steps(request) < 1:
-                raise InvalidRequest(
-                    "strength",
-                    f"{request.strength} with {request.steps} steps runs no step "
-                    f"(int(steps × strength) = 0); raise the strength or the steps",
-                )
+            watch = Stopwatch()
+            # 1. Check the request.
+            check_request(request)
             seed = request.seed if request.seed >= 0 else secrets.randbelow(SEED_RANGE)
             if request.mode == Mode.FILL:
-                return self._fill(request, seed, started)
+                return self._fill(request, seed, watch)
             try:
-                return self._diffuse(request, seed, started, on_progress, cancel)
+                # 2. Load the model.
+                pipe, model = self._load(request)
+                watch.lap("load")
+                # 3. Prepare: mask, context, scale; the scheduler.
+                placement, pipeline_input = self._prepare(request, pipe, model, seed)
+                watch.lap("prepare")
+                # 4. Diffuse, with progress, previews and cancel.
+                variations = self._diffuse(
+                    request, pipe, model, pipeline_input, seed, on_progress, cancel
+                )
+                watch.lap("diffusion")
+                # 5. Finish: scale back and blend.
+                images = self._finish(placement, variations)
+                watch.lap("finish")
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
@@ -211,139 +347,75 @@ class Engine:
                     "the selection smaller, ask for fewer variations, close other GPU programs, "
                     "or enable CPU offload (cpu_offload in the settings)"
                 ) from None
+            return edit_result(request, seed, model.info.name, placement.canvas, images, watch)
+
+    def _load(self, request: EditRequest) -> tuple[DiffusionPipeline, LoadedModel]:
+        """Step 2: the mode's pipeline of the request's model, or of the mode's default one."""
+        ref = request.model or self.registry.default_for(request.mode)
+        return self.registry.pipeline(ref, request.mode)
+
+    def _prepare(
+        self, request: EditRequest, pipe: DiffusionPipeline, model: LoadedModel, seed: int
+    ) -> tuple[Placement, PipelineInput]:
+        """Step 3: where the result goes, what the pipeline starts from, and the request's
+        scheduler on the pipeline (a fresh one every run)."""
+        placement, pipeline_input = prepare(
+            request,
+            multiple=model.vae_scale_factor,
+            native_side=model.native_side,
+            fill=resolve_fill(request, model.info.inpainting),
+            seed=seed,
+        )
+        pipe.scheduler = make_scheduler(request.scheduler, model.scheduler_config)
+        return placement, pipeline_input
 
     def _diffuse(
         self,
         request: EditRequest,
+        pipe: DiffusionPipeline,
+        model: LoadedModel,
+        pipeline_input: PipelineInput,
         seed: int,
-        started: float,
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
-    ) -> EditResult:
-        ref = request.model or self.registry.default_for(request.mode)
-        pipe = self.registry.pipeline(ref, request.mode)
-        loaded = self.registry.loaded()
-        assert loaded is not None  # pipeline() just loaded it
-        source = loaded.source
-        timings = {"load": time.perf_counter() - started}
+    ) -> list[Variation]:
+        """Step 4: one pipeline call per variation, seeded seed, seed + 1, …"""
+        import torch
 
-        mark = time.perf_counter()
-        multiple = int(pipe.vae_scale_factor)
-        native_side = int(pipe.unet.config.sample_size) * multiple
-        fill = resolve_fill(request, source.inpainting)
-        prepared = prepare(
-            request, multiple=multiple, native_side=native_side, fill=fill, seed=seed
-        )
-        pipe.scheduler = make_scheduler(request.scheduler, loaded.scheduler_config)
-        timings["prepare"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        images = []
-        for variation in range(request.count):
+        arguments = pipeline_arguments(request, pipeline_input)
+        variations = []
+        for index in range(request.count):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            variation_seed = (seed + variation) % SEED_RANGE
-            callback = self._step_callback(request, variation, source.family, on_progress, cancel)
-            generated = self._call(pipe, request, prepared, variation_seed, callback)
-            images.append((variation_seed, generated))
-        timings["diffusion"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        results = [
-            GeneratedImage(
-                rgba_image(finish(prepared, generated)),
-                prepared.mask_bounds.x,
-                prepared.mask_bounds.y,
-                variation_seed,
-            )
-            for variation_seed, generated in images
-        ]
-        timings["finish"] = time.perf_counter() - mark
-        timings["total"] = time.perf_counter() - started
-        parameters = request.parameters() | {"seed": seed, "model": source.name}
-        return EditResult(
-            results,
-            parameters,
-            timings,
-            prepared.canvas.width,
-            prepared.canvas.height,
-            model=source.name,
-        )
-
-    def _step_callback(
-        self,
-        request: EditRequest,
-        variation: int,
-        family: str,
-        on_progress: ProgressCallback | None,
-        cancel: threading.Event | None,
-    ) -> Callable[..., dict[str, Any]]:
-        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]):
-            if cancel is not None and cancel.is_set():
-                raise _StopRun
-            if on_progress is not None:
-                # The pipeline knows how many steps it really runs (strength, 2nd-order solvers).
-                per_variation = int(pipe.num_timesteps)
-                interval = request.preview_interval
-                preview = None
-                if interval and (step + 1) % interval == 0:
-                    preview = latent_preview(tensors["latents"], family)
-                on_progress(
-                    Progress(
-                        step=variation * per_variation + step + 1,
-                        total=per_variation * request.count,
-                        variation=variation,
-                        preview=preview,
-                    )
+            variation_seed = (seed + index) % SEED_RANGE
+            try:
+                output = pipe(
+                    **arguments,
+                    # A CPU generator draws the same noise whatever the device the pipeline
+                    # runs on.
+                    generator=torch.Generator("cpu").manual_seed(variation_seed),
+                    callback_on_step_end=step_callback(
+                        request, index, model.info.family, on_progress, cancel
+                    ),
                 )
-            return tensors
+            except _StopRun:
+                raise Cancelled("cancelled") from None
+            rgb = np.clip(np.rint(np.asarray(output.images[0]) * 255.0), 0, 255).astype(np.uint8)
+            variations.append(Variation(variation_seed, rgb))
+        return variations
 
-        return on_step_end
+    def _finish(self, placement: Placement, variations: list[Variation]) -> list[GeneratedImage]:
+        """Step 5: each variation as a layer over the mask bounds."""
+        x, y = placement.mask_bounds.x, placement.mask_bounds.y
+        return [
+            GeneratedImage(rgba_image(finish(placement, variation.rgb)), x, y, variation.seed)
+            for variation in variations
+        ]
 
-    def _call(
-        self,
-        pipe: DiffusionPipeline,
-        request: EditRequest,
-        prepared: Prepared,
-        seed: int,
-        callback: Callable[..., dict[str, Any]],
-    ) -> np.ndarray:
-        """One pipeline run; the working-size HxWx3 uint8 RGB it generated."""
-        import torch
-        from PIL import Image
-
-        # A CPU generator draws the same noise whatever the device the pipeline runs on.
-        arguments: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            "num_inference_steps": request.steps,
-            "guidance_scale": request.guidance,
-            "generator": torch.Generator("cpu").manual_seed(seed),
-            "callback_on_step_end": callback,
-            "output_type": "np",
-        }
-        size = {"height": prepared.working.height, "width": prepared.working.width}
-        if request.mode == Mode.TXT2IMG:
-            arguments |= size
-        elif request.mode == Mode.IMG2IMG:
-            # img2img takes its size from the image, which is already at the working extent.
-            arguments |= {"image": Image.fromarray(prepared.init_rgb), "strength": request.strength}
-        else:
-            arguments |= size | {
-                "image": Image.fromarray(prepared.init_rgb),
-                "mask_image": Image.fromarray(prepared.init_mask),
-                "strength": request.strength,
-            }
-        try:
-            output = pipe(**arguments)
-        except _StopRun:
-            raise Cancelled("cancelled") from None
-        pixels = np.asarray(output.images[0])
-        return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
-
-    def _fill(self, request: EditRequest, seed: int, started: float) -> EditResult:
+    def _fill(self, request: EditRequest, seed: int, watch: Stopwatch) -> EditResult:
         """Mode.FILL: the masked area filled from its surroundings, no model."""
         assert request.image is not None and request.mask is not None  # validate() checked
+        watch.skip("load")
         canvas = Extent(request.image.width, request.image.height)
         selection = blend_mask(mask_array(request.mask), request.grow, request.feather)
         if selection is None:
@@ -356,7 +428,8 @@ class Engine:
         # Fill every pixel the blend touches fully; the blend becomes the result's alpha.
         fill_mask = np.zeros(pixels.shape[:2], dtype=np.uint8)
         fill_mask[inside.slices] = np.where(blend > 0, 255, 0).astype(np.uint8)
-        prepared_at = time.perf_counter()
+        watch.lap("prepare")
+        watch.skip("diffusion")
         results = []
         for variation in range(request.count):
             variation_seed = (seed + variation) % SEED_RANGE
@@ -369,13 +442,5 @@ class Engine:
                     variation_seed,
                 )
             )
-        finished = time.perf_counter()
-        timings = {
-            "load": 0.0,
-            "prepare": prepared_at - started,
-            "diffusion": 0.0,
-            "finish": finished - prepared_at,
-            "total": finished - started,
-        }
-        parameters = request.parameters() | {"seed": seed, "model": ""}
-        return EditResult(results, parameters, timings, canvas.width, canvas.height, model="")
+        watch.lap("finish")
+        return edit_result(request, seed, "", canvas, results, watch)

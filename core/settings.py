@@ -1,8 +1,10 @@
 """The user's settings: one commented file, `config_dir()/config.ini`, plus environment overrides.
 
-Standard library only (configparser), so anything that carries `core.config` can read it too.
-Every key is optional; docs/configuration.md documents them and `inlayer config --init` writes
-the commented template below. Precedence: environment variable > config.ini > built-in default.
+Standard library only (configparser): reading the settings never imports torch. Every key is
+optional; docs/configuration.md documents them and `inlayer config --init` writes the commented
+template below. Precedence: environment variable > config.ini > built-in default. This is the one
+place the core reads its environment variables: the model registry takes the values from here
+(`Settings.model_registry`).
 
 Words used here:
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from inlayer.core.client import paths
 from inlayer.core.command_line import CommandError
-from inlayer.core.models import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
+from inlayer.core.model_files import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
 from inlayer.core.settings import Settings, load_settings, write_template
 
 from . import plugins

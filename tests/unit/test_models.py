@@ -1,4 +1,5 @@
-"""The model registry: listing, resolving, loading folders and single files, refusing pickles."""
+"""The model registry: listing, resolving, loading folders and single files, refusing pickles;
+what it reports it loaded."""
 
 from __future__ import annotations
 
@@ -38,15 +39,15 @@ def test_lists_folders_and_single_files_with_family_and_modes(registry, tiny_mod
 
 
 def test_resolves_paths_too(tiny_models_dir):
-    registry = ModelRegistry([])
-    assert registry.resolve(str(tiny_models_dir / TINY_SD15)).family == "sd15"
-    single = registry.resolve(str(tiny_models_dir / f"{TINY_SD15_SINGLE}.safetensors"))
+    catalog = ModelRegistry([]).catalog
+    assert catalog.resolve(str(tiny_models_dir / TINY_SD15)).family == "sd15"
+    single = catalog.resolve(str(tiny_models_dir / f"{TINY_SD15_SINGLE}.safetensors"))
     assert single.format == "safetensors"
 
 
 def test_single_file_loads_offline_with_the_same_weights_as_the_folder(tiny_models_dir):
-    folder = ModelRegistry([tiny_models_dir]).pipeline(TINY_SD15, Mode.TXT2IMG)
-    single = ModelRegistry([tiny_models_dir]).pipeline(TINY_SD15_SINGLE, Mode.TXT2IMG)
+    folder, _ = ModelRegistry([tiny_models_dir]).pipeline(TINY_SD15, Mode.TXT2IMG)
+    single, _ = ModelRegistry([tiny_models_dir]).pipeline(TINY_SD15_SINGLE, Mode.TXT2IMG)
     for component in ("unet", "vae", "text_encoder"):
         expected = getattr(folder, component).state_dict()
         loaded = getattr(single, component).state_dict()
@@ -66,7 +67,7 @@ def test_single_file_loads_offline_with_the_same_weights_as_the_folder(tiny_mode
 
 def test_modes_share_weights_and_load_once(registry):
     pipes = [
-        registry.pipeline(TINY_SD15, mode) for mode in (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT)
+        registry.pipeline(TINY_SD15, mode)[0] for mode in (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT)
     ]
     assert registry.weight_loads == 1
     assert {id(pipe.unet) for pipe in pipes} == {id(pipes[0].unet)}
@@ -76,7 +77,7 @@ def test_modes_share_weights_and_load_once(registry):
         "StableDiffusionImg2ImgPipeline",
         "StableDiffusionInpaintPipeline",
     ]
-    assert registry.pipeline(TINY_SD15, Mode.IMG2IMG) is pipes[1]
+    assert registry.pipeline(TINY_SD15, Mode.IMG2IMG)[0] is pipes[1]
     assert registry.weight_loads == 1
 
 
@@ -88,7 +89,7 @@ def test_another_model_replaces_the_loaded_one(registry):
 
 
 def test_inpainting_model_serves_only_inpaint(registry):
-    assert type(registry.pipeline(TINY_SD15_INPAINTING, Mode.INPAINT)).__name__ == (
+    assert type(registry.pipeline(TINY_SD15_INPAINTING, Mode.INPAINT)[0]).__name__ == (
         "StableDiffusionInpaintPipeline"
     )
     with pytest.raises(ModelLoadError, match="only inpaint"):
@@ -109,7 +110,7 @@ def test_no_models_says_how_to_get_one(tmp_path):
 
 def test_unknown_model_names_what_is_there(registry):
     with pytest.raises(ModelNotFound, match=TINY_SD15_INPAINTING):
-        registry.resolve("not-a-model")
+        registry.catalog.resolve("not-a-model")
 
 
 def test_folder_missing_a_component(tiny_models_dir, tmp_path):
@@ -127,13 +128,13 @@ def test_folder_missing_component_weights(tiny_models_dir, tmp_path):
 
 
 def test_pickled_folder_needs_the_opt_in(tiny_models_dir, tmp_path):
-    pipe = ModelRegistry([tiny_models_dir]).pipeline(TINY_SD15, Mode.TXT2IMG)
+    pipe, _ = ModelRegistry([tiny_models_dir]).pipeline(TINY_SD15, Mode.TXT2IMG)
     pipe.save_pretrained(tmp_path / "pickled", safe_serialization=False)
     assert list((tmp_path / "pickled" / "unet").glob("*.bin"))
     with pytest.raises(ModelLoadError, match="allow-pickle"):
         ModelRegistry([tmp_path]).pipeline("pickled", Mode.TXT2IMG)
     allowed = ModelRegistry([tmp_path], allow_pickle=True)
-    assert allowed.pipeline("pickled", Mode.TXT2IMG).unet is not None
+    assert allowed.pipeline("pickled", Mode.TXT2IMG)[0].unet is not None
 
 
 @pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".bin"])
@@ -157,23 +158,51 @@ def test_hub_repo_not_cached_while_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ModelNotFound, match="HF_HUB_OFFLINE"):
-        ModelRegistry([]).resolve("someone/some-model")
+        ModelRegistry([]).catalog.resolve("someone/some-model")
 
 
-def test_device_and_dtype_choice(monkeypatch, tiny_models_dir):
+def test_device_and_dtype_choice(tiny_models_dir):
     assert choose_dtype("cpu", None) == torch.float32
     assert choose_dtype("cuda", None) == torch.float16
     assert choose_dtype("mps", None) == torch.float16
     assert choose_dtype("cpu", "bf16") == torch.bfloat16
     with pytest.raises(ModelLoadError, match="unknown"):
         choose_dtype("cpu", "float8")
-    monkeypatch.setenv("INLAYER_DEVICE", "cpu")
-    monkeypatch.setenv("INLAYER_DTYPE", "bfloat16")
-    registry = ModelRegistry([tiny_models_dir])
+    registry = ModelRegistry([tiny_models_dir], device="cpu", dtype="bfloat16")
     assert registry.device == "cpu" and registry.dtype == torch.bfloat16
-    shared = [registry.pipeline(TINY_SD15, mode) for mode in (Mode.TXT2IMG, Mode.INPAINT)]
+    shared = [registry.pipeline(TINY_SD15, mode)[0] for mode in (Mode.TXT2IMG, Mode.INPAINT)]
     assert {pipe.unet.dtype for pipe in shared} == {torch.bfloat16}
-    assert ModelRegistry([], dtype="fp32").dtype == torch.float32  # the argument wins
+
+
+def test_the_registry_reads_no_environment(monkeypatch, tmp_path):
+    """The settings read INLAYER_* variables (test_settings.py); a registry takes its values."""
+    monkeypatch.setenv("INLAYER_DEVICE", "cuda:7")
+    monkeypatch.setenv("INLAYER_DTYPE", "bfloat16")
+    monkeypatch.setenv("INLAYER_ALLOW_PICKLE", "1")
+    (tmp_path / "model.ckpt").write_bytes(b"\x80\x04not really a pickle")
+    registry = ModelRegistry([tmp_path], device="cpu")
+    assert registry.dtype == torch.float32
+    assert not registry.allow_pickle
+    with pytest.raises(ModelLoadError, match="allow-pickle"):
+        registry.pipeline("model", Mode.TXT2IMG)
+    assert ModelRegistry([]).device != "cuda:7"
+
+
+def test_pipeline_reports_what_it_loaded(registry):
+    pipe, loaded = registry.pipeline(TINY_SD15_INPAINTING, Mode.INPAINT)
+    assert loaded.info == registry.catalog.resolve(TINY_SD15_INPAINTING).info()
+    assert loaded.info.inpainting and loaded.info.family == "sd15"
+    assert (loaded.device, loaded.dtype) == ("cpu", pipe.unet.dtype)
+    assert loaded.vae_scale_factor == pipe.vae_scale_factor == 2  # the tiny VAE's two blocks
+    assert loaded.native_side == pipe.unet.config.sample_size * 2 == 32
+    assert loaded.scheduler_config["_class_name"] == "PNDMScheduler"  # the model's own
+
+    sdxl_pipe, sdxl = registry.pipeline(TINY_SDXL, Mode.IMG2IMG)
+    assert (sdxl.info.name, sdxl.info.family, sdxl.info.inpainting) == (TINY_SDXL, "sdxl", False)
+    assert sdxl.scheduler_config["_class_name"] == "EulerDiscreteScheduler"
+    # Every mode of one model shares the record, as it shares the weights.
+    assert registry.pipeline(TINY_SDXL, Mode.TXT2IMG)[1] is sdxl
+    assert registry.pipeline(TINY_SDXL, Mode.TXT2IMG)[0] is not sdxl_pipe
 
 
 @pytest.mark.parametrize("family", ["sd15", "sd15-inpainting", "sdxl", "sdxl-inpainting"])

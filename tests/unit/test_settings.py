@@ -152,3 +152,15 @@ def test_model_registry_gets_every_folder_and_the_device_settings(tmp_path):
     assert registry.models_dirs == [tmp_path / "models", tmp_path / "ComfyUI"]
     assert registry.allow_pickle is True
     assert registry.device == "cpu"
+
+
+def test_the_environment_reaches_the_registry_through_the_settings(monkeypatch):
+    """The registry reads no environment itself (test_models.py); the settings hand it over."""
+    import torch
+
+    monkeypatch.setenv("INLAYER_DEVICE", "cpu")
+    monkeypatch.setenv("INLAYER_DTYPE", "bfloat16")
+    monkeypatch.setenv("INLAYER_ALLOW_PICKLE", "1")
+    registry = load_settings().model_registry()
+    assert (registry.device, registry.dtype, registry.allow_pickle) == ("cpu", torch.bfloat16, True)
+    assert registry.catalog.allow_pickle  # a hub download then fetches pickled weights too
