@@ -129,6 +129,9 @@ def test_img2img_with_mask_changes_only_the_masked_part(engine):
 def test_txt2img_without_image_makes_an_opaque_canvas(engine):
     request = EditRequest(Mode.TXT2IMG, prompt="a cat", width=72, height=40, steps=2, seed=3)
     result = engine.run(request)
+    assert list(result.timings) == ["load", "prepare", "diffusion", "finish", "total"]
+    steps = [result.timings[step] for step in ("load", "prepare", "diffusion", "finish")]
+    assert min(steps) >= 0 and sum(steps) <= result.timings["total"]
     (generated,) = result.images
     assert (generated.image.width, generated.image.height) == (72, 40)
     assert (generated.x, generated.y) == (0, 0)
@@ -239,6 +242,7 @@ def test_fill_needs_no_model():
     result = engine.run(request)
     (generated,) = result.images
     assert result.model == "" and engine.registry.weight_loads == 0
+    assert result.timings["load"] == result.timings["diffusion"] == 0.0
     assert (generated.x, generated.y) == (MASK_BOUNDS.x, MASK_BOUNDS.y)
     layer = image_array(generated.image)
     assert (layer[..., 3] == 255).all()
@@ -280,7 +284,7 @@ def test_every_scheduler_name_maps_to_a_class():
 def test_scheduler_by_name(engine, name):
     result = engine.run(make_request(Mode.INPAINT, model=TINY_SD15, scheduler=name))
     assert result.parameters["scheduler"] == name
-    pipe = engine.registry.pipeline(TINY_SD15, Mode.INPAINT)
+    pipe, _ = engine.registry.pipeline(TINY_SD15, Mode.INPAINT)
     class_name, overrides = SCHEDULER_CLASSES[name]
     assert type(pipe.scheduler).__name__ == class_name
     for key, value in overrides.items():
