@@ -54,6 +54,7 @@ REQUIRED_CLIENT_MODULES = (
     "base.py",
     "http_client.py",
     "bounds.py",
+    "canvas.py",
     "paths.py",
 )
 

@@ -27,12 +27,19 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from inlayer_client.bounds import Bounds, read_bounds  # noqa: E402
+from inlayer_arguments import (  # noqa: E402
+    FloatArgument,
+    IntArgument,
+    TextArgument,
+    arguments_for,
+    explain_model_refusal,
+    request_fields,
+)
 from inlayer_client.base import Client  # noqa: E402
+from inlayer_client.bounds import Bounds, Extent  # noqa: E402
+from inlayer_client.canvas import CanvasPlan, check_mask, plan_canvas  # noqa: E402
 from inlayer_client.http_client import connect  # noqa: E402
 from inlayer_client.protocol import (  # noqa: E402
-    MAX_COUNT,
-    MAX_STEPS,
     EditRequest,
     EditResult,
     InlayerError,
@@ -56,13 +63,12 @@ CANCEL_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cancel_
 
 @dataclass(frozen=True)
 class Task:
-    """One PDB procedure: what it asks the server for and which arguments it takes."""
+    """One PDB procedure: what it asks the server for; its arguments follow from the mode
+    (`inlayer_arguments.arguments_for`)."""
 
     mode: Mode
     label: str
     blurb: str
-    default_strength: float | None  # None: the procedure has no strength argument
-    has_prompt: bool = True
 
 
 TASKS = {
@@ -70,26 +76,21 @@ TASKS = {
         Mode.INPAINT,
         "_Inpaint Selection...",
         "Repaint the selected part of the active layer to match the prompt",
-        default_strength=1.0,
     ),
     "inlayer-img2img": Task(
         Mode.IMG2IMG,
         "_Transform Layer...",
         "Transform the active layer (only its selected part when there is a selection)",
-        default_strength=0.6,
     ),
     "inlayer-txt2img": Task(
         Mode.TXT2IMG,
         "_Generate...",
         "Generate an image from the prompt into the selection, or the whole canvas",
-        default_strength=None,
     ),
     "inlayer-fill": Task(
         Mode.FILL,
         "_Fill Selection (no model)...",
         "Fill the selection from its surroundings without a model",
-        default_strength=None,
-        has_prompt=False,
     ),
 }
 
@@ -103,17 +104,21 @@ class Refused(InlayerError):
     """The image or layer cannot be used; the message says what to do instead."""
 
 
-SELECTION_MISSES_LAYER = "The selection does not touch the active layer: select inside it."
-
-
 @dataclass(frozen=True)
 class Canvas:
-    """A request's canvas: the pixels and mask it sends, and where they sit on the image."""
+    """A request's canvas: where it sits on the image, and the pixels and mask read there."""
 
+    plan: CanvasPlan
     image: RGBAImage | None  # None: txt2img of the whole image, nothing to read
     mask: Mask | None
-    x: int  # image position of the canvas's top-left pixel
-    y: int
+
+    @property
+    def x(self) -> int:
+        return self.plan.bounds.x
+
+    @property
+    def y(self) -> int:
+        return self.plan.bounds.y
 
 
 def check_supported(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Layer:
@@ -143,68 +148,57 @@ def read_pixels(drawable: Gimp.Drawable, area: Bounds, pixel_format: str) -> byt
     return drawable.get_buffer().get(rectangle, 1.0, pixel_format, Gegl.AbyssPolicy.NONE)
 
 
-def read_canvas(image: Gimp.Image, layer: Gimp.Layer, task: Task, config) -> Canvas:
+def read_canvas(image: Gimp.Image, layer: Gimp.Layer, request: EditRequest) -> Canvas:
     """Read the part of `layer` the request needs, and the selection there as its mask."""
     _, offset_x, offset_y = layer.get_offsets()
     layer_bounds = Bounds(offset_x, offset_y, layer.get_width(), layer.get_height())
-    selection = selection_bounds(image)
-    if selection is None:
-        if task.mode in (Mode.INPAINT, Mode.FILL):
-            raise Refused("Select the area to repaint first: the selection is empty.")
-        if task.mode == Mode.TXT2IMG:  # nothing to read: generate a picture the size of the image
-            return Canvas(None, None, 0, 0)
-        area = Bounds(0, 0, layer_bounds.width, layer_bounds.height)
-        return Canvas(_read_layer(layer, area), None, offset_x, offset_y)
-
-    strength = config.get_property("strength") if task.default_strength is not None else 1.0
-    area = read_bounds(
-        selection,
-        layer_bounds,
-        grow=config.get_property("grow"),
-        feather=config.get_property("feather"),
-        strength=strength,
+    plan = plan_canvas(
+        request.mode,
+        image=Extent(image.get_width(), image.get_height()),
+        source=layer_bounds,
+        selection=selection_bounds(image),
+        grow=request.grow,
+        feather=request.feather,
+        strength=request.strength,
     )
-    if area.is_empty:
-        raise Refused(SELECTION_MISSES_LAYER)
-    # The selection channel covers the image; read it at the same place in image coordinates.
-    selection_data = read_pixels(
-        image.get_selection(), area.offset(offset_x, offset_y), MASK_FORMAT
-    )
-    mask = Mask(area.width, area.height, selection_data)
-    if mask.is_empty():  # its bounding box touches the layer, but no selected pixel lies on it
-        raise Refused(SELECTION_MISSES_LAYER)
-    return Canvas(_read_layer(layer, area), mask, offset_x + area.x, offset_y + area.y)
+    if not plan.read_pixels:
+        return Canvas(plan, None, None)
+    area = plan.bounds
+    mask = None
+    if plan.read_mask:
+        # The selection channel covers the image: read it in image coordinates.
+        selection = read_pixels(image.get_selection(), area, MASK_FORMAT)
+        mask = check_mask(Mask(area.width, area.height, selection))
+    # A layer's buffer starts at the layer's own corner.
+    pixels = read_pixels(layer, area.relative_to(layer_bounds), PIXEL_FORMAT)
+    return Canvas(plan, RGBAImage(area.width, area.height, pixels), mask)
 
 
-def _read_layer(layer: Gimp.Layer, area: Bounds) -> RGBAImage:
-    return RGBAImage(area.width, area.height, read_pixels(layer, area, PIXEL_FORMAT))
+def build_request(task: Task, config: Gimp.ProcedureConfig) -> EditRequest:
+    """The request the procedure's arguments say, without pixels yet."""
+    values = {
+        argument.name: config.get_property(argument.name) for argument in arguments_for(task.mode)
+    }
+    return EditRequest(mode=task.mode, **request_fields(task.mode, values))
 
 
-def build_request(task: Task, canvas: Canvas, image: Gimp.Image, config) -> EditRequest:
-    request = EditRequest(
-        mode=task.mode,
-        image=canvas.image,
-        mask=canvas.mask,
-        grow=config.get_property("grow"),
-        feather=config.get_property("feather"),
-    )
-    if canvas.image is None:
-        request.width, request.height = image.get_width(), image.get_height()
-    if task.has_prompt:
-        request.prompt = config.get_property("prompt")
-        request.negative_prompt = config.get_property("negative-prompt")
-        request.steps = config.get_property("steps")
-        request.seed = config.get_property("seed")
-        request.count = config.get_property("count")
-        request.model = config.get_property("model").strip()
-    if task.default_strength is not None:
-        request.strength = config.get_property("strength")
-    return request
+def add_canvas(request: EditRequest, canvas: Canvas) -> None:
+    request.image, request.mask = canvas.image, canvas.mask
+    if not canvas.plan.read_pixels:
+        request.width, request.height = canvas.plan.size.width, canvas.plan.size.height
 
 
 # --------------------------------------------------------------------------------------------
 # Running the job
 # --------------------------------------------------------------------------------------------
+
+
+def run_request(request: EditRequest) -> EditResult:
+    """Run `request` on the server; a model the server lacks is told in the dialog's terms."""
+    try:
+        return run_job(connect(), request)
+    except InlayerError as error:
+        raise explain_model_refusal(error, request.model) from None
 
 
 def run_job(client: Client, request: EditRequest) -> EditResult:
@@ -318,10 +312,11 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         layer = check_supported(image, drawables)
-        canvas = read_canvas(image, layer, task, config)
-        request = build_request(task, canvas, image, config)
+        request = build_request(task, config)
+        canvas = read_canvas(image, layer, request)
+        add_canvas(request, canvas)
         request.validate()
-        result = run_job(connect(), request)
+        result = run_request(request)
         insert_results(image, layer, canvas, result)
     except InlayerError as error:
         return _failure(procedure, str(error))
@@ -338,38 +333,18 @@ def _failure(procedure, message: str):
 
 def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
     flags = GObject.ParamFlags.READWRITE
-    if task.has_prompt:
-        procedure.add_string_argument("prompt", "_Prompt", "What to paint", "", flags)
-        procedure.add_string_argument(
-            "negative-prompt", "_Negative prompt", "What to avoid", "", flags
-        )
-    if task.default_strength is not None:
-        procedure.add_double_argument(
-            "strength",
-            "_Strength",
-            "How much to change: 1 repaints from noise, lower keeps more of the original",
-            0.0,
-            1.0,
-            task.default_strength,
-            flags,
-        )
-    if task.has_prompt:
-        procedure.add_int_argument("steps", "S_teps", "Denoising steps", 1, MAX_STEPS, 20, flags)
-        procedure.add_int_argument(
-            "seed", "S_eed", "Random seed (-1: a new one each time)", -1, 2**31 - 1, -1, flags
-        )
-        procedure.add_int_argument(
-            "count", "_Variations", "How many result layers", 1, MAX_COUNT, 1, flags
-        )
-        procedure.add_string_argument(
-            "model", "_Model", "A model the server lists (empty: the default)", "", flags
-        )
-    procedure.add_int_argument(
-        "grow", "_Grow selection", "Pixels to grow the selection by", -512, 512, 4, flags
-    )
-    procedure.add_int_argument(
-        "feather", "_Feather", "Pixels of soft edge around the selection", 0, 512, 8, flags
-    )
+    for argument in arguments_for(task.mode):
+        name, label, blurb = argument.name, argument.label, argument.blurb
+        if isinstance(argument, TextArgument):
+            procedure.add_string_argument(name, label, blurb, "", flags)
+        elif isinstance(argument, IntArgument):
+            procedure.add_int_argument(
+                name, label, blurb, argument.minimum, argument.maximum, argument.default, flags
+            )
+        elif isinstance(argument, FloatArgument):
+            procedure.add_double_argument(
+                name, label, blurb, argument.minimum, argument.maximum, argument.default, flags
+            )
 
 
 class InlayerPlugIn(Gimp.PlugIn):

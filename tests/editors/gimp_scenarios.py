@@ -2,8 +2,8 @@
 non-interactively and writes what it observes as JSON for tests/editors/test_gimp.py.
 
 `INLAYER_GIMP_SCENARIOS` names a JSON file {"scenarios": [...], "output": path}: what to build
-and call (see `run_scenario`) and where to write the observations. Pixel data travels as hex; the
-images are small.
+and call (see `run_scenario`), in order, and where to write the observations. Pixel data travels
+as hex; the images are small.
 """
 
 import hashlib
@@ -11,7 +11,7 @@ import json
 import os
 import traceback
 
-from gi.repository import Gegl, Gimp
+from gi.repository import Gegl, Gimp, GObject
 
 # Exact enough for every precision the tests use: 8 and 16 bits, half and full float.
 EXACT_FORMAT = "RGBA float"
@@ -109,12 +109,31 @@ def describe_layer(layer):
     return info
 
 
-def call(procedure_name, image, layer, args):
+RUN_MODES = {
+    "noninteractive": Gimp.RunMode.NONINTERACTIVE,
+    # The values GIMP kept from an earlier run, as Filters ▸ Repeat uses them.
+    "with-last-vals": Gimp.RunMode.WITH_LAST_VALS,
+}
+
+
+def text_values(procedure, config):
+    """The procedure's text arguments as `config` holds them (None where GIMP kept one empty)."""
+    return {
+        spec.get_name(): config.get_property(spec.get_name())
+        for spec in procedure.get_arguments()
+        if spec.value_type == GObject.TYPE_STRING
+    }
+
+
+def call(procedure_name, image, layer, args, run_mode):
+    """Run the procedure; return its status, its error message and the text values a new config
+    held before `args` were set."""
     procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
     if procedure is None:
-        return "NOT_FOUND", f"{procedure_name} is not registered"
+        return "NOT_FOUND", f"{procedure_name} is not registered", {}
     config = procedure.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    texts_before = text_values(procedure, config)
+    config.set_property("run-mode", RUN_MODES[run_mode])
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
     for name, value in args.items():
@@ -122,7 +141,7 @@ def call(procedure_name, image, layer, args):
     result = procedure.run(config)
     status = result.index(0)
     message = Gimp.get_pdb().get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""
-    return status.value_nick.upper(), message
+    return status.value_nick.upper(), message, texts_before
 
 
 def configure_server(config):
@@ -143,13 +162,17 @@ def run_scenario(spec):
         "source": digest(layer),
         "selection": digest(image.get_selection()),
     }
-    status, message = call(spec["procedure"], image, layer, spec.get("args", {}))
+    run_mode = spec.get("run_mode", "noninteractive")
+    status, message, texts_before = call(
+        spec["procedure"], image, layer, spec.get("args", {}), run_mode
+    )
     layers = image.get_layers()
     source = next(item for item in layers if item.get_name() == "source")
     _, source_x, source_y = source.get_offsets()
     observation = {
         "status": status,
         "error": message,
+        "texts_before": texts_before,
         "before": before,
         "after": {
             "layers": [item.get_name() for item in layers],

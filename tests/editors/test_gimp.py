@@ -190,12 +190,17 @@ def _scenarios(server: ServerProcess) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def gimp_workspace(chroot_root: Path) -> Iterator[ChrootWorkspace]:
+def new_gimp_workspace(chroot_root: Path) -> ChrootWorkspace:
     """A scratch folder in the chroot with the plug-in installed into a fresh GIMP profile."""
     workspace = ChrootWorkspace(chroot_root, Path("/tmp") / f"inlayer-gimp-{uuid.uuid4().hex[:10]}")
     workspace.host_path("config").mkdir(parents=True)
     install_gimp(workspace.host_path("profile"))
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def gimp_workspace(chroot_root: Path) -> Iterator[ChrootWorkspace]:
+    workspace = new_gimp_workspace(chroot_root)
     try:
         yield workspace
     finally:
@@ -210,21 +215,28 @@ def gimp_env(workspace: ChrootWorkspace) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def gimp_run(gimp_workspace: ChrootWorkspace, inlayer_server: ServerProcess) -> dict:
-    """Run every scenario in one GIMP session; return the observations and GIMP's output."""
-    plan = {"scenarios": _scenarios(inlayer_server), "output": gimp_workspace.inside("seen.json")}
-    gimp_workspace.host_path("plan.json").write_text(json.dumps(plan))
-    completed = gimp_workspace.run(
+def run_gimp_session(workspace: ChrootWorkspace, scenarios: list[dict]) -> dict:
+    """Start GIMP once on the workspace's profile and run `scenarios` in order; return the
+    observations and GIMP's output."""
+    plan = {"scenarios": scenarios, "output": workspace.inside("seen.json")}
+    workspace.host_path("plan.json").write_text(json.dumps(plan))
+    seen_path = workspace.host_path("seen.json")
+    seen_path.unlink(missing_ok=True)
+    completed = workspace.run(
         GIMP_BATCH,
-        env=gimp_env(gimp_workspace),
+        env=gimp_env(workspace),
         stdin=SCENARIO_SCRIPT.read_bytes(),
         timeout=GIMP_TIMEOUT,
     )
     output = completed.stdout.decode(errors="replace") + completed.stderr.decode(errors="replace")
-    seen_path = gimp_workspace.host_path("seen.json")
     assert seen_path.exists(), f"no observations (GIMP exit {completed.returncode}):\n{output}"
     return {"seen": json.loads(seen_path.read_text()), "output": output}
+
+
+@pytest.fixture(scope="module")
+def gimp_run(gimp_workspace: ChrootWorkspace, inlayer_server: ServerProcess) -> dict:
+    """Run every scenario in one GIMP session; return the observations and GIMP's output."""
+    return run_gimp_session(gimp_workspace, _scenarios(inlayer_server))
 
 
 def scenario(gimp_run: dict, name: str, status: str = "SUCCESS") -> dict:
@@ -357,9 +369,9 @@ def test_txt2img_without_selection_fills_the_canvas(gimp_run: dict) -> None:
     [
         ("server_down", "not running"),
         ("wrong_token", "token"),
-        ("unknown_model", "no-such-model"),
+        ("unknown_model", "Model: the server has no model 'no-such-model'"),
         ("indexed_image", "indexed"),
-        ("img2img_selection_misses_layer", "does not touch the active layer"),
+        ("img2img_selection_misses_layer", "does not touch the layer"),
         ("inpaint_without_selection", "selection is empty"),
     ],
 )
@@ -428,3 +440,70 @@ def test_interactive_dialogs_build_from_the_procedures(gimp_workspace: ChrootWor
         and not any(known in line for known in KNOWN_GTK_COMPLAINTS)
     ]
     assert not complaints, "\n".join(complaints)
+
+
+# --------------------------------------------------------------------------------------------
+# The values GIMP keeps in the profile: a user's second day
+# --------------------------------------------------------------------------------------------
+
+SELECTED = {
+    "width": 96,
+    "height": 80,
+    "layer": {"x": 16, "y": 8, "width": 64, "height": 56},
+    "selection": {"rect": [30, 20, 20, 16], "feather": GIMP_FEATHER},
+}
+# Each procedure as a script calls it, with only a few arguments set; img2img's prompt fields
+# set empty on purpose.
+EVERYDAY_CALLS = {
+    "inlayer-inpaint": {"prompt": "a red door", "steps": 2, "model": TINY_SD15_INPAINTING},
+    "inlayer-img2img": {"prompt": "", "negative-prompt": "", "steps": 2, "model": TINY_SD15},
+    "inlayer-txt2img": {"prompt": "a cat", "steps": 2, "model": TINY_SD15},
+    "inlayer-fill": {},
+}
+
+
+def _everyday_scenarios(server: ServerProcess) -> list[dict]:
+    """Every procedure called non-interactively, then again as Filters ▸ Repeat does it
+    (`WITH_LAST_VALS`), each on a new image with a feathered selection."""
+    good = {"url": server.url, "token": server.token}
+    scenarios = []
+    for procedure, args in EVERYDAY_CALLS.items():
+        common = {"server": good, "image": SELECTED, "procedure": procedure}
+        scenarios.append({**common, "name": procedure, "args": args})
+        scenarios.append({**common, "name": f"{procedure} again", "run_mode": "with-last-vals"})
+    return scenarios
+
+
+@pytest.fixture(scope="module")
+def two_gimp_sessions(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[list[dict]]:
+    """The same calls in two GIMP sessions, one after the other, on one fresh profile."""
+    workspace = new_gimp_workspace(chroot_root)
+    try:
+        scenarios = _everyday_scenarios(inlayer_server)
+        yield [run_gimp_session(workspace, scenarios) for _day in range(2)]
+    finally:
+        shutil.rmtree(workspace.host_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("day", [1, 2])
+@pytest.mark.parametrize("run_mode", ["", " again"], ids=["noninteractive", "with-last-vals"])
+@pytest.mark.parametrize("procedure", list(EVERYDAY_CALLS))
+def test_every_procedure_works_in_every_session_on_one_profile(
+    two_gimp_sessions: list[dict], day: int, run_mode: str, procedure: str
+) -> None:
+    seen = scenario(two_gimp_sessions[day - 1], procedure + run_mode)
+    assert_added_above_source(seen, count=1)
+    (result,) = seen["results"]
+    parameters = result["parasite"]
+    assert parameters["mode"] == procedure.removeprefix("inlayer-")
+    if procedure != "inlayer-fill":
+        # What GIMP handed back as None arrived at the server as empty text.
+        assert isinstance(parameters["negative_prompt"], str)
+        assert isinstance(parameters["prompt"], str)
+
+
+def test_the_second_session_hands_back_empty_texts_as_none(two_gimp_sessions: list[dict]) -> None:
+    """The situation the sessions test is about: on the second day GIMP's new configs hold None
+    for text arguments nobody set (the plug-in must turn them into empty text)."""
+    second_day = two_gimp_sessions[1]["seen"]["inlayer-inpaint"]
+    assert second_day["texts_before"]["negative-prompt"] is None, second_day["texts_before"]

@@ -1,0 +1,185 @@
+"""The arguments of Inlayer's GIMP procedures, and how the values GIMP hands back become a request.
+
+GIMP fills a procedure's config from the caller (non-interactive), from the dialog (interactive)
+or from the values it kept in the user's profile after an earlier run (the dialog's first values,
+and `WITH_LAST_VALS`). What comes back is not always what the arguments declare:
+
+- a text argument saved empty comes back as None (from the second GIMP session on);
+- numbers saved by an older version of the plug-in may lie outside today's ranges;
+- a model name saved last week may name a model the server no longer has.
+
+Every value a procedure reads goes through `request_fields`, which turns it into a valid request
+field or raises `ArgumentRefused` with a message naming the dialog field and the fix. A model the
+server does not have is only known once the server answers: `explain_model_refusal` says then
+which field to change.
+
+Standard library only (with the `inlayer_client` package installed beside this file): GIMP's
+Python has nothing else, and the tests run this module outside GIMP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from inlayer_client.protocol import (
+    MAX_COUNT,
+    MAX_PROMPT_CHARS,
+    MAX_STEPS,
+    InlayerError,
+    InvalidRequest,
+    Mode,
+    ModelNotFound,
+    default_strength,
+)
+
+MAX_SEED = 2**31 - 1  # GIMP's int arguments are 32-bit signed
+MAX_GROW = 512  # px, either way; the protocol's limit
+
+
+class ArgumentRefused(InlayerError):
+    """A procedure argument holds a value no request can take; the message names the field."""
+
+
+def field_label(label: str) -> str:
+    """A dialog label as the user reads it: without its mnemonic underscore."""
+    return label.replace("_", "")
+
+
+@dataclass(frozen=True)
+class TextArgument:
+    name: str  # GIMP's name, which is also the config property's
+    label: str  # the dialog's label, with its mnemonic
+    blurb: str
+    max_chars: int | None = None  # None: any length
+    strip: bool = False  # a name, not prose: surrounding spaces are typing slips
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+    def value_of(self, raw: object) -> str:
+        # None is how GIMP hands back a text saved empty.
+        text = raw if isinstance(raw, str) else ""
+        if self.strip:
+            text = text.strip()
+        if self.max_chars is not None and len(text) > self.max_chars:
+            raise ArgumentRefused(
+                f"{field_label(self.label)} is {len(text)} characters long; Inlayer takes at most "
+                f"{self.max_chars}: shorten it."
+            )
+        return text
+
+
+@dataclass(frozen=True)
+class IntArgument:
+    name: str
+    label: str
+    blurb: str
+    minimum: int
+    maximum: int
+    default: int
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+    def value_of(self, raw: object) -> int:
+        number = _finite_number(raw)
+        if number is None:
+            return self.default
+        # Saved by another version, whose range may have been wider: the nearest valid value.
+        return min(max(round(number), self.minimum), self.maximum)
+
+
+@dataclass(frozen=True)
+class FloatArgument:
+    name: str
+    label: str
+    blurb: str
+    minimum: float
+    maximum: float
+    default: float
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+    def value_of(self, raw: object) -> float:
+        number = _finite_number(raw)
+        if number is None:
+            return self.default
+        return min(max(float(number), self.minimum), self.maximum)
+
+
+Argument = TextArgument | IntArgument | FloatArgument
+
+
+def _finite_number(raw: object) -> int | float | None:
+    """`raw` when it is a finite number (not a bool, which Python counts as one), else None."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return None
+    return raw if math.isfinite(raw) else None
+
+
+PROMPT = TextArgument("prompt", "_Prompt", "What to paint", MAX_PROMPT_CHARS)
+NEGATIVE_PROMPT = TextArgument(
+    "negative-prompt", "_Negative prompt", "What to avoid", MAX_PROMPT_CHARS
+)
+STEPS = IntArgument("steps", "S_teps", "Denoising steps", 1, MAX_STEPS, 20)
+SEED = IntArgument("seed", "S_eed", "Random seed (-1: a new one each time)", -1, MAX_SEED, -1)
+COUNT = IntArgument("count", "_Variations", "How many result layers", 1, MAX_COUNT, 1)
+MODEL = TextArgument("model", "_Model", "A model the server lists (empty: the default)", strip=True)
+GROW = IntArgument(
+    "grow", "_Grow selection", "Pixels to grow the selection by", -MAX_GROW, MAX_GROW, 4
+)
+FEATHER = IntArgument(
+    "feather", "_Feather", "Pixels of soft edge around the selection", 0, MAX_GROW, 8
+)
+
+
+def strength_argument(mode: Mode) -> FloatArgument:
+    return FloatArgument(
+        "strength",
+        "_Strength",
+        "How much to change: 1 repaints from noise, lower keeps more of the original",
+        0.0,
+        1.0,
+        default_strength(mode),
+    )
+
+
+def arguments_for(mode: Mode) -> tuple[Argument, ...]:
+    """The arguments of `mode`'s procedure, in the order its dialog shows them."""
+    if mode == Mode.FILL:  # no model: only where to fill
+        return (GROW, FEATHER)
+    strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
+    return (PROMPT, NEGATIVE_PROMPT, *strength, STEPS, SEED, COUNT, MODEL, GROW, FEATHER)
+
+
+def request_fields(mode: Mode, values: Mapping[str, object]) -> dict[str, Any]:
+    """The `EditRequest` fields from a config's values (argument name → what GIMP handed back);
+    an argument missing from `values` takes its default."""
+    return {
+        argument.field: argument.value_of(values.get(argument.name))
+        for argument in arguments_for(mode)
+    }
+
+
+def explain_model_refusal(error: InlayerError, model: str) -> InlayerError:
+    """`error` in terms of the Model field when it says the server has no such model (it refuses
+    a name it does not list; a path or a download can fail later), else `error` as it is."""
+    names_the_model = isinstance(error, ModelNotFound) or (
+        isinstance(error, InvalidRequest) and error.field == "model"
+    )
+    if not names_the_model:
+        return error
+    if not model:  # the mode has no default model: the server's message says what to install
+        return error
+    label = field_label(MODEL.label)
+    return ArgumentRefused(
+        f"{label}: the server has no model {model!r}. Enter a name it lists, or leave {label} "
+        f"empty for its default. (The server said: {error})"
+    )
