@@ -64,9 +64,8 @@ LDM_SD2_TEXT_PREFIX = "cond_stage_model.model."
 
 @dataclass(frozen=True)
 class ModelFileKind:
-    """What a kind of model file is called, where it lies in a models folder, how it looks."""
+    """Where a kind of model lies in a models folder, and how it looks there."""
 
-    name: str
     subfolder: str  # inside each models folder; "" for the models folder itself
     suffixes: tuple[str, ...]  # of single files
     folder_marker: str | None  # the file inside a folder that makes it one model; None: files only
@@ -79,17 +78,21 @@ class ModelFileKind:
 
 
 CHECKPOINTS = ModelFileKind(
-    "checkpoint", subfolder="", suffixes=MODEL_FILE_SUFFIXES, folder_marker="model_index.json"
+    subfolder="", suffixes=MODEL_FILE_SUFFIXES, folder_marker="model_index.json"
 )
 
 
 @dataclass(frozen=True)
 class ModelFile:
-    """A model found in a models folder: its name (folder name, or file name without
-    extension) and its path."""
+    """A model's path, and the name it goes by: its folder's name, or its file's name without
+    the extension."""
 
     name: str
     path: Path
+
+    @staticmethod
+    def of(path: Path) -> ModelFile:
+        return ModelFile(path.name if path.is_dir() else path.stem, path)
 
 
 def find_model_files(models_dirs: Sequence[Path], kind: ModelFileKind) -> list[ModelFile]:
@@ -104,7 +107,7 @@ def find_model_files(models_dirs: Sequence[Path], kind: ModelFileKind) -> list[M
             if kind.is_model(path) and not (
                 path.is_dir() and path.name.endswith(SIDE_CONFIG_SUFFIX)
             ):
-                found.append(ModelFile(path.name if path.is_dir() else path.stem, path))
+                found.append(ModelFile.of(path))
     return found
 
 
@@ -259,7 +262,7 @@ class ModelCatalog:
                 return describe_checkpoint(model)
         path = Path(ref).expanduser()
         if CHECKPOINTS.is_model(path):
-            return describe_checkpoint(ModelFile(path.name if path.is_dir() else path.stem, path))
+            return describe_checkpoint(ModelFile.of(path))
         if path.exists():
             raise ModelNotFound(
                 f"{ref} is neither a diffusers folder (with model_index.json) nor a "

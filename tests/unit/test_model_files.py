@@ -12,12 +12,12 @@ from inlayer.core.model_files import CHECKPOINTS, ModelCatalog, ModelFileKind, f
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING, TINY_SD15_SINGLE
 
 # Kinds as the coming capabilities will declare them: one subfolder of each models folder each.
-LORAS = ModelFileKind("lora", subfolder="loras", suffixes=(".safetensors",), folder_marker=None)
+LORAS = ModelFileKind(subfolder="loras", suffixes=(".safetensors",), folder_marker=None)
 CONTROLNETS = ModelFileKind(
-    "controlnet", subfolder="controlnet", suffixes=(".safetensors",), folder_marker="config.json"
+    subfolder="controlnet", suffixes=(".safetensors",), folder_marker="config.json"
 )
 UPSCALERS = ModelFileKind(
-    "upscaler", subfolder="upscale_models", suffixes=(".pth", ".safetensors"), folder_marker=None
+    subfolder="upscale_models", suffixes=(".pth", ".safetensors"), folder_marker=None
 )
 
 
