@@ -79,9 +79,10 @@ def serve(port_file: Path) -> None:
 
     import uvicorn
 
-    from inlayer.server.app import Limits, Service, create_app, envelope_response
+    from inlayer.server.app import create_app, envelope_response
     from inlayer.server.auth import allowed_hosts
     from inlayer.server.jobs import JobQueue
+    from inlayer.server.service import Limits, Service
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,12 +20,11 @@ from inlayer.server import cli as serve_command
 from .client.protocol import (
     MAX_COUNT,
     MAX_PIXELS,
-    MAX_SIDE,
     SCHEDULERS,
     EditRequest,
-    EditResult,
     FillMode,
     InlayerError,
+    InvalidRequest,
     Mask,
     Mode,
     Progress,
@@ -47,29 +45,18 @@ EXIT_BAD_INPUT = 2
 
 
 def read_image(path: Path, what: str = "image"):
-    """A Pillow image of `path`, refusing sizes over MAX_PIXELS / MAX_SIDE before decoding
-    (decompression bombs: a small file can declare an enormous image)."""
-    from PIL import Image, UnidentifiedImageError
+    """A Pillow image of `path`, decoded only once its header shows a size Inlayer accepts."""
+    from .images import open_image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)  # reads the header only
-            if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
-                raise CommandError(
-                    f"--{what}: {path} is {image.width}x{image.height}, larger than {MAX_PIXELS} "
-                    f"pixels or {MAX_SIDE} px a side; use a smaller image"
-                )
-            image.load()
+        with path.open("rb") as file:
+            return open_image(file, f"--{what}", MAX_PIXELS)
     except FileNotFoundError:
         raise CommandError(f"--{what}: {path} does not exist") from None
     except IsADirectoryError:
         raise CommandError(f"--{what}: {path} is a folder, not an image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CommandError(f"--{what}: {path} is too large to decode safely") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise CommandError(f"--{what}: cannot read {path} as an image ({error})") from None
-    return image
+    except InvalidRequest as error:
+        raise CommandError(f"{error.field}: {path} {error.message}") from None
 
 
 def image_from_file(path: Path) -> RGBAImage:
@@ -98,27 +85,6 @@ def check_output(out: Path) -> None:
         raise CommandError(f"--out: {out.suffix or 'no extension'} is not an image format")
     if not out.parent.is_dir():
         raise CommandError(f"--out: the folder {out.parent} does not exist")
-
-
-def full_size_pixels(request: EditRequest, result: EditResult) -> list[np.ndarray]:
-    """Each variation composited over the input at full size (as an editor would show it)."""
-    import numpy as np
-
-    from .client.bounds import Bounds
-    from .engine import image_array
-    from .geometry import composite
-
-    outputs = []
-    for generated in result.images:
-        pixels = image_array(generated.image)
-        if request.image is None or request.mask is None:
-            outputs.append(pixels)  # it covers the whole canvas
-            continue
-        canvas = np.array(image_array(request.image))
-        bounds = Bounds(generated.x, generated.y, generated.image.width, generated.image.height)
-        canvas[bounds.slices] = composite(canvas[bounds.slices], pixels, pixels[..., 3])
-        outputs.append(canvas)
-    return outputs
 
 
 def save_image(pixels: np.ndarray, path: Path) -> None:
@@ -239,6 +205,7 @@ def run_command(args: argparse.Namespace) -> int:
     check_output(args.out)
     request = request_from_args(args)
     from .engine import Engine
+    from .images import full_size_images
 
     if request.mode == Mode.FILL:
         from .models import ModelRegistry
@@ -254,7 +221,7 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     paths = output_paths(args.out, len(result.images))
-    for pixels, path in zip(full_size_pixels(request, result), paths, strict=True):
+    for pixels, path in zip(full_size_images(request, result), paths, strict=True):
         save_image(pixels, path)
     for path, generated in zip(paths, result.images, strict=True):
         print(f"{path} (seed {generated.seed})")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .client.base import Client, _Poll
+from .client.base import Client
 from .client.protocol import (
     Cancelled,
     EditRequest,
@@ -105,22 +105,23 @@ class InProcessClient(Client):
             raise InlayerError(f"Job {job_id} is unknown to this process.")
         return job
 
-    def _poll(self, job_id: str, preview_after: int) -> _Poll:
+    def status(self, job_id: str, preview_after: int = -1) -> JobStatus:
         job = self._job(job_id)
         with self._lock:
             progress = job.progress or Progress(0, 0)
             error = job.error
-            status = JobStatus(
+            return JobStatus(
                 job_id=job_id,
                 state=job.state,
                 step=progress.step,
                 total=progress.total,
+                variation=progress.variation,
                 preview=progress.preview if job.preview_step > preview_after else None,
                 result=job.result,
-                error=str(error or ""),
+                error=error.message if error else "",
                 error_code=error.code if error else "",
+                error_field=error.field if error else "",
             )
-        return _Poll(status, getattr(error, "field", ""), progress.variation)
 
     def _work(self, job: _LocalJob) -> None:
         def on_progress(progress: Progress) -> None:

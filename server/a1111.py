@@ -27,37 +27,30 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from inlayer.core import geometry
 from inlayer.core.client.protocol import (
+    SCHEDULERS,
     EditRequest,
     EditResult,
     FillMode,
+    InlayerError,
     InvalidRequest,
     JobState,
     Mask,
     Mode,
     RGBAImage,
 )
+from inlayer.core.engine import image_array
+from inlayer.core.images import full_size_images, open_image
 
-from .app import Service, TooLarge, error_response
 from .jobs import Job
+from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
-# A1111 sampler names (the part before any scheduler suffix) -> Inlayer scheduler names.
+# A1111 sampler names ("DPM++ 2M", or with its schedule "DPM++ 2M Karras") -> Inlayer's names.
 SAMPLERS = {
-    "Euler": "euler",
-    "Euler a": "euler_a",
-    "DPM++ 2M": "dpm++_2m",
-    "DPM++ 2M Karras": "dpm++_2m_karras",
-    "DPM++ SDE Karras": "dpm++_sde_karras",
-    "DDIM": "ddim",
-    "PLMS": "pndm",
-    "PNDM": "pndm",
-    "LMS": "lms",
-    "Heun": "heun",
-    "UniPC": "unipc",
+    sampler: choice.name for choice in SCHEDULERS.values() for sampler in choice.a1111_samplers
 }
 # A1111's `inpainting_fill`: 0 fill, 1 original, 2 latent noise, 3 latent nothing.
 INPAINTING_FILL = {0: FillMode.BLUR, 1: FillMode.KEEP, 2: FillMode.NOISE, 3: FillMode.NEUTRAL}
@@ -135,16 +128,9 @@ def decode_image(data: Any, field: str, max_pixels: int) -> Image.Image:
         data = data.partition(",")[2]
     try:
         raw = base64.b64decode(re.sub(r"\s+", "", data), validate=True)
-        image = Image.open(io.BytesIO(raw))
-    except (binascii.Error, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (binascii.Error, ValueError):
         raise InvalidRequest(field, "is not a base64-encoded PNG, JPEG or WebP image") from None
-    if image.width * image.height > max_pixels:
-        raise TooLarge(field, f"{image.width}x{image.height} is more than {max_pixels} pixels")
-    try:
-        image.load()
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InvalidRequest(field, f"could not be decoded: {error}") from None
-    return image
+    return open_image(io.BytesIO(raw), field, max_pixels)
 
 
 def _mask_pixels(image: Image.Image, invert: bool) -> Image.Image:
@@ -188,18 +174,15 @@ def txt2img_request(body: Txt2ImgBody, service: Service, checkpoint: str) -> Edi
     )
 
 
-def img2img_request(
-    body: Img2ImgBody, service: Service, checkpoint: str
-) -> tuple[EditRequest, Image.Image]:
-    """The request and the init image it starts from (resized to width x height, as A1111's
-    "just resize" does), which the answer's full images are composited over."""
+def img2img_request(body: Img2ImgBody, service: Service, checkpoint: str) -> EditRequest:
+    """The request, its image the init image resized to width x height (as A1111's "just
+    resize" does)."""
     if not body.init_images:
         raise InvalidRequest("init_images", "needs one base64 image")
     max_pixels = service.limits.max_pixels
     if body.width < 1 or body.height < 1:
         raise InvalidRequest("width", f"{body.width}x{body.height} is empty")
-    if body.width * body.height > max_pixels:
-        raise TooLarge("width", f"{body.width}x{body.height} is more than {max_pixels} pixels")
+    service.check_pixels("width", body.width, body.height)  # before anything is resized to it
     init = decode_image(body.init_images[0], "init_images.0", max_pixels).convert("RGBA")
     size = (body.width, body.height)
     if init.size != size:
@@ -217,7 +200,7 @@ def img2img_request(
             "inpainting_fill",
             "must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing)",
         )
-    request = EditRequest(
+    return EditRequest(
         mode=Mode.INPAINT if mask is not None else Mode.IMG2IMG,
         image=RGBAImage(body.width, body.height, init.tobytes()),
         mask=mask,
@@ -227,17 +210,13 @@ def img2img_request(
         feather=body.mask_blur,
         **_shared_fields(body, service, checkpoint),
     )
-    return request, init
 
 
-def validate_as_a1111(request: EditRequest) -> None:
-    """`request.validate()`, naming the A1111 field the client sent in any error."""
-    try:
-        request.validate()
-    except InvalidRequest as error:
-        name = A1111_FIELDS.get(error.field, error.field)
-        message = str(error).partition(": ")[2]
-        raise InvalidRequest(name, message) from None
+def as_a1111(error: InlayerError) -> InlayerError:
+    """`error`, naming the A1111 field the client sent where it names one of Inlayer's."""
+    if isinstance(error, InvalidRequest) and error.field in A1111_FIELDS:
+        return type(error)(A1111_FIELDS[error.field], error.message)
+    return error
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,23 +230,6 @@ def png_base64(pixels: np.ndarray) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=3)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def full_images(result: EditResult, init: Image.Image | None) -> list[np.ndarray]:
-    """Each variation as the whole picture, as A1111 returns it."""
-    images = []
-    for generated in result.images:
-        g = generated.image
-        pixels = np.frombuffer(g.data, np.uint8).reshape(g.height, g.width, 4)
-        if init is None:  # txt2img: the result is the whole canvas already
-            images.append(pixels)
-            continue
-        canvas = np.array(init)
-        rows = slice(generated.y, generated.y + g.height)
-        columns = slice(generated.x, generated.x + g.width)
-        canvas[rows, columns] = geometry.composite(canvas[rows, columns], pixels, pixels[..., 3])
-        images.append(canvas)
-    return images
 
 
 def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) -> str:
@@ -284,8 +246,7 @@ def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) ->
     return text
 
 
-def answer(body: Txt2ImgBody, job: Job, init: Image.Image | None) -> dict[str, Any]:
-    result = job.result
+def answer(body: Txt2ImgBody, request: EditRequest, result: EditResult | None) -> dict[str, Any]:
     parameters = body.model_dump()
     if isinstance(body, Img2ImgBody):
         parameters["init_images"] = None  # A1111 does not echo the pixels back either
@@ -317,7 +278,7 @@ def answer(body: Txt2ImgBody, job: Job, init: Image.Image | None) -> dict[str, A
         "index_of_first_image": 0,
         "interrupted": False,
     }
-    images = [png_base64(pixels) for pixels in full_images(result, init)]
+    images = [png_base64(pixels) for pixels in full_size_images(request, result)]
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
@@ -341,33 +302,35 @@ async def _wait(request: Request, service: Service, job: Job) -> None:
         await asyncio.sleep(_POLL_SECONDS)
 
 
-_FAILED_STATUS = {"invalid_request": 422, "model_not_found": 422}
-
-
 def a1111_router(service: Service) -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1", tags=["AUTOMATIC1111"])
     # The checkpoint /options selected; "" = Inlayer's default for each mode.
     selected = {"checkpoint": ""}
 
-    async def run(request: Request, body: Txt2ImgBody, edit: EditRequest, init: Image.Image | None):
-        validate_as_a1111(edit)
-        job = service.submit(edit, source="a1111")
+    async def run(request: Request, body: Txt2ImgBody, edit: EditRequest) -> Any:
+        try:
+            edit.validate()
+            job = service.submit(edit, source="a1111")
+        except InvalidRequest as error:
+            raise as_a1111(error) from None
         await _wait(request, service, job)
-        if job.state == JobState.FAILED:
-            status = _FAILED_STATUS.get(job.error_code, 500)
-            return error_response(status, job.error, job.error_code, job.error_field)
+        status = service.queue.status(job)
+        if status.state == JobState.FAILED:
+            # A job fails on the server's side unless the table says otherwise: 500.
+            failure = as_a1111(status.failure())
+            return error_response(HTTP_STATUS_BY_CODE.get(failure.code, 500), failure)
         # Encoding PNGs takes a while for big images: off the event loop.
-        return await asyncio.to_thread(answer, body, job, init)
+        return await asyncio.to_thread(answer, body, edit, status.result)
 
     @router.post("/txt2img")
     async def txt2img(request: Request, body: Txt2ImgBody) -> Any:
         edit = txt2img_request(body, service, selected["checkpoint"])
-        return await run(request, body, edit, None)
+        return await run(request, body, edit)
 
     @router.post("/img2img")
     async def img2img(request: Request, body: Img2ImgBody) -> Any:
-        edit, init = await asyncio.to_thread(img2img_request, body, service, selected["checkpoint"])
-        return await run(request, body, edit, init)
+        edit = await asyncio.to_thread(img2img_request, body, service, selected["checkpoint"])
+        return await run(request, body, edit)
 
     @router.get("/progress")
     async def progress(skip_current_image: bool = False) -> dict[str, Any]:
@@ -376,9 +339,7 @@ def a1111_router(service: Service) -> APIRouter:
         fraction = job.step / job.total if running and job.total else 0.0
         current_image = None
         if running and not skip_current_image and job.preview is not None:
-            preview = job.preview
-            pixels = np.frombuffer(preview.data, np.uint8).reshape(preview.height, preview.width, 4)
-            current_image = png_base64(pixels)
+            current_image = png_base64(image_array(job.preview))
         return {
             "progress": fraction,
             "eta_relative": (job.eta_seconds() or 0.0) if running else 0.0,

@@ -1,15 +1,14 @@
 """The FastAPI app: Inlayer's job API under /v1 and the AUTOMATIC1111 subset under /sdapi/v1.
 
 A thin shell: parse, authorize (auth.py), queue (jobs.py), answer. Requests and job states
-travel as binary envelopes (core/wire.py); small answers are JSON. Every error answer is JSON
-``{"detail": message, "code": InlayerError code, "field": the request field or ""}``.
+travel as binary envelopes (core/client/wire.py); small answers are JSON, and so are errors
+(their shape and status: service.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,128 +16,38 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from inlayer.core import __version__
 from inlayer.core.client import wire
-from inlayer.core.client.protocol import (
-    EditRequest,
-    InlayerError,
-    InvalidRequest,
-    Mode,
-    ModelInfo,
-    ModelNotFound,
-    ServerHealth,
-)
+from inlayer.core.client.protocol import InlayerError, InvalidRequest, ServerBusy, ServerHealth
 
+from .a1111 import a1111_router
 from .auth import GuardMiddleware
-from .jobs import Job, JobQueue, QueueFull
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int
-    max_pixels: int
-
-
-class TooLarge(InvalidRequest):
-    """More pixels than this server accepts (413)."""
-
-    code = "too_large"
-
-
-class JobNotFound(InlayerError):
-    code = "job_not_found"
-
-
-class Service:
-    """What the routes share: the queue, the model list and the limits."""
-
-    def __init__(
-        self,
-        queue: JobQueue,
-        list_models: Callable[[], list[ModelInfo]],
-        default_model: Callable[[Mode], str],
-        device: str,
-        limits: Limits,
-    ) -> None:
-        self.queue = queue
-        self.list_models = list_models
-        self.default_model = default_model  # raises ModelNotFound when there is none
-        self.device = device
-        self.limits = limits
-
-    def check_model(self, name: str, field_name: str = "model") -> None:
-        """Only names the registry lists: a client must never make the server open a path."""
-        if not name:
-            return
-        names = [m.name for m in self.list_models()]
-        if name not in names:
-            raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
-
-    def check_pixels(self, request: EditRequest) -> None:
-        if request.image is not None:
-            field_name, pixels = "image", request.image.width * request.image.height
-        else:
-            field_name, pixels = "width", (request.width or 0) * (request.height or 0)
-        if pixels > self.limits.max_pixels:
-            raise TooLarge(
-                field_name,
-                f"{pixels} pixels is more than this server's limit of {self.limits.max_pixels}",
-            )
-
-    def submit(self, request: EditRequest, source: str) -> Job:
-        self.check_pixels(request)
-        self.check_model(request.model)
-        return self.queue.submit(request, source)
-
-    def job(self, job_id: str) -> Job:
-        job = self.queue.get(job_id)
-        if job is None:
-            raise JobNotFound(
-                f"job {job_id} is unknown: it never existed, or its result expired "
-                f"(results are kept {self.queue.keep_seconds / 60:g} minutes), "
-                "or the server restarted"
-            )
-        return job
-
-
-_STATUS_BY_CODE = {
-    "invalid_request": 422,
-    "model_not_found": 422,
-    "too_large": 413,
-    "job_not_found": 404,
-    "server_busy": 429,
-}
-
-
-def error_response(status: int, message: str, code: str, field: str = "") -> JSONResponse:
-    return JSONResponse({"detail": message, "code": code, "field": field}, status_code=status)
+from .jobs import QueueFull
+from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InlayerError)
     async def inlayer_error(request: Request, error: InlayerError) -> JSONResponse:
-        field = getattr(error, "field", "")
         # A body that cannot be parsed at all is a 400; a wrong field in it a 422.
-        status = 400 if field == "body" else _STATUS_BY_CODE.get(error.code, 400)
-        if isinstance(error, ModelNotFound):
-            field = "model"
-        return error_response(status, str(error), error.code, field)
+        status = 400 if error.field == "body" else HTTP_STATUS_BY_CODE.get(error.code, 400)
+        return error_response(status, error)
 
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, error: QueueFull) -> JSONResponse:
-        response = error_response(429, f"the server is busy: {error}", "server_busy", field="")
+        busy = ServerBusy(f"the server is busy: {error}", error.retry_after)
+        response = error_response(HTTP_STATUS_BY_CODE[busy.code], busy)
         response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
-        location = [str(part) for part in first.get("loc", ()) if part != "body"]
-        field = ".".join(location) or "body"
         if first.get("type") == "json_invalid":
             return error_response(
-                400, f"body: is not valid JSON ({first.get('msg')})", "invalid_request", "body"
+                400, InvalidRequest("body", f"is not valid JSON ({first.get('msg')})")
             )
-        message = f"{field}: {first.get('msg', 'is invalid')}"
-        return error_response(422, message, "invalid_request", field)
+        location = [str(part) for part in first.get("loc", ()) if part != "body"]
+        field = ".".join(location) or "body"
+        return error_response(422, InvalidRequest(field, first.get("msg", "is invalid")))
 
 
 def create_app(
@@ -166,9 +75,6 @@ def create_app(
     )
     _install_error_handlers(app)
     _add_v1_routes(app, service)
-
-    from .a1111 import a1111_router  # here, not at the top: a1111 imports Pillow and numpy
-
     app.include_router(a1111_router(service))
     app.add_middleware(
         GuardMiddleware, token=token, hosts=hosts, max_body_bytes=service.limits.max_body_bytes
@@ -248,9 +154,9 @@ def _add_v1_routes(app: FastAPI, service: Service) -> None:
         """The job's state as an envelope: step/total, the latest preview (when newer than step
         `preview_after`), and the results once done."""
         job = service.job(job_id)
-        status = service.queue.status(job, preview_after=preview_after)
-        body = wire.encode_status(status, error_field=job.error_field, variation=job.variation)
-        return envelope_response(body)
+        return envelope_response(
+            wire.encode_status(service.queue.status(job, preview_after=preview_after))
+        )
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["v1"])
     async def cancel(job_id: str) -> dict:

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from inlayer.core.client import paths
+from inlayer.core.client.protocol import AuthenticationFailed, InlayerError, TooLarge
+
+from .service import HTTP_STATUS_BY_CODE, error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -76,18 +79,31 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
+class ForeignHost(InlayerError):
+    code = "foreign_host"
+
+
+class ForeignOrigin(InlayerError):
+    code = "forbidden"
+
+
+class BodyTooLarge(InlayerError):
+    code = TooLarge.code
+
+
+class _BodyOverflow(Exception):
+    """A streamed body passed the limit. Not an InlayerError: the guard answers it, not the
+    route that was reading the body."""
+
+
 async def _refuse(
-    send: Send, status: int, message: str, code: str, extra: dict[str, str] | None = None
+    send: Send, status: int, error: InlayerError, extra: dict[str, str] | None = None
 ) -> None:
-    body = json.dumps({"detail": message, "code": code, "field": ""}).encode()
+    body = json.dumps(error_body(error)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class GuardMiddleware:
@@ -112,28 +128,25 @@ class GuardMiddleware:
         host = headers.get("host", "")
         if self.hosts is not None and host not in self.hosts:
             # 421 Misdirected Request: this server does not answer for that name.
-            await _refuse(send, 421, f"Host {host!r} is not this server", "foreign_host")
+            await _refuse(send, 421, ForeignHost(f"Host {host!r} is not this server"))
             return
         origin = headers.get("origin")
         if origin is not None and not self._same_origin(origin, host):
-            await _refuse(send, 403, f"requests from origin {origin!r} are refused", "forbidden")
+            await _refuse(send, 403, ForeignOrigin(f"requests from origin {origin!r} are refused"))
             return
         path = scope["path"]
         basic_allowed = path.startswith(BASIC_AUTH_PREFIXES)
         if path not in PUBLIC_PATHS and not self._authorized(headers, basic_allowed):
             challenge = {"www-authenticate": 'Basic realm="Inlayer"'} if basic_allowed else {}
-            await _refuse(
-                send,
-                401,
+            refusal = AuthenticationFailed(
                 "a valid Inlayer token is required (Authorization: Bearer TOKEN); "
-                "it is in the token file in Inlayer's config folder",
-                "authentication_failed",
-                challenge,
+                "it is in the token file in Inlayer's config folder"
             )
+            await _refuse(send, 401, refusal, challenge)
             return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await _refuse(send, 413, self._too_large(), "too_large")
+            await _refuse(send, HTTP_STATUS_BY_CODE[BodyTooLarge.code], self._too_large())
             return
         await self._call_limited(scope, receive, send)
 
@@ -148,7 +161,7 @@ class GuardMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    raise _BodyOverflow
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -158,12 +171,14 @@ class GuardMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except _BodyOverflow:
             if not started:
-                await _refuse(send, 413, self._too_large(), "too_large")
+                await _refuse(send, HTTP_STATUS_BY_CODE[BodyTooLarge.code], self._too_large())
 
-    def _too_large(self) -> str:
-        return f"the body is larger than this server's limit of {self.max_body_bytes} bytes"
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge(
+            f"the body is larger than this server's limit of {self.max_body_bytes} bytes"
+        )
 
     def _same_origin(self, origin: str, host: str) -> bool:
         return origin in (f"http://{host}", f"https://{host}") and (

@@ -101,8 +101,9 @@ def serve(args: argparse.Namespace) -> int:
     from inlayer.core.engine import Engine
     from inlayer.core.settings import SettingsError
 
-    from .app import Limits, Service, create_app
+    from .app import create_app
     from .jobs import JobQueue
+    from .service import Limits, Service
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:

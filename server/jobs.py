@@ -22,7 +22,6 @@ from inlayer.core.client.protocol import (
     EditRequest,
     EditResult,
     InlayerError,
-    InvalidRequest,
     JobState,
     JobStatus,
     Progress,
@@ -65,9 +64,9 @@ class Job:
     preview: RGBAImage | None = None
     preview_step: int = 0  # the step the preview shows (clients skip previews they have)
     result: EditResult | None = None
-    error: str = ""
-    error_code: str = ""
-    error_field: str = ""
+    error: str = ""  # why it failed (without the field it names) or was cancelled
+    error_code: str = ""  # for FAILED, the `InlayerError.code`
+    error_field: str = ""  # for FAILED, the request field the error names
     submitted_at: float = field(default_factory=time.monotonic)
     started_at: float = 0.0
     finished_at: float = 0.0
@@ -157,7 +156,8 @@ class JobQueue:
             return self._jobs.get(job_id)
 
     def status(self, job: Job, *, preview_after: int = -1) -> JobStatus:
-        """A snapshot; the preview only when it is newer than step `preview_after`."""
+        """What clients learn of `job` (the one place that says it); the preview only when it
+        is newer than step `preview_after`."""
         with self._lock:
             position = 0
             if job.state == JobState.QUEUED:
@@ -167,11 +167,13 @@ class JobQueue:
                 state=job.state,
                 step=job.step,
                 total=job.total,
+                variation=job.variation,
                 queue_position=position,
                 preview=job.preview if job.preview_step > preview_after else None,
                 result=job.result,
                 error=job.error,
                 error_code=job.error_code,
+                error_field=job.error_field,
             )
 
     def cancel(self, job: Job) -> None:
@@ -234,17 +236,13 @@ class JobQueue:
         except Cancelled:
             with self._lock:
                 self._finish(job, JobState.CANCELLED, error="cancelled")
-        except InvalidRequest as error:
-            with self._lock:
-                self._finish(job, JobState.FAILED, error=str(error), code=error.code)
-                job.error_field = error.field
         except InlayerError as error:
             with self._lock:
-                self._finish(job, JobState.FAILED, error=str(error), code=error.code)
+                self._fail(job, error)
         except Exception as error:  # a bug or a torch failure: report it, keep serving
             log.exception("job %s failed", job.job_id)
             with self._lock:
-                self._finish(job, JobState.FAILED, error=f"internal error: {error!r}")
+                self._fail(job, InlayerError(f"internal error: {error!r}"))
         else:
             with self._lock:
                 job.result = result
@@ -256,11 +254,14 @@ class JobQueue:
 
     # ---- bookkeeping (lock held) -------------------------------------------------------------
 
-    def _finish(self, job: Job, state: JobState, *, error: str = "", code: str = "") -> None:
+    def _finish(self, job: Job, state: JobState, *, error: str = "") -> None:
         job.state, job.error = state, error
-        job.error_code = code or ("error" if state == JobState.FAILED else "")
         job.finished_at = time.monotonic()
         job.finished.set()
+
+    def _fail(self, job: Job, error: InlayerError) -> None:
+        job.error_code, job.error_field = error.code, error.field
+        self._finish(job, JobState.FAILED, error=error.message)
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.state in _FINISHED]

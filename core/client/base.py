@@ -9,15 +9,11 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from dataclasses import dataclass
 
 from .protocol import (
-    ERRORS_BY_CODE,
     Cancelled,
     EditRequest,
     EditResult,
-    InlayerError,
-    InvalidRequest,
     JobState,
     JobStatus,
     ModelInfo,
@@ -25,24 +21,6 @@ from .protocol import (
     ProgressCallback,
     ServerHealth,
 )
-
-
-def error_from(code: str, message: str, field_name: str = "") -> InlayerError:
-    """The `InlayerError` subclass a server's error code stands for."""
-    if code == InvalidRequest.code and field_name:
-        prefix = f"{field_name}: "
-        return InvalidRequest(field_name, message.removeprefix(prefix))
-    return ERRORS_BY_CODE.get(code, InlayerError)(message)
-
-
-@dataclass
-class _Poll:
-    """One look at a job: its state, the request field of an InvalidRequest failure, and which
-    variation is running."""
-
-    status: JobStatus
-    error_field: str = ""
-    variation: int = 0
 
 
 class Client(abc.ABC):
@@ -63,12 +41,9 @@ class Client(abc.ABC):
         """Ask the job to stop (a running one stops after its current step)."""
 
     @abc.abstractmethod
-    def _poll(self, job_id: str, preview_after: int) -> _Poll:
-        """The job's state, with a preview only when newer than step `preview_after`."""
-
-    def status(self, job_id: str) -> JobStatus:
-        """The job's state, its latest preview, and its result once done."""
-        return self._poll(job_id, -1).status
+    def status(self, job_id: str, preview_after: int = -1) -> JobStatus:
+        """The job's state, its result once done, and its latest preview when that shows a
+        step after `preview_after` (so that a poll does not carry the same preview twice)."""
 
     def run(
         self,
@@ -96,18 +71,17 @@ class Client(abc.ABC):
             if cancel.is_set() and not cancel_sent:
                 self.cancel(job_id)
                 cancel_sent = True
-            poll = self._poll(job_id, preview_step)
-            status = poll.status
+            status = self.status(job_id, preview_step)
             fresh_preview = status.preview is not None
             if on_progress and status.total and (status.step != reported_step or fresh_preview):
-                on_progress(Progress(status.step, status.total, poll.variation, status.preview))
+                on_progress(Progress(status.step, status.total, status.variation, status.preview))
                 reported_step = status.step
             if fresh_preview:
                 preview_step = status.step
             if status.state == JobState.DONE and status.result is not None:
                 return status.result
             if status.state == JobState.FAILED:
-                raise error_from(status.error_code, status.error, poll.error_field)
+                raise status.failure()
             if status.state == JobState.CANCELLED:
                 raise Cancelled(f"The edit was cancelled ({status.error or 'on request'}).")
             if cancel_sent:  # the event stays set: waiting on it would poll without pause

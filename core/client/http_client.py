@@ -23,18 +23,21 @@ import urllib.parse
 from typing import Any
 
 from . import paths, wire
-from .base import Client, _Poll, error_from
+from .base import Client
 from .protocol import (
+    PROTOCOL_VERSION,
     AuthenticationFailed,
     ConnectionFailed,
     EditRequest,
     EditResult,
     InlayerError,
     InvalidRequest,
+    JobStatus,
     ModelInfo,
     ProgressCallback,
     ServerBusy,
     ServerHealth,
+    error_from,
 )
 
 SERVER_ENV = "INLAYER_SERVER"
@@ -89,17 +92,21 @@ class HttpClient(Client):
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
         self._base_path = parts.path
+        self._server_health: ServerHealth | None = None  # the latest, for its protocol version
 
     # ---- the API -----------------------------------------------------------------------------
 
     def health(self) -> ServerHealth:
-        return self._parse("health", wire.health_from_json, self._json("GET", "/v1/health"))
+        health = self._parse("health", wire.health_from_json, self._json("GET", "/v1/health"))
+        self._server_health = health
+        return health
 
     def models(self) -> list[ModelInfo]:
         answer = self._json("GET", "/v1/models")
         return self._parse("models", lambda data: [wire.model_from_json(m) for m in data], answer)
 
     def submit(self, request: EditRequest) -> str:
+        self._check_protocol()
         body = wire.encode_request(request)
         answer = self._json("POST", "/v1/jobs", body, wire.CONTENT_TYPE)
         return self._parse("submit", lambda data: str(data["job_id"]), answer)
@@ -107,14 +114,26 @@ class HttpClient(Client):
     def cancel(self, job_id: str) -> None:
         self._json("POST", f"/v1/jobs/{urllib.parse.quote(job_id)}/cancel")
 
-    def _poll(self, job_id: str, preview_after: int) -> _Poll:
+    def status(self, job_id: str, preview_after: int = -1) -> JobStatus:
         path = f"/v1/jobs/{urllib.parse.quote(job_id)}?preview_after={preview_after}"
         body = self._exchange("GET", path)
         try:
-            decoded = wire.decode_status(body)
+            return wire.decode_status(body)
         except (InvalidRequest, ValueError, KeyError, TypeError) as error:
             raise self._malformed("job status", error) from None
-        return _Poll(decoded.status, decoded.error_field, decoded.variation)
+
+    def _check_protocol(self) -> None:
+        """Refuse to send jobs to a server that speaks another protocol version: the two would
+        misread each other's envelopes. The server's health is asked once, then remembered."""
+        health = self._server_health or self.health()
+        if health.protocol != PROTOCOL_VERSION:
+            raise InlayerError(
+                f"This plug-in and the Inlayer server at {self.url} come from different "
+                f"versions of Inlayer (protocol {PROTOCOL_VERSION} here, {health.protocol} on "
+                f"the server, which is Inlayer {health.version}). Install the plug-ins that "
+                "match the server with `inlayer install-plugins` and restart the editor; if "
+                "you have just updated Inlayer, restart the server (`inlayer serve`) too."
+            )
 
     def wait(
         self,
@@ -212,10 +231,12 @@ class HttpClient(Client):
     def _error(self, status: int, retry_after: str | None, data: bytes) -> InlayerError:
         try:
             answer = json.loads(data)
-            message, code = str(answer["detail"]), str(answer.get("code", ""))
+            detail, code = str(answer["detail"]), str(answer.get("code", ""))
             field_name = str(answer.get("field") or "")
+            message = str(answer.get("message", detail))  # detail without the field it names
         except (ValueError, KeyError, TypeError):
-            message, code, field_name = data[:200].decode("utf-8", "replace"), "", ""
+            detail = message = data[:200].decode("utf-8", "replace")
+            code, field_name = "", ""
         if status == 401:
             if not self.token:
                 return AuthenticationFailed(
@@ -237,7 +258,7 @@ class HttpClient(Client):
         if code:
             return error_from(code, message, field_name)
         return InlayerError(
-            f"The server at {self.url} answered HTTP {status}: {message} (is it an Inlayer server?)"
+            f"The server at {self.url} answered HTTP {status}: {detail} (is it an Inlayer server?)"
         )
 
 

@@ -83,20 +83,40 @@ class InlayerError(Exception):
     """Base class of every error Inlayer reports to a user."""
 
     code = "error"
+    field = ""  # the request field the error is about ("" = none)
+
+    @property
+    def message(self) -> str:
+        """What is wrong, without the field it names: `str()` shows both."""
+        return str(self)
 
 
 class InvalidRequest(InlayerError):
-    """A request field is wrong. `field` names it (e.g. ``strength``)."""
+    """A request field is wrong. `field` names it (e.g. ``strength``), `message` says why."""
 
     code = "invalid_request"
 
     def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
+        super().__init__(field_name, message)
         self.field = field_name
+
+    @property
+    def message(self) -> str:
+        return self.args[1]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class TooLarge(InvalidRequest):
+    """More pixels than the server accepts (it answers HTTP 413)."""
+
+    code = "too_large"
 
 
 class ModelNotFound(InlayerError):
     code = "model_not_found"
+    field = "model"  # the request field that named the model, or left it to the default
 
 
 class ModelLoadError(InlayerError):
@@ -135,6 +155,8 @@ ERRORS_BY_CODE: dict[str, type[InlayerError]] = {
     cls.code: cls
     for cls in (
         InlayerError,
+        InvalidRequest,
+        TooLarge,
         ModelNotFound,
         ModelLoadError,
         OutOfMemory,
@@ -144,6 +166,15 @@ ERRORS_BY_CODE: dict[str, type[InlayerError]] = {
         ServerBusy,
     )
 }
+
+
+def error_from(code: str, message: str, field_name: str = "") -> InlayerError:
+    """The error that an answer describes by its code, message and field: of the class, with the
+    text and the field, that it was raised with on the other side."""
+    error_class = ERRORS_BY_CODE.get(code, InlayerError)
+    if issubclass(error_class, InvalidRequest):
+        return error_class(field_name, message)
+    return error_class(message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,21 +366,52 @@ class EditRequest:
         return cls(image=image, mask=mask, **values)
 
 
-# Scheduler names a request may use (diffusers class names behind them live in the engine).
-SCHEDULERS = frozenset(
-    {
-        "euler",
-        "euler_a",
-        "dpm++_2m",
-        "dpm++_2m_karras",
-        "dpm++_sde_karras",
-        "ddim",
-        "pndm",
-        "lms",
-        "heun",
-        "unipc",
-    }
-)
+@dataclass(frozen=True)
+class SchedulerChoice:
+    """A scheduler a request may name: the diffusers class behind it, and the AUTOMATIC1111
+    sampler names that mean it. Plain data, so that the plug-ins can carry it: the engine looks
+    the class up in diffusers (core/schedulers.py)."""
+
+    name: str  # what a request's `scheduler` field takes; it follows the common UI labels
+    diffusers_class: str
+    config: dict[str, Any] = field(default_factory=dict)  # overrides of the model's config
+    a1111_samplers: tuple[str, ...] = ()
+
+
+SCHEDULERS: dict[str, SchedulerChoice] = {
+    choice.name: choice
+    for choice in (
+        SchedulerChoice("euler", "EulerDiscreteScheduler", a1111_samplers=("Euler",)),
+        SchedulerChoice("euler_a", "EulerAncestralDiscreteScheduler", a1111_samplers=("Euler a",)),
+        SchedulerChoice(
+            "dpm++_2m",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "dpmsolver++"},
+            ("DPM++ 2M",),
+        ),
+        SchedulerChoice(
+            "dpm++_2m_karras",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
+            ("DPM++ 2M Karras",),
+        ),
+        # The SDE variant of DPM++ 2M: diffusers' single-step DPMSolverSDEScheduler needs
+        # torchsde, this multistep one does not and gives the same kind of results.
+        SchedulerChoice(
+            "dpm++_sde_karras",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+            ("DPM++ SDE Karras",),
+        ),
+        SchedulerChoice("ddim", "DDIMScheduler", a1111_samplers=("DDIM",)),
+        SchedulerChoice(
+            "pndm", "PNDMScheduler", {"skip_prk_steps": True}, a1111_samplers=("PLMS", "PNDM")
+        ),
+        SchedulerChoice("lms", "LMSDiscreteScheduler", a1111_samplers=("LMS",)),
+        SchedulerChoice("heun", "HeunDiscreteScheduler", a1111_samplers=("Heun",)),
+        SchedulerChoice("unipc", "UniPCMultistepScheduler", a1111_samplers=("UniPC",)),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -417,17 +479,24 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """What a client learns about a job on the server."""
+    """Everything a client learns about a job: where it is, its progress and latest preview, and
+    its result or why it failed."""
 
     job_id: str
     state: JobState
-    step: int = 0
-    total: int = 0
+    step: int = 0  # steps done so far across all variations
+    total: int = 0  # steps in all variations
+    variation: int = 0  # which variation is running (0-based)
     queue_position: int = 0  # 0 = running or finished
     preview: RGBAImage | None = None
     result: EditResult | None = None
-    error: str = ""  # the message for FAILED
-    error_code: str = ""  # an `InlayerError.code`
+    error: str = ""  # why it FAILED (or was CANCELLED), without the field it names
+    error_code: str = ""  # for FAILED, an `InlayerError.code`
+    error_field: str = ""  # for FAILED, the request field the error names ("" = none)
+
+    def failure(self) -> InlayerError:
+        """The error a FAILED job ended with, as the worker raised it."""
+        return error_from(self.error_code, self.error, self.error_field)
 
 
 @dataclass(frozen=True)

@@ -169,21 +169,19 @@ def _check_types(request: EditRequest) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def encode_status(status: JobStatus, *, error_field: str = "", variation: int = 0) -> bytes:
-    """`error_field` names the request field of an `InvalidRequest` failure; `variation` is the
-    one running."""
+def encode_status(status: JobStatus) -> bytes:
     writer = _EnvelopeWriter()
     header: dict[str, Any] = {
         "job_id": status.job_id,
         "state": status.state.value,
         "step": status.step,
         "total": status.total,
+        "variation": status.variation,
         "queue_position": status.queue_position,
         "preview": writer.image(status.preview),
         "error": status.error,
         "error_code": status.error_code,
-        "error_field": error_field,
-        "variation": variation,
+        "error_field": status.error_field,
         "result": None,
     }
     result = status.result
@@ -202,14 +200,7 @@ def encode_status(status: JobStatus, *, error_field: str = "", variation: int = 
     return writer.finish(header)
 
 
-@dataclasses.dataclass(frozen=True)
-class DecodedStatus:
-    status: JobStatus
-    error_field: str  # for an `InvalidRequest` failure, the field it names
-    variation: int  # the variation running
-
-
-def decode_status(envelope: bytes) -> DecodedStatus:
+def decode_status(envelope: bytes) -> JobStatus:
     """Raises `ValueError` (or `InvalidRequest`) when the envelope is not a job state."""
     reader = _EnvelopeReader(envelope, field="status")
     header = reader.header
@@ -232,19 +223,18 @@ def decode_status(envelope: bytes) -> DecodedStatus:
             canvas_height=int(data["canvas_height"]),
             model=str(data.get("model", "")),
         )
-    status = JobStatus(
+    return JobStatus(
         job_id=str(header["job_id"]),
         state=JobState(header["state"]),
         step=int(header.get("step", 0)),
         total=int(header.get("total", 0)),
+        variation=int(header.get("variation", 0)),
         queue_position=int(header.get("queue_position", 0)),
         preview=reader.image(header.get("preview"), "preview"),
         result=result,
         error=str(header.get("error", "")),
         error_code=str(header.get("error_code", "")),
-    )
-    return DecodedStatus(
-        status, str(header.get("error_field", "")), int(header.get("variation", 0))
+        error_field=str(header.get("error_field", "")),
     )
 
 

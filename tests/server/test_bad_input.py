@@ -9,6 +9,7 @@ import json
 import socket
 import struct
 
+import numpy as np
 import pytest
 
 from inlayer.core.client import wire
@@ -19,6 +20,7 @@ from tests.server.helpers import (
     exchange,
     inpaint_request,
     pattern_image,
+    png_base64,
     post_json,
 )
 
@@ -107,7 +109,7 @@ def test_wrong_fields_are_422_naming_the_field(
     status, answer = submit(inlayer_server, body)
     assert status == 422, answer
     assert answer["field"] == field, answer
-    assert field in answer["detail"]
+    assert answer["detail"] == f"{field}: {answer['message']}"
 
 
 def test_the_server_also_refuses_a_model_path_from_its_own_models_folder(
@@ -297,6 +299,31 @@ def test_a1111_bad_fields_are_4xx_naming_the_field(
     answer = post_json(inlayer_server, path, {"width": 64, "height": 64, **data})
     assert 400 <= answer.status < 500, answer
     assert answer.json()["field"] == field, answer.json()
+
+
+def test_a1111_a_failure_inside_the_engine_names_the_a1111_field(
+    inlayer_server: ServerProcess,
+) -> None:
+    # Valid on its face, but int(steps × denoising_strength) = 0 steps: the engine refuses it.
+    pixels = np.frombuffer(pattern_image(64, 64).data, np.uint8).reshape(64, 64, 4)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 16:48] = 255
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {
+            "init_images": [png_base64(pixels)],
+            "mask": png_base64(mask),
+            "denoising_strength": 0.1,
+            "steps": 2,
+            "width": 64,
+            "height": 64,
+        },
+    )
+    assert answer.status == 422, answer.body[:300]
+    data = answer.json()
+    assert data["field"] == "denoising_strength"
+    assert data["detail"] == f"denoising_strength: {data['message']}"
 
 
 def test_a1111_malformed_json_is_400(inlayer_server: ServerProcess) -> None:

@@ -13,17 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inlayer.core.client import http_client
 from inlayer.core.client.http_client import HttpClient, connect
 from inlayer.core.client.protocol import (
+    PROTOCOL_VERSION,
     AuthenticationFailed,
     Cancelled,
     ConnectionFailed,
     EditRequest,
+    InlayerError,
     InvalidRequest,
     JobState,
     Mode,
     Progress,
     ServerBusy,
+    ServerHealth,
 )
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 from tests.fixtures.server import ServerProcess, start_server
@@ -181,6 +185,8 @@ def test_invalid_request_names_the_field(inlayer_server: ServerProcess) -> None:
     with pytest.raises(InvalidRequest) as raised:
         client.submit(inpaint_request(model="no-such-model"))
     assert raised.value.field == "model"
+    assert raised.value.message.startswith("'no-such-model' is not a model")
+    assert str(raised.value) == f"model: {raised.value.message}"
 
 
 def test_wrong_token_is_a_clear_error(inlayer_server: ServerProcess) -> None:
@@ -288,6 +294,40 @@ def test_a_failure_inside_the_engine_names_the_field(inlayer_server: ServerProce
     with pytest.raises(InvalidRequest) as raised:
         inlayer_server.client().run(inpaint_request(steps=2, strength=0.1))
     assert raised.value.field == "strength"
+    assert not raised.value.message.startswith("strength")
+    assert str(raised.value) == f"strength: {raised.value.message}"
+
+
+class HealthCountingClient(HttpClient):
+    """An HttpClient that counts how often it asks the server's health."""
+
+    health_calls = 0
+
+    def health(self) -> ServerHealth:
+        self.health_calls += 1
+        return super().health()
+
+
+def test_a_compatible_server_is_asked_its_version_once(inlayer_server: ServerProcess) -> None:
+    client = HealthCountingClient(inlayer_server.url, inlayer_server.token)
+    assert client.run(inpaint_request(seed=1)).images
+    assert client.run(inpaint_request(seed=2)).images
+    assert client.health_calls == 1
+
+
+def test_a_server_of_another_protocol_version_gets_no_jobs(
+    inlayer_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A plug-in installed from a newer Inlayer than the running server.
+    monkeypatch.setattr(http_client, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+    client = HealthCountingClient(inlayer_server.url, inlayer_server.token)
+    for _ in range(2):  # refused each time, from the version it asked once
+        with pytest.raises(InlayerError, match="inlayer install-plugins") as raised:
+            client.run(inpaint_request(), poll_interval=0.01)
+        assert f"protocol {PROTOCOL_VERSION + 1} here, {PROTOCOL_VERSION} on the server" in str(
+            raised.value
+        )
+    assert client.health_calls == 1
 
 
 def test_inlayer_serve_command_starts_the_same_server(

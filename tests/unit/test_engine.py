@@ -23,9 +23,9 @@ from inlayer.core.client.protocol import (
     RGBAImage,
 )
 from inlayer.core.engine import Engine, image_array
-from inlayer.core.geometry import blend_mask, composite
+from inlayer.core.geometry import blend_mask
+from inlayer.core.images import full_size_images
 from inlayer.core.models import ModelRegistry
-from inlayer.core.schedulers import SCHEDULER_CLASSES
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING, TINY_SD15_SINGLE, TINY_SDXL
 
 WIDTH, HEIGHT = 128, 96
@@ -60,16 +60,6 @@ def make_request(mode: Mode, *, mask: np.ndarray | None = None, **fields) -> Edi
     )
 
 
-def full_composite(request: EditRequest, index: int, result) -> np.ndarray:
-    """The result stacked over the input at full size, as an editor shows it."""
-    canvas = np.array(image_array(request.image))
-    generated = result.images[index]
-    pixels = image_array(generated.image)
-    bounds = Bounds(generated.x, generated.y, generated.image.width, generated.image.height)
-    canvas[bounds.slices] = composite(canvas[bounds.slices], pixels, pixels[..., 3])
-    return canvas
-
-
 @pytest.fixture(scope="module")
 def engine(tiny_models_dir) -> Engine:
     return Engine(ModelRegistry([tiny_models_dir]))
@@ -93,7 +83,7 @@ def test_inpaint_covers_the_mask_bounds_and_leaves_the_rest_untouched(engine, mo
     assert (result.canvas_width, result.canvas_height) == (WIDTH, HEIGHT)
 
     original = image_array(request.image)
-    full = full_composite(request, 0, result)
+    (full,) = full_size_images(request, result)
     outside = np.ones((HEIGHT, WIDTH), dtype=bool)
     outside[mask_bounds.slices] = blend == 0
     assert np.array_equal(full[outside], original[outside])
@@ -120,7 +110,7 @@ def test_img2img_with_mask_changes_only_the_masked_part(engine):
     result = engine.run(request)
     (generated,) = result.images
     assert (generated.x, generated.y) == (MASK_BOUNDS.x, MASK_BOUNDS.y)
-    full = full_composite(request, 0, result)
+    (full,) = full_size_images(request, result)
     original = image_array(request.image)
     outside = rectangle_mask() == 0
     assert np.array_equal(full[outside], original[outside])
@@ -277,7 +267,10 @@ def test_default_model_for_inpaint_is_an_inpainting_model(engine):
 
 
 def test_every_scheduler_name_maps_to_a_class():
-    assert set(SCHEDULER_CLASSES) == SCHEDULERS
+    import diffusers
+
+    classes = {choice.diffusers_class for choice in SCHEDULERS.values()}
+    assert {name for name in classes if not hasattr(diffusers, name)} == set()
 
 
 @pytest.mark.parametrize("name", ["euler_a", "dpm++_2m_karras", "dpm++_sde_karras", "ddim"])
@@ -285,9 +278,9 @@ def test_scheduler_by_name(engine, name):
     result = engine.run(make_request(Mode.INPAINT, model=TINY_SD15, scheduler=name))
     assert result.parameters["scheduler"] == name
     pipe, _ = engine.registry.pipeline(TINY_SD15, Mode.INPAINT)
-    class_name, overrides = SCHEDULER_CLASSES[name]
-    assert type(pipe.scheduler).__name__ == class_name
-    for key, value in overrides.items():
+    choice = SCHEDULERS[name]
+    assert type(pipe.scheduler).__name__ == choice.diffusers_class
+    for key, value in choice.config.items():
         assert pipe.scheduler.config[key] == value
 
 

@@ -1,9 +1,11 @@
-"""The request/result contract: validation names the wrong field; parameters round-trip."""
+"""The request/result contract: validation names the wrong field; parameters, job states and
+errors round-trip through the wire."""
 
 from __future__ import annotations
 
 import pytest
 
+from inlayer.core.client import protocol, wire
 from inlayer.core.client.protocol import (
     ERRORS_BY_CODE,
     MAX_COUNT,
@@ -12,11 +14,15 @@ from inlayer.core.client.protocol import (
     EditResult,
     FillMode,
     GeneratedImage,
+    InlayerError,
     InvalidRequest,
+    JobState,
+    JobStatus,
     Mask,
     Mode,
-    ModelLoadError,
+    ModelNotFound,
     RGBAImage,
+    TooLarge,
 )
 
 
@@ -95,9 +101,64 @@ def test_bad_parameters_name_the_field(parameters, field_name):
     assert raised.value.field == field_name
 
 
-def test_error_codes_map_back_to_their_classes():
-    assert ERRORS_BY_CODE[ModelLoadError.code] is ModelLoadError
-    assert len({cls.code for cls in ERRORS_BY_CODE.values()}) == len(ERRORS_BY_CODE)
+def test_every_error_class_has_its_own_code_in_the_table():
+    """A class missing from ERRORS_BY_CODE, or sharing another's code, would reach a client as
+    another class than the one the server raised."""
+    classes = [
+        value
+        for value in vars(protocol).values()
+        if isinstance(value, type) and issubclass(value, InlayerError)
+    ]
+    assert sorted(ERRORS_BY_CODE) == sorted(cls.code for cls in classes)
+    assert all(ERRORS_BY_CODE[cls.code] is cls for cls in classes)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidRequest("strength", "is 2; it must be in [0, 1]"),
+        TooLarge("image", "is 9000x9000, more than this server's limit"),
+        ModelNotFound("model 'x' not found"),
+        InlayerError("internal error: RuntimeError('boom')"),
+    ],
+)
+def test_a_failed_job_reaches_the_client_as_the_error_the_server_raised(error):
+    status = JobStatus(
+        "job",
+        JobState.FAILED,
+        error=error.message,
+        error_code=error.code,
+        error_field=error.field,
+    )
+    failure = wire.decode_status(wire.encode_status(status)).failure()
+    assert type(failure) is type(error)
+    assert (str(failure), failure.field, failure.message) == (
+        str(error),
+        error.field,
+        error.message,
+    )
+
+
+def test_invalid_request_keeps_field_and_message_apart():
+    error = InvalidRequest("strength", "is 2; it must be in [0, 1]")
+    assert (error.field, error.message) == ("strength", "is 2; it must be in [0, 1]")
+    assert str(error) == "strength: is 2; it must be in [0, 1]"
+
+
+def test_job_status_round_trips_through_the_wire():
+    pixels = RGBAImage(2, 1, bytes(range(8)))
+    result = EditResult([GeneratedImage(pixels, 3, 4, seed=9)], {"mode": "fill"}, {}, 8, 8)
+    status = JobStatus(
+        "job",
+        JobState.RUNNING,
+        step=5,
+        total=40,
+        variation=1,
+        queue_position=0,
+        preview=RGBAImage(1, 1, b"\x01\x02\x03\xff"),
+        result=result,
+    )
+    assert wire.decode_status(wire.encode_status(status)) == status
 
 
 def test_result_names_and_reproduces_each_variation() -> None:

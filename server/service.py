@@ -1,0 +1,115 @@
+"""What both APIs (/v1 in app.py, /sdapi/v1 in a1111.py) share: the service behind the routes,
+its limits, and the shape and HTTP status of every error answer.
+
+Every error answer is JSON ``{"detail": the text to show, "code": the InlayerError code,
+"field": the request field it names or "", "message": detail without the field}``, so that a
+client rebuilds the error (`protocol.error_from`) without reading the field out of the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi.responses import JSONResponse
+
+from inlayer.core.client.protocol import (
+    EditRequest,
+    InlayerError,
+    InvalidRequest,
+    Mode,
+    ModelInfo,
+    ModelNotFound,
+    ServerBusy,
+    TooLarge,
+)
+
+from .jobs import Job, JobQueue
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int
+    max_pixels: int
+
+
+class JobNotFound(InlayerError):
+    code = "job_not_found"
+
+
+# The HTTP status of an error answer, by InlayerError code. A code not listed is the client's
+# fault (400) when a request raised it, the server's (500) when a job failed with it.
+HTTP_STATUS_BY_CODE = {
+    InvalidRequest.code: 422,
+    ModelNotFound.code: 422,
+    TooLarge.code: 413,
+    JobNotFound.code: 404,
+    ServerBusy.code: 429,
+}
+
+
+def error_body(error: InlayerError) -> dict[str, str]:
+    return {
+        "detail": str(error),
+        "code": error.code,
+        "field": error.field,
+        "message": error.message,
+    }
+
+
+def error_response(status: int, error: InlayerError) -> JSONResponse:
+    return JSONResponse(error_body(error), status_code=status)
+
+
+class Service:
+    """What the routes share: the queue, the model list and the limits."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        list_models: Callable[[], list[ModelInfo]],
+        default_model: Callable[[Mode], str],
+        device: str,
+        limits: Limits,
+    ) -> None:
+        self.queue = queue
+        self.list_models = list_models
+        self.default_model = default_model  # raises ModelNotFound when there is none
+        self.device = device
+        self.limits = limits
+
+    def check_model(self, name: str, field_name: str = "model") -> None:
+        """Only names the registry lists: a client must never make the server open a path."""
+        if not name:
+            return
+        names = [m.name for m in self.list_models()]
+        if name not in names:
+            raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
+
+    def check_pixels(self, field_name: str, width: int, height: int) -> None:
+        """Refuse a canvas of more pixels than this server's limit (before anything is made of
+        that size)."""
+        if width * height > self.limits.max_pixels:
+            raise TooLarge(
+                field_name,
+                f"{width}x{height} is more than this server's limit of "
+                f"{self.limits.max_pixels} pixels",
+            )
+
+    def submit(self, request: EditRequest, source: str) -> Job:
+        if request.image is not None:
+            self.check_pixels("image", request.image.width, request.image.height)
+        else:
+            self.check_pixels("width", request.width or 0, request.height or 0)
+        self.check_model(request.model)
+        return self.queue.submit(request, source)
+
+    def job(self, job_id: str) -> Job:
+        job = self.queue.get(job_id)
+        if job is None:
+            raise JobNotFound(
+                f"job {job_id} is unknown: it never existed, or its result expired "
+                f"(results are kept {self.queue.keep_seconds / 60:g} minutes), "
+                "or the server restarted"
+            )
+        return job
