@@ -3,6 +3,8 @@ variations to pick from, and the session's history.
 
 Widgets only: reading documents and adding layers is `edits`, running jobs is `jobs`. Calls that
 wait on the server (health, model list) run in a `_Call` thread, never on Krita's GUI thread.
+The prompt and settings are kept in Krita's settings as they change, and come back in the next
+session (read through `docker_settings`, whatever the settings file holds).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from krita import DockWidget, Krita
 
 from . import api, edits
+from .docker_settings import GROUP, KEYS, MAX_SEED, DockerSettings
 from .history import HistoryEntry, session_history
 from .inlayer_client.protocol import MAX_COUNT, MAX_STEPS, InlayerError, JobState, Mode, RGBAImage
 from .jobs import Job, job_queue
@@ -24,7 +27,6 @@ DOCKER_ID = "inlayer_docker"
 HEALTH_INTERVAL_MS = 10_000
 PREVIEW_SIDE = 256
 THUMBNAIL_SIDE = 96
-MAX_SEED = 2**31 - 1
 
 # The mode behind each button and action.
 KINDS = {
@@ -65,7 +67,11 @@ class InlayerDocker(DockWidget):
         self.setWindowTitle("Inlayer")
         self._calls: list[_Call] = []
         self._variations: tuple[edits.Edit, Any] | None = None  # (edit, EditResult)
+        # The model the last session used, until the server's list shows whether it still exists.
+        self._restored_model: str | None = None
         self._build()
+        self._restore_settings()
+        self._save_on_change()  # only now: restoring field by field would save half-restored
         job_queue.job_added.connect(self._on_job_added)
         session_history.added.connect(self._on_history_added)
         self._health_timer = QtCore.QTimer(self)
@@ -218,14 +224,84 @@ class InlayerDocker(DockWidget):
             return
         health, models = value
         self.status_label.setText(f"● Connected: {health.device}, {health.queue_length} queued")
-        chosen = self.model_box.currentData()
+        chosen = self.chosen_model()
         names = [model.name for model in models]
         if names != [self.model_box.itemData(i) for i in range(1, self.model_box.count())]:
+            self.model_box.blockSignals(True)  # filling the list is no pick of the user's
             while self.model_box.count() > 1:
                 self.model_box.removeItem(1)
             for model in models:
                 self.model_box.addItem(f"{model.name} ({model.family})", model.name)
             self.model_box.setCurrentIndex(max(0, self.model_box.findData(chosen)))
+            self.model_box.blockSignals(False)
+        if self._restored_model is not None:
+            self._restored_model = None
+            if chosen and chosen not in names:
+                self.show_message(
+                    f"The model {chosen!r} used last time is not on the server any more: "
+                    "Inlayer uses the default for each mode. Pick another under Model."
+                )
+            self._save_settings()
+
+    def chosen_model(self) -> str:
+        """The model to ask for ("" for the default): the one picked in the list, or, until the
+        server's list has arrived, the one the last session used."""
+        if self._restored_model is not None:
+            return self._restored_model
+        return self.model_box.currentData() or ""
+
+    # --- settings kept between sessions ---------------------------------------------------------
+
+    def settings(self) -> DockerSettings:
+        return DockerSettings(
+            prompt=self.prompt_edit.toPlainText(),
+            negative_prompt=self.negative_edit.text(),
+            strength_percent=self.strength_slider.value(),
+            steps=self.steps_spin.value(),
+            seed=self.seed_spin.value(),
+            seed_locked=self.seed_lock.isChecked(),
+            count=self.count_spin.value(),
+            model=self.chosen_model(),
+            read_visible=bool(self.source_box.currentData()),
+        )
+
+    def _restore_settings(self) -> None:
+        krita = Krita.instance()
+        stored = {key: krita.readSetting(GROUP, key, "") for key in KEYS}
+        settings = DockerSettings.from_stored(stored)
+        self.prompt_edit.setPlainText(settings.prompt)
+        self.negative_edit.setText(settings.negative_prompt)
+        self.strength_slider.setValue(settings.strength_percent)
+        self.steps_spin.setValue(settings.steps)
+        if settings.seed is not None:
+            self.seed_spin.setValue(settings.seed)
+        self.seed_lock.setChecked(settings.seed_locked)
+        self.count_spin.setValue(settings.count)
+        self.source_box.setCurrentIndex(self.source_box.findData(settings.read_visible))
+        self._restored_model = settings.model
+
+    def _save_on_change(self) -> None:
+        for changed in (
+            self.prompt_edit.textChanged,
+            self.negative_edit.textChanged,
+            self.strength_slider.valueChanged,
+            self.steps_spin.valueChanged,
+            self.seed_spin.valueChanged,
+            self.seed_lock.toggled,
+            self.count_spin.valueChanged,
+            self.source_box.currentIndexChanged,
+        ):
+            changed.connect(lambda *_value: self._save_settings())
+        self.model_box.currentIndexChanged.connect(lambda _index: self._on_model_picked())
+
+    def _on_model_picked(self) -> None:
+        self._restored_model = None  # the user's pick replaces the last session's
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        krita = Krita.instance()
+        for key, text in self.settings().to_stored().items():
+            krita.writeSetting(GROUP, key, text)
 
     # --- starting and following jobs ------------------------------------------------------------
 
@@ -239,7 +315,7 @@ class InlayerDocker(DockWidget):
             "steps": self.steps_spin.value(),
             "seed": self.seed_spin.value(),
             "count": self.count_spin.value(),
-            "model": self.model_box.currentData() or "",
+            "model": self.chosen_model(),
             "preview_interval": 1,
         }
 

@@ -13,18 +13,16 @@ from krita import Document, Krita, Node
 
 from . import document as pixels
 from .history import session_history
-from .inlayer_client.bounds import read_bounds
+from .inlayer_client.canvas import check_mask, plan_canvas
 from .inlayer_client.protocol import (
     EditRequest,
     EditResult,
     GeneratedImage,
     InlayerError,
-    InvalidRequest,
     Mode,
+    default_strength,
 )
 
-# Below 1.0, img2img keeps the composition and changes the style ("transform").
-DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.6}
 _NAME_PROMPT_CHARS = 48
 
 
@@ -63,50 +61,46 @@ def prepare(
 
     `node` is the layer to read (default: the active layer); `visible` reads the visible image
     instead. The selection, when there is one, becomes the mask, and only the rectangle the
-    engine's context needs is read (`read_bounds`). `options` are `EditRequest` fields
+    engine's context needs is read (`plan_canvas` decides which). `options` are `EditRequest` fields
     (negative_prompt, strength, steps, seed, count, model, grow, feather, fill, ...).
     """
     pixels.check_colour_space(document)
     source = _layer_of(node or document.activeNode())
-    if source is None and mode != Mode.TXT2IMG and not visible:
-        raise InvalidRequest("layer", "no layer is active: select the layer to work on")
-    options.setdefault("strength", DEFAULT_STRENGTH.get(mode, 1.0))
+    options.setdefault("strength", default_strength(mode))
     parameters = {"mode": mode.value, "prompt": prompt, **options}
     # Validate the options before reading any pixels: a typo fails fast, naming the field.
     defaults = EditRequest.from_parameters(parameters)
 
     canvas = pixels.canvas_bounds(document)
-    selected = pixels.selection_bounds(document)
-    if selected is not None:
-        rect = read_bounds(
-            selected,
-            canvas,
-            grow=defaults.grow,
-            feather=defaults.feather,
-            strength=defaults.strength,
-        )
-        if rect.is_empty:
-            raise InvalidRequest("selection", "lies outside the image: select inside it")
-    elif mode in (Mode.INPAINT, Mode.FILL):
-        raise InvalidRequest("selection", f"{mode.value} needs one: select the area to repaint")
-    elif mode == Mode.TXT2IMG:
-        parameters.update(width=canvas.width, height=canvas.height)
-        request = EditRequest.from_parameters(parameters)
-        request.validate()
-        return Edit(document, source, (0, 0), request)
-    elif visible:
-        rect = canvas
-    else:
-        rect = pixels.layer_bounds(source).intersection(canvas)
-        if rect.is_empty:
-            raise InvalidRequest("layer", f"'{source.name()}' is empty inside the image")
-
     if visible:
-        image = pixels.read_visible(document, rect)
+        readable = canvas
+    elif source is not None:
+        # What lies outside the image is not part of the picture.
+        readable = pixels.layer_bounds(source).intersection(canvas)
     else:
-        image = pixels.read_layer(document, source, rect)
-    mask = pixels.read_selection(document, rect) if selected is not None else None
-    request = EditRequest.from_parameters(parameters, image=image, mask=mask)
+        readable = None
+    plan = plan_canvas(
+        mode,
+        image=canvas.extent,
+        source=readable,
+        selection=pixels.selection_bounds(document),
+        # A Krita layer covers the whole image, transparent where nothing is painted.
+        selection_reach=canvas,
+        grow=defaults.grow,
+        feather=defaults.feather,
+        strength=defaults.strength,
+    )
+    rect = plan.bounds
+    if not plan.read_pixels:
+        parameters.update(width=rect.width, height=rect.height)
+        request = EditRequest.from_parameters(parameters)
+    else:
+        mask = check_mask(pixels.read_selection(document, rect)) if plan.read_mask else None
+        if visible:
+            image = pixels.read_visible(document, rect)
+        else:
+            image = pixels.read_layer(document, source, rect)
+        request = EditRequest.from_parameters(parameters, image=image, mask=mask)
     request.validate()
     return Edit(document, source, (rect.x, rect.y), request)
 

@@ -361,6 +361,67 @@ def queue_and_cancel() -> dict[str, Any]:
     return found
 
 
+def docker_settings_session(document, source) -> dict[str, Any]:
+    """One Krita session of a user who keeps working on the next day: what the docker shows
+    when it comes up (restored from kritarc), what it shows once the server's model list is in,
+    then a job started from the docker. `CONFIG["settings_change"]`, when given, is what the
+    user sets in the docker before starting it: field name → value."""
+    from inlayer_krita.docker import InlayerDocker
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    found: dict[str, Any] = {
+        "restored": docker_fields(docker),
+        "restored_message": docker.message_label.text(),
+    }
+    docker.refresh_connection()
+    settle()
+    found["connected"] = docker_fields(docker)
+    found["connected_message"] = docker.message_label.text()
+    change = CONFIG.get("settings_change", {})
+    if change:
+        docker.prompt_edit.setPlainText(change["prompt"])
+        docker.negative_edit.setText(change["negative_prompt"])
+        docker.strength_slider.setValue(change["strength_percent"])
+        docker.steps_spin.setValue(change["steps"])
+        docker.seed_spin.setValue(change["seed"])
+        docker.seed_lock.setChecked(change["seed_locked"])
+        docker.count_spin.setValue(change["count"])
+        docker.model_box.setCurrentIndex(docker.model_box.findData(change["model"]))
+    before = digest(source, document)
+    names_before = layer_names(document)
+    job = docker.start("transform")
+    found["start_message"] = docker.message_label.text()
+    if job is None:
+        return found
+    wait_for(job)
+    found["job_error"] = str(job.error) if job.error else ""
+    found["job_parameters"] = {
+        key: getattr(job.edit.request, key)
+        for key in ("prompt", "negative_prompt", "strength", "steps", "seed", "count", "model")
+    }
+    found["added"] = [name for name in layer_names(document) if name not in names_before]
+    found["source_unchanged"] = digest(source, document) == before
+    found["at_quit"] = docker_fields(docker)
+    return found
+
+
+def docker_fields(docker) -> dict[str, Any]:
+    """What the docker's fields show, by the settings' names."""
+    return {
+        "prompt": docker.prompt_edit.toPlainText(),
+        "negative_prompt": docker.negative_edit.text(),
+        "strength_percent": docker.strength_slider.value(),
+        "steps": docker.steps_spin.value(),
+        "seed": docker.seed_spin.value(),
+        "seed_locked": docker.seed_lock.isChecked(),
+        "count": docker.count_spin.value(),
+        "model": docker.chosen_model(),
+        "model_listed": docker.model_box.currentData(),
+        "read_visible": docker.source_box.currentData(),
+    }
+
+
 def wait_for(job) -> None:
     while job is not None and not job.is_finished:
         settle(100)
@@ -397,7 +458,13 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (colour_conversions, None),
     (errors, None),
     (queue_and_cancel, None),
+    (docker_settings_session, "fourth"),
 ]
+# The scenarios this launch runs, by name (all but the settings session by default).
+if "scenarios" in CONFIG:
+    SCENARIOS = [entry for entry in SCENARIOS if entry[0].__name__ in CONFIG["scenarios"]]
+else:
+    SCENARIOS = [entry for entry in SCENARIOS if entry[0] is not docker_settings_session]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer
 

@@ -23,6 +23,7 @@ import pytest
 from inlayer.core.client.bounds import Bounds
 from inlayer.packaging.plugins import install_krita
 from tests.editors.chroot import ChrootWorkspace
+from tests.fixtures.models import TINY_SD15
 from tests.fixtures.server import ServerProcess
 
 pytestmark = pytest.mark.editors
@@ -55,19 +56,13 @@ def _enable_in_kritarc(kritarc: Path, plugin: str) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def findings(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[dict[str, Any]]:
+def new_krita_home(chroot_root: Path, server: ServerProcess) -> ChrootWorkspace:
+    """A fresh HOME in the chroot with the plug-in installed and enabled, the test extension
+    beside it, and Inlayer's config folder pointing at `server`."""
     workspace = ChrootWorkspace(
         chroot_root, Path("/tmp") / f"inlayer-krita-{uuid.uuid4().hex[:10]}"
     )
     workspace.host_dir.mkdir(parents=True)
-    try:
-        yield _run_krita(workspace, inlayer_server)
-    finally:
-        shutil.rmtree(workspace.host_dir, ignore_errors=True)
-
-
-def _run_krita(workspace: ChrootWorkspace, server: ServerProcess) -> dict[str, Any]:
     kritarc = workspace.host_path(".config", "kritarc")
     resources = workspace.host_path(".local", "share", "krita")
     install_krita(resources, kritarc=kritarc)
@@ -83,6 +78,15 @@ def _run_krita(workspace: ChrootWorkspace, server: ServerProcess) -> dict[str, A
     for name in ("token", "server.json"):
         shutil.copy(server.config_dir / name, config_dir / name)
     workspace.host_path("run").mkdir(mode=0o700)
+    return workspace
+
+
+def run_krita(workspace: ChrootWorkspace, server: ServerProcess, **plan: Any) -> dict[str, Any]:
+    """Start Krita once in `workspace`'s HOME and return the test extension's findings.
+    `plan` goes to the extension (`scenarios`: which ones to run; default all but the settings
+    session)."""
+    findings_path = workspace.host_path("findings.json")
+    findings_path.unlink(missing_ok=True)
     workspace.host_path("test.json").write_text(
         json.dumps(
             {
@@ -90,6 +94,7 @@ def _run_krita(workspace: ChrootWorkspace, server: ServerProcess) -> dict[str, A
                 "token": server.token,
                 "dead_url": f"http://127.0.0.1:{_free_port()}",
                 "findings": workspace.inside("findings.json"),
+                **plan,
             }
         )
     )
@@ -102,11 +107,19 @@ def _run_krita(workspace: ChrootWorkspace, server: ServerProcess) -> dict[str, A
         },
         timeout=KRITA_TIMEOUT + 30,
     )
-    output = workspace.host_path("findings.json")
-    if not output.is_file():
+    if not findings_path.is_file():
         log = (completed.stdout + completed.stderr).decode(errors="replace")[-6000:]
         pytest.fail(f"Krita wrote no findings (exit {completed.returncode}):\n{log}")
-    return json.loads(output.read_text(encoding="utf-8"))
+    return json.loads(findings_path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def findings(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[dict[str, Any]]:
+    workspace = new_krita_home(chroot_root, inlayer_server)
+    try:
+        yield run_krita(workspace, inlayer_server)
+    finally:
+        shutil.rmtree(workspace.host_dir, ignore_errors=True)
 
 
 def scenario(findings: dict[str, Any], name: str) -> dict[str, Any]:
@@ -273,3 +286,143 @@ def test_queued_and_running_jobs_can_be_cancelled(findings: dict[str, Any]) -> N
     assert found["running_after"] == "cancelled", found["running_error"]
     assert found["steps_done"][0] < found["steps_done"][1]
     assert found["queue_empty"]
+
+
+# --------------------------------------------------------------------------------------------
+# The docker's settings across Krita sessions
+# --------------------------------------------------------------------------------------------
+
+SETTINGS_GROUP = "Inlayer"
+# What the user sets in the docker on the first day (the negative prompt left empty).
+FIRST_DAY = {
+    "prompt": "a blue door\nwith brass handles",
+    "negative_prompt": "",
+    "strength_percent": 80,
+    "steps": 2,
+    "seed": 11,
+    "seed_locked": True,
+    "count": 1,
+    "model": TINY_SD15,
+}
+# Settings as an older version might have left them, or a user editing kritarc by hand.
+HAND_EDITED = [
+    "prompt=a red apple",
+    "negative_prompt=",
+    "strength=0.6",  # a key no version reads any more
+    "strength_percent=250",
+    "steps=many",
+    "seed=-5",
+    "seed_locked=perhaps",
+    "count=0",
+    "model=a-model-deleted-since",
+    "read_visible=1",
+]
+
+
+def kritarc_group(kritarc: Path, group: str) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    inside = False
+    for line in kritarc.read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            inside = line.strip() == f"[{group}]"
+        elif inside and "=" in line:
+            key, value = line.split("=", 1)
+            entries[key] = value
+    return entries
+
+
+def replace_kritarc_group(kritarc: Path, group: str, lines: list[str]) -> None:
+    kept = []
+    inside = False
+    for line in kritarc.read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            inside = line.strip() == f"[{group}]"
+        if not inside:
+            kept.append(line)
+    kritarc.write_text("\n".join([*kept, "", f"[{group}]", *lines]) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def krita_sessions(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[dict[str, Any]]:
+    """Krita started three times on one HOME: a first day that sets up the docker and runs a
+    job, a second day that only runs a job, and a day after someone edited the settings by hand.
+    Each session's findings, and the settings kritarc held after the first and the last."""
+    workspace = new_krita_home(chroot_root, inlayer_server)
+    kritarc = workspace.host_path(".config", "kritarc")
+    only_settings = {"scenarios": ["docker_settings_session"]}
+
+    def session(**plan: Any) -> dict[str, Any]:
+        found = run_krita(workspace, inlayer_server, **only_settings, **plan)
+        return scenario(found, "docker_settings_session")
+
+    try:
+        sessions = {"first": session(settings_change=FIRST_DAY)}
+        sessions["kept_after_first"] = kritarc_group(kritarc, SETTINGS_GROUP)
+        sessions["second"] = session()
+        replace_kritarc_group(kritarc, SETTINGS_GROUP, HAND_EDITED)
+        sessions["hand_edited"] = session()
+        sessions["kept_after_hand_edited"] = kritarc_group(kritarc, SETTINGS_GROUP)
+        yield sessions
+    finally:
+        shutil.rmtree(workspace.host_dir, ignore_errors=True)
+
+
+def assert_job_ran(session: dict[str, Any]) -> None:
+    assert session["start_message"] == "", session["start_message"]
+    assert session["job_error"] == ""
+    assert len(session["added"]) == 1, session["added"]
+    assert session["source_unchanged"]
+
+
+def test_the_first_session_keeps_the_docker_settings_in_kritarc(
+    krita_sessions: dict[str, Any],
+) -> None:
+    assert_job_ran(krita_sessions["first"])
+    kept = krita_sessions["kept_after_first"]
+    assert kept["model"] == TINY_SD15
+    assert (kept["steps"], kept["seed"], kept["seed_locked"]) == ("2", "11", "true")
+    assert kept["strength_percent"] == "80" and kept["read_visible"] == "false"
+
+
+def test_the_second_session_restores_the_docker_and_its_job_works(
+    krita_sessions: dict[str, Any],
+) -> None:
+    second = krita_sessions["second"]
+    restored = {key: second["restored"][key] for key in FIRST_DAY}
+    assert restored == FIRST_DAY
+    assert second["restored"]["read_visible"] is False
+    # Once the server's list is in, the model kept from the first day is the one picked there.
+    assert second["connected"]["model_listed"] == TINY_SD15
+    assert second["connected_message"] == ""
+    assert_job_ran(second)
+    assert second["job_parameters"] == {
+        "prompt": "a blue door\nwith brass handles",
+        "negative_prompt": "",
+        "strength": 0.8,
+        "steps": 2,
+        "seed": 11,
+        "count": 1,
+        "model": TINY_SD15,
+    }
+
+
+def test_hand_edited_settings_come_back_valid_and_a_gone_model_is_named(
+    krita_sessions: dict[str, Any],
+) -> None:
+    edited = krita_sessions["hand_edited"]
+    restored = edited["connected"]
+    assert restored["prompt"] == "a red apple"
+    assert restored["strength_percent"] == 100, "250 % is brought into range"
+    assert restored["steps"] == 20, "'many' is no number: the default"
+    assert restored["seed_locked"] is False, "'perhaps' is no yes or no: the default"
+    assert restored["count"] == 1 and restored["read_visible"] is False
+    # The model the settings name is not on the server: said, and the default used.
+    assert "a-model-deleted-since" in edited["connected_message"]
+    assert "Pick another under Model" in edited["connected_message"]
+    assert restored["model"] == "" and restored["model_listed"] == ""
+    assert_job_ran(edited)
+    assert edited["job_parameters"]["model"] == ""
+    assert edited["job_parameters"]["steps"] == 20
+    # What Krita keeps now is valid, and the stale model is gone from it.
+    kept = krita_sessions["kept_after_hand_edited"]
+    assert (kept["model"], kept["steps"], kept["strength_percent"]) == ("", "20", "100")
