@@ -6,8 +6,9 @@ selection there, as an 8-bit mask), sends it to the Inlayer server, and adds the
 layers above the source, masked by the feathered selection, in one undo step. The source layer is
 never written to.
 
-Standard library and `gi` only: GIMP's Python has nothing else. The Inlayer modules it needs
-(`inlayer_client`: protocol, client, bounds) are installed beside this file.
+Which rectangle that is comes from the client's `canvas.plan_canvas`; what each argument holds,
+whatever GIMP hands back, from `inlayer_arguments`. Standard library and `gi` only: GIMP's Python
+has nothing else. The Inlayer client (`inlayer_client`) is installed beside this file.
 """
 
 from __future__ import annotations

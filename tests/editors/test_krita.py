@@ -344,11 +344,13 @@ def replace_kritarc_group(kritarc: Path, group: str, lines: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def krita_sessions(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[dict[str, Any]]:
-    """Krita started three times on one HOME: a first day that sets up the docker and runs a
-    job, a second day that only runs a job, and a day after someone edited the settings by hand.
-    Each session's findings, and the settings kritarc held after the first and the last."""
+    """Krita started four times on one HOME: a first day that sets up the docker and runs a
+    job, a day the server is not running, a day that only runs a job, and a day after someone
+    edited the settings by hand. Each session's findings, and the settings kritarc held after
+    the first, the server-less and the last."""
     workspace = new_krita_home(chroot_root, inlayer_server)
     kritarc = workspace.host_path(".config", "kritarc")
+    server_info = workspace.host_path("inlayer-config", "server.json")
     only_settings = {"scenarios": ["docker_settings_session"]}
 
     def session(**plan: Any) -> dict[str, Any]:
@@ -358,6 +360,11 @@ def krita_sessions(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator
     try:
         sessions = {"first": session(settings_change=FIRST_DAY)}
         sessions["kept_after_first"] = kritarc_group(kritarc, SETTINGS_GROUP)
+        running = server_info.read_text(encoding="utf-8")
+        server_info.write_text(json.dumps({"url": f"http://127.0.0.1:{_free_port()}"}))
+        sessions["server_down"] = session()
+        sessions["kept_after_server_down"] = kritarc_group(kritarc, SETTINGS_GROUP)
+        server_info.write_text(running, encoding="utf-8")
         sessions["second"] = session()
         replace_kritarc_group(kritarc, SETTINGS_GROUP, HAND_EDITED)
         sessions["hand_edited"] = session()
@@ -382,6 +389,17 @@ def test_the_first_session_keeps_the_docker_settings_in_kritarc(
     assert kept["model"] == TINY_SD15
     assert (kept["steps"], kept["seed"], kept["seed_locked"]) == ("2", "11", "true")
     assert kept["strength_percent"] == "80" and kept["read_visible"] == "false"
+
+
+def test_a_session_without_the_server_keeps_the_chosen_model(
+    krita_sessions: dict[str, Any],
+) -> None:
+    """Without the server's list the docker cannot show the model, but must not forget it."""
+    down = krita_sessions["server_down"]
+    assert down["connected"]["model"] == TINY_SD15
+    assert "not running" in down["job_error"], down["job_error"]
+    assert down["added"] == [] and down["source_unchanged"]
+    assert krita_sessions["kept_after_server_down"] == krita_sessions["kept_after_first"]
 
 
 def test_the_second_session_restores_the_docker_and_its_job_works(
