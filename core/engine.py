@@ -2,14 +2,19 @@
 
 1. **Check** the request, and pick its seed when it asks for a random one.
 2. **Load** the model: the request's or the mode's default. The registry caches it and hands out
-   the mode's pipeline with a record of what it loaded (`models.LoadedModel`).
+   the mode's pipeline with a record of what it loaded (`models.LoadedModel`). Then the run's
+   `presets.Recipe`: the request's fields over its preset's (steps, guidance, scheduler, LoRAs,
+   autoencoder), and the recipe's LoRAs and autoencoder on the pipeline (`registry.equip`).
+   This is the one place where presets, LoRAs and tiny autoencoders enter a run.
 3. **Prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
    them (sides multiples of the model's VAE factor); where the result goes (`Placement`); the
    context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
-   (`PipelineInput`); the request's scheduler.
-4. **Diffuse**: one pipeline call per variation, always with explicit sizes, seeded per variation
-   (seed, seed + 1, …), reporting progress after every step with a latent preview when due, and
-   stopping at the next step when cancelled. Each call gives a `Variation`.
+   (`PipelineInput`); the recipe's scheduler.
+4. **Diffuse**: one pipeline call per variation on a CPU, all variations in one batched call on
+   a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …), reporting
+   progress after every step with a preview when due (the tiny autoencoder's where one fits the
+   model, else the linear latent map), and stopping at the next step when cancelled. Each
+   variation gives a `Variation`.
 5. **Finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
@@ -47,7 +52,8 @@ from .client.protocol import (
 from .fill import fill_masked
 from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
-from .previews import latent_preview
+from .presets import Recipe, recipe_for
+from .previews import Preview, preview_of
 from .schedulers import make_scheduler
 
 if TYPE_CHECKING:
@@ -121,20 +127,27 @@ class Stopwatch:
         return self._seconds | {"total": time.perf_counter() - self._started}
 
 
-def executed_steps(request: EditRequest) -> int:
-    """Denoising steps a run performs: img2img and inpaint skip the first (1 - strength)."""
+def executed_steps(request: EditRequest, steps: int) -> int:
+    """Denoising steps a run of `steps` performs: img2img and inpaint skip the first
+    (1 - strength)."""
     if request.mode in (Mode.IMG2IMG, Mode.INPAINT):
-        return min(int(request.steps * request.strength), request.steps)
-    return request.steps
+        return min(int(steps * request.strength), steps)
+    return steps
 
 
 def check_request(request: EditRequest) -> None:
-    """Step 1: the request's own checks, and that a run it asks for runs at least one step."""
+    """Step 1: the request's own checks, and, where it says its steps, that it runs one."""
     request.validate()
-    if request.mode in (Mode.IMG2IMG, Mode.INPAINT) and executed_steps(request) < 1:
+    if request.steps is not None:
+        check_steps(request, request.steps)
+
+
+def check_steps(request: EditRequest, steps: int) -> None:
+    """That a run of `steps` (the request's or its preset's) runs at least one step."""
+    if request.mode in (Mode.IMG2IMG, Mode.INPAINT) and executed_steps(request, steps) < 1:
         raise InvalidRequest(
             "strength",
-            f"{request.strength} with {request.steps} steps runs no step "
+            f"{request.strength} with {steps} steps runs no step "
             f"(int(steps × strength) = 0); raise the strength or the steps",
         )
 
@@ -197,15 +210,18 @@ def prepare(
     )
 
 
-def pipeline_arguments(request: EditRequest, pipeline_input: PipelineInput) -> dict[str, Any]:
-    """The arguments of the mode's pipeline call that every variation shares."""
+def pipeline_arguments(
+    request: EditRequest, recipe: Recipe, pipeline_input: PipelineInput
+) -> dict[str, Any]:
+    """The arguments of the mode's pipeline call that every variation shares. Guidance ≤ 1
+    runs one UNet evaluation per step (diffusers skips the unconditional pass)."""
     from PIL import Image
 
     arguments: dict[str, Any] = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
-        "num_inference_steps": request.steps,
-        "guidance_scale": request.guidance,
+        "num_inference_steps": recipe.steps,
+        "guidance_scale": recipe.guidance,
         "output_type": "np",
     }
     working = pipeline_input.working
@@ -238,11 +254,14 @@ class _StopRun(Exception):
 def step_callback(
     request: EditRequest,
     variation: int,
-    family: str,
+    batch: int,
+    preview: Preview,
     on_progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> Callable[..., dict[str, Any]]:
-    """The pipeline's `callback_on_step_end`: stop when cancelled, else report the progress."""
+    """The pipeline's `callback_on_step_end` of a call that runs `batch` variations from
+    `variation` on: stop when cancelled, else report the progress (a step of a batched call
+    advances each of its variations)."""
 
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]):
         if cancel is not None and cancel.is_set():
@@ -251,15 +270,15 @@ def step_callback(
             # The pipeline knows how many steps it really runs (strength, 2nd-order solvers).
             per_variation = int(pipe.num_timesteps)
             interval = request.preview_interval
-            preview = None
+            picture = None
             if interval and (step + 1) % interval == 0:
-                preview = latent_preview(tensors["latents"], family)
+                picture = preview(tensors["latents"])
             on_progress(
                 Progress(
-                    step=variation * per_variation + step + 1,
+                    step=variation * per_variation + (step + 1) * batch,
                     total=per_variation * request.count,
                     variation=variation,
-                    preview=preview,
+                    preview=picture,
                 )
             )
         return tensors
@@ -287,10 +306,22 @@ def edit_result(
     canvas: Extent,
     images: list[GeneratedImage],
     watch: Stopwatch,
+    recipe: Recipe | None = None,
 ) -> EditResult:
+    """The result, its parameters with every choice the run made (seed, model, recipe)."""
     timings = watch.timings()
     parameters = request.parameters() | {"seed": seed, "model": model_name}
-    return EditResult(images, parameters, timings, canvas.width, canvas.height, model=model_name)
+    if recipe is not None:
+        parameters |= recipe.parameters()
+    return EditResult(
+        images,
+        parameters,
+        timings,
+        canvas.width,
+        canvas.height,
+        model=model_name,
+        hint=recipe.hint if recipe else "",
+    )
 
 
 class Engine:
@@ -324,15 +355,18 @@ class Engine:
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
             try:
-                # 2. Load the model.
+                # 2. Load the model, then the request's recipe and what it adds to the model.
                 pipe, model = self._load(request)
+                recipe = recipe_for(request, model, self.registry.catalog)
+                check_steps(request, recipe.steps)
+                preview = preview_of(model.info.family, self.registry.equip(pipe, recipe))
                 watch.lap("load")
                 # 3. Prepare: mask, context, scale; the scheduler.
-                placement, pipeline_input = self._prepare(request, pipe, model, seed)
+                placement, pipeline_input = self._prepare(request, recipe, pipe, model, seed)
                 watch.lap("prepare")
                 # 4. Diffuse, with progress, previews and cancel.
                 variations = self._diffuse(
-                    request, pipe, model, pipeline_input, seed, on_progress, cancel
+                    request, recipe, pipe, model, pipeline_input, seed, preview, on_progress, cancel
                 )
                 watch.lap("diffusion")
                 # 5. Finish: scale back and blend.
@@ -347,7 +381,9 @@ class Engine:
                     "the selection smaller, ask for fewer variations, close other GPU programs, "
                     "or enable CPU offload (cpu_offload in the settings)"
                 ) from None
-            return edit_result(request, seed, model.info.name, placement.canvas, images, watch)
+            return edit_result(
+                request, seed, model.info.name, placement.canvas, images, watch, recipe
+            )
 
     def _load(self, request: EditRequest) -> tuple[DiffusionPipeline, LoadedModel]:
         """Step 2: the mode's pipeline of the request's model, or of the mode's default one."""
@@ -355,9 +391,14 @@ class Engine:
         return self.registry.pipeline(ref, request.mode)
 
     def _prepare(
-        self, request: EditRequest, pipe: DiffusionPipeline, model: LoadedModel, seed: int
+        self,
+        request: EditRequest,
+        recipe: Recipe,
+        pipe: DiffusionPipeline,
+        model: LoadedModel,
+        seed: int,
     ) -> tuple[Placement, PipelineInput]:
-        """Step 3: where the result goes, what the pipeline starts from, and the request's
+        """Step 3: where the result goes, what the pipeline starts from, and the recipe's
         scheduler on the pipeline (a fresh one every run)."""
         placement, pipeline_input = prepare(
             request,
@@ -366,42 +407,50 @@ class Engine:
             fill=resolve_fill(request, model.info.inpainting),
             seed=seed,
         )
-        pipe.scheduler = make_scheduler(request.scheduler, model.scheduler_config)
+        pipe.scheduler = make_scheduler(recipe.scheduler, model.scheduler_config)
         return placement, pipeline_input
 
     def _diffuse(
         self,
         request: EditRequest,
+        recipe: Recipe,
         pipe: DiffusionPipeline,
         model: LoadedModel,
         pipeline_input: PipelineInput,
         seed: int,
+        preview: Preview,
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
     ) -> list[Variation]:
-        """Step 4: one pipeline call per variation, seeded seed, seed + 1, …"""
+        """Step 4: the variations, seeded seed, seed + 1, …: on a GPU in one batched call
+        (it fills the GPU better); on a CPU one call each (a batch there costs as much as the
+        calls, and each variation reports its own progress)."""
         import torch
 
-        arguments = pipeline_arguments(request, pipeline_input)
+        arguments = pipeline_arguments(request, recipe, pipeline_input)
+        batch = request.count if model.device != "cpu" else 1
+        seeds = [(seed + index) % SEED_RANGE for index in range(request.count)]
         variations = []
-        for index in range(request.count):
+        for first in range(0, request.count, batch):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            variation_seed = (seed + index) % SEED_RANGE
+            call_seeds = seeds[first : first + batch]
             try:
                 output = pipe(
                     **arguments,
-                    # A CPU generator draws the same noise whatever the device the pipeline
-                    # runs on.
-                    generator=torch.Generator("cpu").manual_seed(variation_seed),
+                    num_images_per_prompt=len(call_seeds),
+                    # One generator per variation: each draws the noise a call of its own would.
+                    # CPU generators draw the same noise whatever the device the pipeline runs on.
+                    generator=[torch.Generator("cpu").manual_seed(s) for s in call_seeds],
                     callback_on_step_end=step_callback(
-                        request, index, model.info.family, on_progress, cancel
+                        request, first, len(call_seeds), preview, on_progress, cancel
                     ),
                 )
             except _StopRun:
                 raise Cancelled("cancelled") from None
-            rgb = np.clip(np.rint(np.asarray(output.images[0]) * 255.0), 0, 255).astype(np.uint8)
-            variations.append(Variation(variation_seed, rgb))
+            for variation_seed, image in zip(call_seeds, output.images, strict=True):
+                rgb = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+                variations.append(Variation(variation_seed, rgb))
         return variations
 
     def _finish(self, placement: Placement, variations: list[Variation]) -> list[GeneratedImage]:

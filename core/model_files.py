@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 SAFE_WEIGHT_SUFFIXES = (".safetensors",)
 PICKLE_WEIGHT_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 MODEL_FILE_SUFFIXES = SAFE_WEIGHT_SUFFIXES + PICKLE_WEIGHT_SUFFIXES
+ALLOW_PICKLE_HINT = (
+    "pickled weights can run code when loaded; if you trust this file, allow them with "
+    "--allow-pickle (CLI), allow_pickle = true in config.ini, or INLAYER_ALLOW_PICKLE=1"
+)
 SIDE_CONFIG_SUFFIX = ".config"  # NAME.config/ beside NAME.safetensors holds its architecture
 
 # The files of a hub repo that loading needs: configs, tokenizers and safetensors weights, not
@@ -69,6 +73,8 @@ class ModelFileKind:
     subfolder: str  # inside each models folder; "" for the models folder itself
     suffixes: tuple[str, ...]  # of single files
     folder_marker: str | None  # the file inside a folder that makes it one model; None: files only
+    # Where AUTOMATIC1111 and ComfyUI keep this kind inside their installation folders.
+    tool_subfolders: tuple[str, ...] = ()
 
     def is_model(self, path: Path) -> bool:
         """Whether `path` looks like a model of this kind: a marked folder or a weights file."""
@@ -79,6 +85,20 @@ class ModelFileKind:
 
 CHECKPOINTS = ModelFileKind(
     subfolder="", suffixes=MODEL_FILE_SUFFIXES, folder_marker="model_index.json"
+)
+# LoRAs (core/loras.py): single files, in ComfyUI's folder name.
+LORAS = ModelFileKind(
+    subfolder="loras",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker=None,
+    tool_subfolders=("models/Lora", "models/loras"),
+)
+# Tiny autoencoders (core/tiny_vae.py): a diffusers folder, one file, or an encoder/decoder pair.
+TINY_VAES = ModelFileKind(
+    subfolder="vae_approx",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker="config.json",
+    tool_subfolders=("models/VAE-approx", "models/vae_approx"),
 )
 
 
@@ -95,11 +115,15 @@ class ModelFile:
         return ModelFile(path.name if path.is_dir() else path.stem, path)
 
 
-def find_model_files(models_dirs: Sequence[Path], kind: ModelFileKind) -> list[ModelFile]:
-    """Every model of `kind` in the models folders: folder by folder, by name within each."""
+def find_model_files(
+    models_dirs: Sequence[Path], kind: ModelFileKind, tool_dirs: Sequence[Path] = ()
+) -> list[ModelFile]:
+    """Every model of `kind` in the models folders, then in the installation folders of other
+    tools (`tool_dirs`): folder by folder, by name within each."""
     found = []
-    for models_dir in models_dirs:
-        folder = models_dir / kind.subfolder
+    folders = [models_dir / kind.subfolder for models_dir in models_dirs]
+    folders += [tool / sub for tool in tool_dirs for sub in kind.tool_subfolders]
+    for folder in dict.fromkeys(folders):
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
@@ -123,7 +147,7 @@ class Checkpoint:
     name: str
     path: Path  # a diffusers folder or a single checkpoint file
     format: str  # "diffusers", "safetensors", "ckpt", "hub"
-    family: str  # "sd15", "sdxl"
+    family: str  # "sd15", "sd21" (SD 2.x, e.g. SD-Turbo), "sdxl"
     inpainting: bool  # a dedicated inpainting model (9-channel UNet)
     source: str  # what the user sees: a folder, a file or a repo id
 
@@ -154,11 +178,15 @@ def describe_folder(
 ) -> Checkpoint:
     """Family and inpainting of a diffusers folder, read from its configs (no weights read)."""
     index = _read_json(path / "model_index.json")
-    family = "sdxl" if "text_encoder_2" in index else "sd15"
     unet_config_path = path / "unet" / "config.json"
-    in_channels = (
-        _read_json(unet_config_path).get("in_channels", 4) if unet_config_path.exists() else 4
-    )
+    unet = _read_json(unet_config_path) if unet_config_path.exists() else {}
+    if "text_encoder_2" in index:
+        family = "sdxl"
+    elif unet.get("use_linear_projection") or unet.get("cross_attention_dim") == 1024:
+        family = "sd21"  # OpenCLIP's text encoder, linear attention projections
+    else:
+        family = "sd15"
+    in_channels = unet.get("in_channels", 4)
     return Checkpoint(name, path, fmt, family, in_channels == 9, source or str(path))
 
 
@@ -233,13 +261,17 @@ class ModelCatalog:
         *,
         allow_pickle: bool = False,
         default_models: Mapping[Mode, str] | None = None,
+        tool_dirs: Sequence[Path] = (),
     ) -> None:
+        """`tool_dirs`: installation folders of AUTOMATIC1111 and ComfyUI, searched for the
+        kinds they keep apart from their checkpoints (LoRAs, tiny autoencoders)."""
         self.models_dirs = [Path(d).expanduser() for d in models_dirs]
+        self.tool_dirs = [Path(d).expanduser() for d in tool_dirs]
         self.allow_pickle = allow_pickle  # also fetch a hub repo's pickled weights
         self.default_models = dict(default_models or {})  # the user's choice per mode
 
     def find(self, kind: ModelFileKind) -> list[ModelFile]:
-        return find_model_files(self.models_dirs, kind)
+        return find_model_files(self.models_dirs, kind, self.tool_dirs)
 
     def list(self) -> list[ModelInfo]:
         """Every checkpoint in the models folders, sorted by name; broken ones are skipped, and

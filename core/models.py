@@ -22,8 +22,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .client.protocol import Mode, ModelInfo, ModelLoadError, ModelNotFound
+from .client.protocol import AddOnInfo, Mode, ModelInfo, ModelLoadError, ModelNotFound
+from .few_step import FewStepSettings, few_step_settings_of_model
+from .loras import ModelLoras, find_loras
 from .model_files import (
+    ALLOW_PICKLE_HINT,
     MODEL_FILE_SUFFIXES,
     PICKLE_WEIGHT_SUFFIXES,
     SAFE_WEIGHT_SUFFIXES,
@@ -31,28 +34,28 @@ from .model_files import (
     ModelCatalog,
     side_config_folder,
 )
+from .tiny_vae import TinyVaeFile, find_tiny_vaes, load_tiny_vae, scale_factor
 
 if TYPE_CHECKING:
     import torch
-    from diffusers import DiffusionPipeline
+    from diffusers import AutoencoderTiny, DiffusionPipeline
+
+    from .presets import Recipe
 
 log = logging.getLogger(__name__)
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 CLIP_TOKENIZER_DIR = CONFIGS_DIR / "clip-tokenizer"
 
-ALLOW_PICKLE_HINT = (
-    "pickled weights can run code when loaded; if you trust this file, allow them with "
-    "--allow-pickle (CLI), allow_pickle = true in config.ini, or INLAYER_ALLOW_PICKLE=1"
-)
-
 # Pipeline class names per family and mode.
+_SD_PIPELINES = {
+    Mode.TXT2IMG: "StableDiffusionPipeline",
+    Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",
+    Mode.INPAINT: "StableDiffusionInpaintPipeline",
+}
 PIPELINE_CLASSES = {
-    "sd15": {
-        Mode.TXT2IMG: "StableDiffusionPipeline",
-        Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",
-        Mode.INPAINT: "StableDiffusionInpaintPipeline",
-    },
+    "sd15": _SD_PIPELINES,
+    "sd21": _SD_PIPELINES,  # SD 2.x (SD-Turbo) differs in its configs, not in its pipelines
     "sdxl": {
         Mode.TXT2IMG: "StableDiffusionXLPipeline",
         Mode.IMG2IMG: "StableDiffusionXLImg2ImgPipeline",
@@ -61,14 +64,16 @@ PIPELINE_CLASSES = {
 }
 
 # Components each family's folder must hold (with weights where marked).
+_SD_COMPONENTS = {
+    "unet": True,
+    "vae": True,
+    "text_encoder": True,
+    "tokenizer": False,
+    "scheduler": False,
+}
 REQUIRED_COMPONENTS = {
-    "sd15": {
-        "unet": True,
-        "vae": True,
-        "text_encoder": True,
-        "tokenizer": False,
-        "scheduler": False,
-    },
+    "sd15": _SD_COMPONENTS,
+    "sd21": _SD_COMPONENTS,
     "sdxl": {
         "unet": True,
         "vae": True,
@@ -94,15 +99,20 @@ class LoadedModel:
     vae_scale_factor: int  # image pixels per latent pixel, along a side
     native_side: int  # the side, in pixels, of the square images the model was trained on
     scheduler_config: Mapping[str, Any]  # the model's own scheduler (a request may pick another)
+    cross_attention_dim: int  # the width of its text embeddings: which LoRAs fit
+    few_step: FewStepSettings | None  # how a distilled model wants to run; None: an ordinary one
 
 
 @dataclass
 class _ModelInMemory:
-    """The one model kept loaded: its pipelines, one per mode, all sharing the same weights."""
+    """The one model kept loaded: its pipelines, one per mode, all sharing the same weights,
+    the LoRAs loaded into them, and its own autoencoder (a run may swap in a tiny one)."""
 
     checkpoint: Checkpoint
     loaded: LoadedModel
     pipelines: dict[Mode, DiffusionPipeline]
+    loras: ModelLoras
+    full_vae: Any
 
 
 def _weight_files(folder: Path) -> list[Path]:
@@ -133,8 +143,23 @@ DTYPE_NAMES = {
 }
 
 
+def cpu_has_native_bf16(cpu_flags: str | None = None) -> bool:
+    """Whether the CPU computes bfloat16 in hardware (AMX or AVX-512 BF16). Elsewhere torch
+    emulates it, and one SD 1.5 step takes minutes instead of seconds. `cpu_flags`: the
+    "flags" line of /proc/cpuinfo (read when None; empty where there is none)."""
+    if cpu_flags is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+                cpu_flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+        except OSError:
+            cpu_flags = ""
+    flags = set(cpu_flags.split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
 def choose_dtype(device: str, requested: str | None) -> torch.dtype:
-    """fp16 on CUDA and MPS, fp32 on CPU; bf16 when requested and the GPU supports it."""
+    """fp16 on CUDA and MPS; on the CPU bf16 where it has bf16 in hardware, else fp32; bf16 when
+    requested and the GPU supports it."""
     import torch
 
     if requested:
@@ -146,10 +171,16 @@ def choose_dtype(device: str, requested: str | None) -> torch.dtype:
         if name == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
             log.warning("this GPU has no bfloat16; using float16")
             name = "float16"
-        if name != "float32" and device == "cpu":
-            log.warning("half precision on the CPU is slow and imprecise; using it as asked")
+        if (
+            name != "float32"
+            and device == "cpu"
+            and not (name == "bfloat16" and cpu_has_native_bf16())
+        ):
+            log.warning("this CPU emulates %s: slow and imprecise; using it as asked", name)
         return getattr(torch, name)
-    return torch.float32 if device == "cpu" else torch.float16
+    if device == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    return torch.float16
 
 
 class ModelRegistry:
@@ -171,11 +202,19 @@ class ModelRegistry:
         cpu_offload: bool = False,
         vae_tiling: bool | None = None,
         default_models: Mapping[Mode, str] | None = None,
+        tool_dirs: Sequence[Path] = (),
+        compile_unet: bool = False,
     ) -> None:
-        """`device` None: the best one found; `dtype` None: float16 on a GPU, float32 on the
-        CPU; `vae_tiling` None: on a GPU only."""
+        """`device` None: the best one found; `dtype` None: float16 on a GPU, on the CPU
+        bfloat16 where it has it in hardware, else float32; `vae_tiling` None: on a GPU only;
+        `tool_dirs`: AUTOMATIC1111 and ComfyUI installations, for their LoRAs and tiny
+        autoencoders; `compile_unet`: torch.compile the UNet on a GPU (a minute or two on the
+        first run of each size, faster steps after)."""
         self.catalog = ModelCatalog(
-            models_dirs, allow_pickle=allow_pickle, default_models=default_models
+            models_dirs,
+            allow_pickle=allow_pickle,
+            default_models=default_models,
+            tool_dirs=tool_dirs,
         )
         self.allow_pickle = allow_pickle
         self.device = device or default_device()
@@ -184,8 +223,11 @@ class ModelRegistry:
         # Tiled VAE decoding saves GPU memory on large images and costs little there; on the
         # CPU memory is plentiful and tiling only adds seams and time.
         self.vae_tiling = self.device != "cpu" if vae_tiling is None else vae_tiling
+        self.compile_unet = compile_unet and self.device.startswith("cuda")
         self.weight_loads = 0
         self._in_memory: _ModelInMemory | None = None
+        # Tiny autoencoders by file, kept across model switches (a few MB each).
+        self._tiny_vaes: dict[tuple[Path, int], AutoencoderTiny] = {}
         self._lock = threading.RLock()
 
     @cached_property
@@ -205,6 +247,11 @@ class ModelRegistry:
     def default_for(self, mode: Mode) -> str:
         return self.catalog.default_for(mode)
 
+    def add_ons(self) -> list[AddOnInfo]:
+        """The LoRAs, then the tiny autoencoders, a request may add to its model."""
+        loras = [lora.info() for lora in find_loras(self.catalog)]
+        return loras + [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+
     # --- loading -------------------------------------------------------------------------------
 
     def pipeline(self, ref: str, mode: Mode) -> tuple[DiffusionPipeline, LoadedModel]:
@@ -220,6 +267,32 @@ class ModelRegistry:
             if mode not in model.pipelines:
                 model.pipelines[mode] = self._derive(model, mode)
             return model.pipelines[mode], model.loaded
+
+    def equip(self, pipe: DiffusionPipeline, recipe: Recipe) -> AutoencoderTiny | None:
+        """Put the recipe's LoRAs (fused into the weights) and autoencoder on `pipe`, a pipeline
+        of the loaded model; return the autoencoder that decodes its previews (None: linear).
+        A LoRA or autoencoder that fails to load leaves the model as it was."""
+        with self._lock:
+            assert self._in_memory is not None, "equip() follows pipeline()"
+            model = self._in_memory
+            preview = None if recipe.preview_vae is None else self._tiny_vae(recipe.preview_vae)
+            vae = model.full_vae if recipe.vae is None else self._tiny_vae(recipe.vae)
+            if recipe.vae is not None and scale_factor(vae) != model.loaded.vae_scale_factor:
+                raise ModelLoadError(
+                    f"tiny autoencoder {recipe.vae.name} scales by {scale_factor(vae)}, but "
+                    f"{model.loaded.info.name} by {model.loaded.vae_scale_factor}"
+                )
+            model.loras.activate(pipe, recipe.loras)
+            pipe.vae = vae
+            return preview
+
+    def _tiny_vae(self, tiny: TinyVaeFile) -> AutoencoderTiny:
+        key = (tiny.path, tiny.path.stat().st_mtime_ns)
+        if key not in self._tiny_vaes:
+            self._tiny_vaes[key] = load_tiny_vae(
+                tiny, dtype=self.dtype, device=self.device, allow_pickle=self.allow_pickle
+            )
+        return self._tiny_vaes[key]
 
     def unload(self) -> None:
         """Free the loaded model (and the GPU memory it held)."""
@@ -245,8 +318,13 @@ class ModelRegistry:
             vae_scale_factor=multiple,
             native_side=int(pipe.unet.config.sample_size) * multiple,
             scheduler_config=dict(pipe.scheduler.config),
+            cross_attention_dim=int(pipe.unet.config.cross_attention_dim),
+            few_step=few_step_settings_of_model(
+                checkpoint.name, pipe.scheduler.config, pipe.unet.config
+            ),
         )
-        self._in_memory = _ModelInMemory(checkpoint, loaded, {mode: pipe})
+        loras = ModelLoras(allow_pickle=self.allow_pickle)
+        self._in_memory = _ModelInMemory(checkpoint, loaded, {mode: pipe}, loras, pipe.vae)
         return self._in_memory
 
     def _check_pickle(self, checkpoint: Checkpoint) -> None:
@@ -310,7 +388,7 @@ class ModelRegistry:
     def _no_safety_checker(self, checkpoint: Checkpoint) -> dict[str, Any]:
         # Inlayer edits the user's own images locally; SD 1.5's NSFW checker would black out
         # results (and needs weights most checkpoints lack).
-        if checkpoint.family == "sd15":
+        if checkpoint.family in ("sd15", "sd21"):
             return {"safety_checker": None, "requires_safety_checker": False}
         return {}
 
@@ -349,6 +427,17 @@ class ModelRegistry:
             pipe.enable_model_cpu_offload(device=self.device)
         else:
             pipe.to(self.device)
+        if self.device.startswith("cuda"):
+            import torch
+
+            # Convolutions in NHWC run on the tensor cores without layout conversions. (The
+            # attention is already PyTorch's fused scaled_dot_product_attention, diffusers'
+            # default.)
+            pipe.unet.to(memory_format=torch.channels_last)
+            if self.compile_unet:
+                # In place, so that LoRAs still find the UNet's layers. Prompts and seeds are
+                # inputs of the compiled graph: only a new size compiles again.
+                pipe.unet.compile(dynamic=False)
         return pipe
 
     def _derive(self, model: _ModelInMemory, mode: Mode) -> DiffusionPipeline:
@@ -357,8 +446,9 @@ class ModelRegistry:
 
         cls = getattr(diffusers, PIPELINE_CLASSES[model.checkpoint.family][mode])
         base = next(iter(model.pipelines.values()))
-        # from_pipe would otherwise cast the shared modules to its default dtype.
-        pipe = cls.from_pipe(base, dtype=self.dtype)
+        # from_pipe would otherwise cast the shared modules to its default dtype. The model's
+        # own autoencoder: a run may have left a tiny one on the base pipeline.
+        pipe = cls.from_pipe(base, dtype=self.dtype, vae=model.full_vae)
         pipe.set_progress_bar_config(disable=True)
         if self.cpu_offload:
             pipe.enable_model_cpu_offload(device=self.device)

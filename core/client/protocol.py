@@ -34,6 +34,9 @@ MAX_PIXELS = 8192 * 8192
 MAX_STEPS = 150
 MAX_COUNT = 16
 MAX_PROMPT_CHARS = 4000
+MAX_LORAS = 16
+MAX_LORA_SCALE = 10.0
+MAX_REFERENCE_CHARS = 4096  # a name or path of a LoRA or an autoencoder
 
 
 class Mode(str, enum.Enum):
@@ -52,6 +55,19 @@ DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.6}
 
 def default_strength(mode: Mode) -> float:
     return DEFAULT_STRENGTH.get(mode, 1.0)
+
+
+class Preset(str, enum.Enum):
+    """How a request trades quality for speed when it leaves `steps`, `guidance`, `scheduler` or
+    `vae` unset (core/presets.py resolves it; the request's own fields always win)."""
+
+    QUALITY = "quality"  # the model's scheduler, 20 steps, guidance 7, the full autoencoder
+    FAST = "fast"  # a speed LoRA or a distilled model, few steps, no guidance, tiny autoencoder
+
+
+# What an `EditRequest.vae` of these words means; anything else names a tiny autoencoder.
+VAE_FULL = "full"  # the model's own autoencoder
+VAE_TINY = "tiny"  # the installed tiny autoencoder that fits the model's family
 
 
 class FillMode(str, enum.Enum):
@@ -238,6 +254,40 @@ class Mask:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LoraChoice:
+    """A LoRA a request applies on top of its model, and how strongly (0 = not at all)."""
+
+    name: str  # a name `inlayer models` lists under LoRAs, or a path to a .safetensors file
+    scale: float = 1.0
+
+    @staticmethod
+    def parse(text: str) -> LoraChoice:
+        """``NAME_OR_PATH[:SCALE]``, as the command line and A1111's ``<lora:NAME:SCALE>`` write
+        it. A colon followed by no number belongs to the name (``C:\\loras\\x.safetensors``)."""
+        name, colon, tail = text.strip().rpartition(":")
+        if colon and name:
+            try:
+                return LoraChoice(name.strip(), float(tail))
+            except ValueError:
+                pass
+        return LoraChoice(text.strip())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "scale": self.scale}
+
+    @staticmethod
+    def from_json(value: Any) -> LoraChoice:
+        """A LoRA of the wire: ``{"name": ..., "scale": ...}`` or the text ``NAME[:SCALE]``."""
+        if isinstance(value, str):
+            return LoraChoice.parse(value)
+        if isinstance(value, dict) and set(value) <= {"name", "scale"} and "name" in value:
+            return LoraChoice(value["name"], value.get("scale", 1.0))
+        raise InvalidRequest(
+            "loras", f"{value!r} is not a LoRA; give {{'name': ..., 'scale': ...}} or 'NAME:SCALE'"
+        )
+
+
 @dataclass
 class EditRequest:
     """One edit. `image` and `mask` are the pixels; everything else is a parameter.
@@ -255,8 +305,8 @@ class EditRequest:
     prompt: str = ""
     negative_prompt: str = ""
     strength: float = 1.0  # 1.0 = repaint from noise; lower keeps more of the original
-    steps: int = 20
-    guidance: float = 7.0
+    steps: int | None = None  # None = the preset's (quality: 20; fast: what the model wants)
+    guidance: float | None = None  # None = the preset's (quality: 7; fast: off); ≤ 1 = off
     seed: int = -1  # -1 = random; variation i uses seed + i
     count: int = 1  # number of variations
     scheduler: str = ""  # "" = the model's own; else a name from `SCHEDULERS`
@@ -267,6 +317,9 @@ class EditRequest:
     width: int | None = None  # canvas size for txt2img without an image
     height: int | None = None
     preview_interval: int = 0  # a preview every N steps; 0 = none
+    preset: str = ""  # "" = the device's default (fast on a CPU where installed); a `Preset`
+    loras: tuple[LoraChoice, ...] = ()  # applied in order; the fast preset may add a speed LoRA
+    vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -297,9 +350,15 @@ class EditRequest:
             raise InvalidRequest("strength", f"is {self.strength!r}; it must be in [0, 1]")
         if self.mode == Mode.IMG2IMG and self.strength == 0.0:
             raise InvalidRequest("strength", "0 would change nothing; use a value in (0, 1]")
-        if not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
-            raise InvalidRequest("steps", f"is {self.steps!r}; it must be in [1, {MAX_STEPS}]")
-        if not isinstance(self.guidance, (int, float)) or not 0.0 <= self.guidance <= 50.0:
+        if self.steps is not None and (
+            not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS
+        ):
+            raise InvalidRequest(
+                "steps", f"is {self.steps!r}; it must be in [1, {MAX_STEPS}] (or unset)"
+            )
+        if self.guidance is not None and (
+            not isinstance(self.guidance, (int, float)) or not 0.0 <= self.guidance <= 50.0
+        ):
             raise InvalidRequest("guidance", f"is {self.guidance!r}; it must be in [0, 50]")
         if not isinstance(self.seed, int) or not -1 <= self.seed < 2**32:
             raise InvalidRequest("seed", f"is {self.seed!r}; use -1 (random) or 0 … 2^32-1")
@@ -323,6 +382,33 @@ class EditRequest:
             raise InvalidRequest("feather", "must be ≥ 0 px")
         if not isinstance(self.preview_interval, int) or self.preview_interval < 0:
             raise InvalidRequest("preview_interval", "must be ≥ 0 (0 = no previews)")
+        if self.preset not in ("", *(p.value for p in Preset)):
+            raise InvalidRequest(
+                "preset", f"{self.preset!r} is unknown; choose one of {[p.value for p in Preset]}"
+            )
+        self._validate_loras()
+        if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
+
+    def _validate_loras(self) -> None:
+        if not isinstance(self.loras, (tuple, list)) or len(self.loras) > MAX_LORAS:
+            raise InvalidRequest("loras", f"must be a list of at most {MAX_LORAS} LoRAs")
+        for lora in self.loras:
+            if not isinstance(lora, LoraChoice):
+                raise InvalidRequest("loras", f"{lora!r} is not a LoraChoice")
+            name, scale = lora.name, lora.scale
+            if not isinstance(name, str) or not name.strip() or len(name) > MAX_REFERENCE_CHARS:
+                raise InvalidRequest("loras", f"{name!r} is not a LoRA name or path")
+            if (
+                isinstance(scale, bool)
+                or not isinstance(scale, (int, float))
+                or not -MAX_LORA_SCALE <= scale <= MAX_LORA_SCALE
+            ):
+                raise InvalidRequest(
+                    "loras",
+                    f"{name}: scale {scale!r} must be a number in "
+                    f"[-{MAX_LORA_SCALE:g}, {MAX_LORA_SCALE:g}]",
+                )
 
     def parameters(self) -> dict[str, Any]:
         """Every field except the pixels, as JSON-ready data."""
@@ -331,6 +417,8 @@ class EditRequest:
             if f.name in ("image", "mask"):
                 continue
             value = getattr(self, f.name)
+            if f.name == "loras":
+                value = [lora.to_json() for lora in value]
             out[f.name] = value.value if isinstance(value, enum.Enum) else value
         return out
 
@@ -363,6 +451,10 @@ class EditRequest:
                 raise InvalidRequest(
                     "fill", f"{values['fill']!r} is unknown; one of {[f.value for f in FillMode]}"
                 ) from None
+        if "loras" in values:
+            if not isinstance(values["loras"], (list, tuple)):
+                raise InvalidRequest("loras", "must be a list of LoRAs")
+            values["loras"] = tuple(LoraChoice.from_json(lora) for lora in values["loras"])
         return cls(image=image, mask=mask, **values)
 
 
@@ -410,6 +502,17 @@ SCHEDULERS: dict[str, SchedulerChoice] = {
         SchedulerChoice("lms", "LMSDiscreteScheduler", a1111_samplers=("LMS",)),
         SchedulerChoice("heun", "HeunDiscreteScheduler", a1111_samplers=("Heun",)),
         SchedulerChoice("unipc", "UniPCMultistepScheduler", a1111_samplers=("UniPC",)),
+        # The few-step schedulers of distilled models and speed LoRAs.
+        SchedulerChoice("lcm", "LCMScheduler", a1111_samplers=("LCM",)),
+        SchedulerChoice("tcd", "TCDScheduler", a1111_samplers=("TCD",)),
+        # Timesteps that end at the last training step, as SD-Turbo, SDXL-Lightning and
+        # Hyper-SD were distilled with (A1111's "SGM Uniform" schedule).
+        SchedulerChoice(
+            "euler_trailing",
+            "EulerDiscreteScheduler",
+            {"timestep_spacing": "trailing"},
+            ("Euler SGM Uniform",),
+        ),
     )
 }
 
@@ -438,6 +541,7 @@ class EditResult:
     canvas_width: int
     canvas_height: int
     model: str = ""  # the model actually used ("" for fill)
+    hint: str = ""  # one line for the user, e.g. how to make such edits faster ("" = none)
 
     def parameters_of(self, image: GeneratedImage) -> dict[str, Any]:
         """What reproduces this one variation: its own seed, one image, the model that ran."""
@@ -475,6 +579,24 @@ class ModelInfo:
     inpainting: bool  # a dedicated inpainting checkpoint (9-channel UNet)
     source: str  # a folder, a file or a hub repo id
     format: str  # "diffusers", "safetensors", "ckpt", "hub"
+
+
+class AddOnKind(str, enum.Enum):
+    """What a file added to a model on a request is."""
+
+    LORA = "lora"  # a request's `loras`
+    VAE = "vae"  # a tiny autoencoder, a request's `vae`
+
+
+@dataclass(frozen=True)
+class AddOnInfo:
+    """A file a request may add to its model: a LoRA or a tiny autoencoder."""
+
+    name: str  # what a request's `loras` or `vae` field takes
+    kind: AddOnKind
+    family: str  # the model family it fits ("sd15", "sd21", "sdxl"); "" when unknown
+    source: str  # the file or folder
+    speed: str = ""  # for a speed LoRA (LCM, TCD, ...): the scheduler it wants; else ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from typing import Any
 
 from .protocol import (
     MAX_PIXELS,
+    AddOnInfo,
+    AddOnKind,
     EditRequest,
     EditResult,
     GeneratedImage,
@@ -160,6 +162,10 @@ def _check_types(request: EditRequest) -> None:
             raise InvalidRequest(f.name, f"is {value!r}; it must be an integer")
         if f.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise InvalidRequest(f.name, f"is {value!r}; it must be a number")
+        if f.type == "float | None" and (
+            isinstance(value, bool) or not isinstance(value, (int, float, type(None)))
+        ):
+            raise InvalidRequest(f.name, f"is {value!r}; it must be a number (or null)")
         if f.type == "str" and not isinstance(value, str):
             raise InvalidRequest(f.name, f"is {value!r}; it must be text")
 
@@ -196,6 +202,7 @@ def encode_status(status: JobStatus) -> bytes:
             "canvas_width": result.canvas_width,
             "canvas_height": result.canvas_height,
             "model": result.model,
+            "hint": result.hint,
         }
     return writer.finish(header)
 
@@ -222,6 +229,7 @@ def decode_status(envelope: bytes) -> JobStatus:
             canvas_width=int(data["canvas_width"]),
             canvas_height=int(data["canvas_height"]),
             model=str(data.get("model", "")),
+            hint=str(data.get("hint", "")),
         )
     return JobStatus(
         job_id=str(header["job_id"]),
@@ -274,4 +282,18 @@ def model_from_json(data: dict[str, Any]) -> ModelInfo:
         inpainting=bool(data["inpainting"]),
         source=str(data["source"]),
         format=str(data["format"]),
+    )
+
+
+def add_on_to_json(add_on: AddOnInfo) -> dict[str, Any]:
+    return {**dataclasses.asdict(add_on), "kind": add_on.kind.value}
+
+
+def add_on_from_json(data: dict[str, Any]) -> AddOnInfo:
+    return AddOnInfo(
+        name=str(data["name"]),
+        kind=AddOnKind(data["kind"]),
+        family=str(data["family"]),
+        source=str(data["source"]),
+        speed=str(data.get("speed", "")),
     )
