@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,12 @@ def resolve_loras(
     return tuple(ActiveLora(files[path], scales[path]) for path in files)
 
 
+def _file_key(lora: LoraFile) -> tuple[Path, int, int]:
+    """A LoRA file as it is now: a file changed in place is a new LoRA."""
+    stat = lora.path.stat()
+    return (lora.path, stat.st_size, stat.st_mtime_ns)
+
+
 def _adapter_count(pipe: DiffusionPipeline, adapter: str) -> int:
     """How many model layers carry `adapter`."""
     from peft.tuners.lora import LoraLayer
@@ -266,6 +273,11 @@ class ModelLoras:
 
     def activate(self, pipe: DiffusionPipeline, loras: Sequence[ActiveLora]) -> None:
         """Make `loras` the model's active set, fused into its weights."""
+        if self._fused and any(_file_key(lora.file) not in self._adapters for lora in loras):
+            # peft unmerges by itself to add an adapter; do it here, so that the record of
+            # what is fused stays true.
+            pipe.unfuse_lora()
+            self._fused = ()
         loaded_now: list[str] = []
         try:
             wanted = tuple(
@@ -293,8 +305,7 @@ class ModelLoras:
         self._fused = wanted
 
     def _adapter(self, pipe: DiffusionPipeline, lora: LoraFile, loaded_now: list[str]) -> str:
-        stat = lora.path.stat()
-        key = (lora.path, stat.st_size, stat.st_mtime_ns)
+        key = _file_key(lora)
         if key in self._adapters:
             return self._adapters[key]
         tensors = read_state_dict(lora.path, allow_pickle=self.allow_pickle)
@@ -302,7 +313,10 @@ class ModelLoras:
             tensors = {"unet." + key: value for key, value in tensors.items()}
         name = next(self._names)
         try:
-            pipe.load_lora_weights(tensors, adapter_name=name)
+            with warnings.catch_warnings():
+                # Several adapters in one model are what this class is for.
+                warnings.filterwarnings("ignore", "Already found a `peft_config`")
+                pipe.load_lora_weights(tensors, adapter_name=name)
         except Exception as error:  # diffusers and peft raise many kinds for a bad file
             raise ModelLoadError(f"cannot load LoRA {lora.name} ({lora.path}): {error}") from None
         loaded_now.append(name)
