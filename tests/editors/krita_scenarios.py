@@ -3,9 +3,9 @@ test_krita.py in ONE Krita launch, and writes what it saw to a JSON file the tes
 
 test_krita.py installs this file as the Python plug-in `inlayer_krita_test` and passes, through
 the file named by INLAYER_KRITA_TEST, the servers to use and where to write the findings. It runs
-inside Krita's own Python: standard library, PyQt5 and `krita` only. Each scenario returns plain
-data (pixels as lists or hashes) and never asserts itself, so that one failure does not hide the
-rest; a scenario that raises records its traceback.
+inside Krita's own Python: standard library, PyQt (5 in Krita 5, 6 in Krita 6) and `krita` only.
+Each scenario returns plain data (pixels as lists or hashes) and never asserts itself, so that one
+failure does not hide the rest; a scenario that raises records its traceback.
 """
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from krita import Extension, Krita, Selection
-from PyQt5.QtCore import QEventLoop, QTimer
+
+# The binding Krita has loaded is the one to use; importing the other would load a second Qt.
+if "PyQt6" in sys.modules:
+    from PyQt6.QtCore import QEventLoop, QTimer
+else:
+    from PyQt5.QtCore import QEventLoop, QTimer
 
 with open(os.environ["INLAYER_KRITA_TEST"], encoding="utf-8") as config_file:
     CONFIG = json.load(config_file)

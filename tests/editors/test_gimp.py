@@ -38,7 +38,7 @@ pytestmark = pytest.mark.editors
 SCENARIO_SCRIPT = Path(__file__).with_name("gimp_scenarios.py")
 DIALOG_SCRIPT = Path(__file__).with_name("gimp_dialogs.py")
 GIMP_BATCH = [
-    "gimp-console-3.0",
+    "gimp-console",  # the installed GIMP 3.x (3.0 in Debian 13, 3.2 in sid)
     "-i",  # no interface
     "-d",  # no brushes, patterns... : faster start
     "-f",  # no fonts
@@ -414,7 +414,7 @@ def test_interactive_dialogs_build_from_the_procedures(gimp_workspace: ChrootWor
         "INLAYER_GIMP_DIALOGS": gimp_workspace.inside("dialogs.json"),
         "XDG_RUNTIME_DIR": gimp_workspace.inside(),
     }
-    gui = ["xvfb-run", "-a", "gimp-3.0", *GIMP_BATCH[2:]]  # as GIMP_BATCH, with the interface
+    gui = ["xvfb-run", "-a", "gimp", *GIMP_BATCH[2:]]  # as GIMP_BATCH, with the interface
     completed = gimp_workspace.run(
         gui, env=env, stdin=DIALOG_SCRIPT.read_bytes(), timeout=GIMP_TIMEOUT
     )
