@@ -8,6 +8,7 @@ Every bad input ends with exit code 2 and a one-line message, and nothing is wri
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from collections.abc import Callable
@@ -21,12 +22,16 @@ from .client.protocol import (
     MAX_COUNT,
     MAX_PIXELS,
     SCHEDULERS,
+    VAE_FULL,
+    VAE_TINY,
     EditRequest,
     FillMode,
     InlayerError,
     InvalidRequest,
+    LoraChoice,
     Mask,
     Mode,
+    Preset,
     Progress,
     RGBAImage,
     default_strength,
@@ -117,8 +122,43 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"0-1 (default 1; img2img {default_strength(Mode.IMG2IMG)})",
     )
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=7.0)
+    parser.add_argument(
+        "--preset",
+        choices=[preset.value for preset in Preset],
+        default="",
+        help="quality (20 steps, guidance) or fast (a speed LoRA or distilled model, few steps, "
+        "tiny autoencoder); default: fast on a CPU where its pieces are installed, else quality",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="denoising steps (default: the preset's)"
+    )
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance; ≤ 1 is off and twice as fast (default: the preset's)",
+    )
+    parser.add_argument(
+        "--lora",
+        action="append",
+        type=LoraChoice.parse,
+        default=[],
+        metavar="NAME_OR_PATH[:SCALE]",
+        help="a LoRA from a loras/ folder or a .safetensors path, with its scale (default 1); "
+        "repeatable",
+    )
+    parser.add_argument(
+        "--vae",
+        default="",
+        metavar="NAME_OR_PATH",
+        help=f"a tiny autoencoder (from a vae_approx/ folder, or a path), {VAE_TINY!r} for the "
+        f"installed one, or {VAE_FULL!r} for the model's own (default: the preset's)",
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="print the run's step timings (seconds) as one JSON object on the last line",
+    )
     parser.add_argument("--seed", type=int, default=-1, help="-1 = random")
     parser.add_argument(
         "--count", type=int, default=1,
@@ -156,6 +196,9 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         count=args.count,
         scheduler=args.scheduler,
         model=args.model,
+        preset=args.preset,
+        loras=tuple(args.lora),
+        vae=args.vae,
         fill=FillMode(args.fill),
         grow=args.grow,
         feather=args.feather,
@@ -225,6 +268,10 @@ def run_command(args: argparse.Namespace) -> int:
         save_image(pixels, path)
     for path, generated in zip(paths, result.images, strict=True):
         print(f"{path} (seed {generated.seed})")
+    if result.hint:
+        print(f"inlayer: hint: {result.hint}", file=sys.stderr)
+    if args.timings:
+        print(json.dumps({step: round(seconds, 3) for step, seconds in result.timings.items()}))
     return 0
 
 
@@ -244,11 +291,22 @@ def models_command(args: argparse.Namespace) -> int:
         return 0
     rows = [("NAME", "FAMILY", "MODES", "FORMAT", "SOURCE")]
     rows += [(m.name, m.family, ",".join(m.modes), m.format, m.source) for m in models]
+    print_table(rows)
+    add_ons = registry.add_ons()
+    if add_ons:
+        print()
+        rows = [("NAME", "KIND", "FITS", "SPEED", "SOURCE")]
+        rows += [(a.name, a.kind.value, a.family or "?", a.speed or "-", a.source) for a in add_ons]
+        print_table(rows)
+    return 0
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Left-aligned columns; the last one (a path) unpadded."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*padded, row[-1]]))
-    return 0
 
 
 # --- the command ------------------------------------------------------------------------------

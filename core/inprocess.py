@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .client.base import Client
 from .client.protocol import (
+    AddOnInfo,
     Cancelled,
     EditRequest,
     EditResult,
@@ -74,6 +75,9 @@ class InProcessClient(Client):
 
     def models(self) -> list[ModelInfo]:
         return list(self.engine.registry.list())
+
+    def add_ons(self) -> list[AddOnInfo]:
+        return self.engine.registry.add_ons()
 
     def run(
         self,

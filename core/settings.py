@@ -54,7 +54,8 @@ port = {paths.DEFAULT_PORT}
 # dirs =
 #     ~/models/stable-diffusion
 # Installation folders of AUTOMATIC1111 (models/Stable-diffusion) and ComfyUI
-# (models/checkpoints), whose checkpoints Inlayer uses in place.
+# (models/checkpoints), whose checkpoints Inlayer uses in place, with their LoRAs (models/Lora,
+# models/loras) and tiny autoencoders (models/VAE-approx, models/vae_approx).
 # a1111 = ~/stable-diffusion-webui
 # comfyui = ~/ComfyUI
 # The model a request without one uses, per mode (a name `inlayer models` lists, a path or a
@@ -73,6 +74,9 @@ dtype = auto
 # Keep the model in main memory and move each part to the GPU only while it runs: slower, but
 # fits large models on small GPUs.
 cpu_offload = false
+# Compile the UNet with torch.compile on a GPU: the first edit of each size takes a minute or
+# two longer, the next ones run faster. A new prompt or seed compiles nothing.
+compile = false
 """
 
 
@@ -92,6 +96,7 @@ class Settings:
     device: str | None = None  # None: the best one found
     dtype: str | None = None  # None: float16 on a GPU, float32 on the CPU
     cpu_offload: bool = False
+    compile: bool = False  # torch.compile the UNet on a GPU
 
     @property
     def download_dir(self) -> Path:
@@ -123,6 +128,8 @@ class Settings:
             device=self.device,
             dtype=self.dtype,
             cpu_offload=self.cpu_offload,
+            tool_dirs=[d for d in (self.a1111_dir, self.comfyui_dir) if d is not None],
+            compile_unet=self.compile,
         )
 
 
@@ -177,11 +184,12 @@ ENVIRONMENT = {
     ("device", "device"): "INLAYER_DEVICE",
     ("device", "dtype"): "INLAYER_DTYPE",
     ("device", "cpu_offload"): "INLAYER_CPU_OFFLOAD",
+    ("device", "compile"): "INLAYER_COMPILE",
 }
 KNOWN_KEYS = {
     "server": {"host", "port"},
     "models": {"dirs", "a1111", "comfyui", "allow_pickle"} | {mode.value for mode in MODEL_MODES},
-    "device": {"device", "dtype", "cpu_offload"},
+    "device": {"device", "dtype", "cpu_offload", "compile"},
 }
 
 
@@ -224,6 +232,7 @@ def load_settings(path: Path | None = None) -> Settings:
     device, _ = value("device", "device")
     dtype, dtype_where = value("device", "dtype")
     offload, offload_where = value("device", "cpu_offload")
+    compile_unet, compile_where = value("device", "compile")
     default_models = {}
     for mode in MODEL_MODES:
         model, _ = value("models", mode.value)
@@ -240,6 +249,7 @@ def load_settings(path: Path | None = None) -> Settings:
         device=_auto(device) if device is not None else None,
         dtype=_dtype(dtype, dtype_where) if dtype is not None else None,
         cpu_offload=_bool(offload, offload_where) if offload is not None else False,
+        compile=_bool(compile_unet, compile_where) if compile_unet is not None else False,
     )
 
 

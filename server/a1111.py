@@ -32,14 +32,17 @@ from pydantic import BaseModel, ConfigDict
 
 from inlayer.core.client.protocol import (
     SCHEDULERS,
+    AddOnKind,
     EditRequest,
     EditResult,
     FillMode,
     InlayerError,
     InvalidRequest,
     JobState,
+    LoraChoice,
     Mask,
     Mode,
+    Preset,
     RGBAImage,
 )
 from inlayer.core.engine import image_array
@@ -62,7 +65,10 @@ A1111_FIELDS = {
     "image": "init_images",
     "scheduler": "sampler_name",
     "feather": "mask_blur",
+    "loras": "prompt",  # <lora:NAME:SCALE> in the prompt
 }
+# A LoRA as A1111 users write it in the prompt: <lora:NAME> or <lora:NAME:SCALE>.
+LORA_IN_PROMPT = re.compile(r"<lora:([^<>]+)>")
 _POLL_SECONDS = 0.05
 
 
@@ -149,10 +155,20 @@ def _model(body: Txt2ImgBody, service: Service, checkpoint: str) -> str:
     return name
 
 
+def loras_in_prompt(prompt: str) -> tuple[str, tuple[LoraChoice, ...]]:
+    """The prompt without its ``<lora:NAME:SCALE>`` tags, and the LoRAs they name."""
+    loras = tuple(LoraChoice.parse(tag) for tag in LORA_IN_PROMPT.findall(prompt))
+    return " ".join(LORA_IN_PROMPT.sub(" ", prompt).split()), loras
+
+
 def _shared_fields(body: Txt2ImgBody, service: Service, checkpoint: str) -> dict[str, Any]:
-    """The request fields txt2img and img2img set alike."""
+    """The request fields txt2img and img2img set alike. A1111 clients send their steps, CFG
+    scale and sampler themselves: the quality preset adds nothing to what they chose."""
+    prompt, loras = loras_in_prompt(body.prompt)
     return {
-        "prompt": body.prompt,
+        "prompt": prompt,
+        "loras": loras,
+        "preset": Preset.QUALITY.value,
         "negative_prompt": body.negative_prompt,
         "steps": body.steps,
         "guidance": body.cfg_scale,
@@ -377,6 +393,15 @@ def a1111_router(service: Service) -> APIRouter:
                 "config": None,
             }
             for m in service.list_models()
+        ]
+
+    @router.get("/loras")
+    async def loras() -> list[dict[str, Any]]:
+        """The LoRAs a prompt may name as <lora:NAME:SCALE>."""
+        return [
+            {"name": a.name, "alias": a.name, "path": a.source, "metadata": {}}
+            for a in service.list_add_ons()
+            if a.kind == AddOnKind.LORA
         ]
 
     @router.get("/samplers")

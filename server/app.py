@@ -132,6 +132,12 @@ def _add_v1_routes(app: FastAPI, service: Service) -> None:
         """The models a request's `model` field may name."""
         return [wire.model_to_json(m) for m in service.list_models()]
 
+    @app.get("/v1/add-ons", tags=["v1"])
+    async def add_ons() -> list[dict]:
+        """The LoRAs (a request's `loras`) and tiny autoencoders (its `vae`) requests may name,
+        with the model family each fits; a speed LoRA names the scheduler it wants."""
+        return [wire.add_on_to_json(a) for a in service.list_add_ons()]
+
     @app.post("/v1/jobs", status_code=202, tags=["v1"], openapi_extra=_ENVELOPE_BODY)
     async def submit(request: Request) -> dict:
         """Queue an edit. 429 with Retry-After when the queue is full."""

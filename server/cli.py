@@ -136,6 +136,7 @@ def serve(args: argparse.Namespace) -> int:
         JobQueue(lambda: engine, max_queued=args.queue_size),
         list_models=registry.list,
         default_model=registry.default_for,
+        list_add_ons=registry.add_ons,
         device=engine.device,
         limits=Limits(max_body_bytes=max_body, max_pixels=args.max_pixels),
     )

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from fastapi.responses import JSONResponse
 
 from inlayer.core.client.protocol import (
+    VAE_FULL,
+    VAE_TINY,
+    AddOnInfo,
+    AddOnKind,
     EditRequest,
     InlayerError,
     InvalidRequest,
@@ -71,9 +75,11 @@ class Service:
         default_model: Callable[[Mode], str],
         device: str,
         limits: Limits,
+        list_add_ons: Callable[[], list[AddOnInfo]] = list,
     ) -> None:
         self.queue = queue
         self.list_models = list_models
+        self.list_add_ons = list_add_ons  # the LoRAs and tiny autoencoders requests may name
         self.default_model = default_model  # raises ModelNotFound when there is none
         self.device = device
         self.limits = limits
@@ -85,6 +91,24 @@ class Service:
         names = [m.name for m in self.list_models()]
         if name not in names:
             raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
+
+    def check_add_ons(self, request: EditRequest) -> None:
+        """Only LoRAs and tiny autoencoders the registry lists, by name: never a path."""
+        listed = self.list_add_ons()
+        for lora in request.loras:
+            names = [a.name for a in listed if a.kind == AddOnKind.LORA]
+            if lora.name not in names:
+                raise InvalidRequest(
+                    "loras", f"LoRA {lora.name!r} is not one this server has: {names}"
+                )
+        if request.vae not in ("", VAE_FULL, VAE_TINY):
+            names = [a.name for a in listed if a.kind == AddOnKind.VAE]
+            if request.vae not in names:
+                raise InvalidRequest(
+                    "vae",
+                    f"{request.vae!r} is not a tiny autoencoder this server has: {names} "
+                    f"(or {VAE_FULL!r}, {VAE_TINY!r})",
+                )
 
     def check_pixels(self, field_name: str, width: int, height: int) -> None:
         """Refuse a canvas of more pixels than this server's limit (before anything is made of
@@ -102,6 +126,7 @@ class Service:
         else:
             self.check_pixels("width", request.width or 0, request.height or 0)
         self.check_model(request.model)
+        self.check_add_ons(request)
         return self.queue.submit(request, source)
 
     def job(self, job_id: str) -> Job:

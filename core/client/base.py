@@ -11,6 +11,7 @@ import threading
 import time
 
 from .protocol import (
+    AddOnInfo,
     Cancelled,
     EditRequest,
     EditResult,
@@ -31,6 +32,10 @@ class Client(abc.ABC):
 
     @abc.abstractmethod
     def models(self) -> list[ModelInfo]: ...
+
+    @abc.abstractmethod
+    def add_ons(self) -> list[AddOnInfo]:
+        """The LoRAs and tiny autoencoders a request's `loras` and `vae` may name."""
 
     @abc.abstractmethod
     def submit(self, request: EditRequest) -> str:

@@ -26,6 +26,7 @@ from . import paths, wire
 from .base import Client
 from .protocol import (
     PROTOCOL_VERSION,
+    AddOnInfo,
     AuthenticationFailed,
     ConnectionFailed,
     EditRequest,
@@ -104,6 +105,10 @@ class HttpClient(Client):
     def models(self) -> list[ModelInfo]:
         answer = self._json("GET", "/v1/models")
         return self._parse("models", lambda data: [wire.model_from_json(m) for m in data], answer)
+
+    def add_ons(self) -> list[AddOnInfo]:
+        answer = self._json("GET", "/v1/add-ons")
+        return self._parse("add-ons", lambda data: [wire.add_on_from_json(a) for a in data], answer)
 
     def submit(self, request: EditRequest) -> str:
         self._check_protocol()
