@@ -13,7 +13,14 @@ from pathlib import Path
 
 from inlayer.core.client import paths
 from inlayer.core.command_line import CommandError
-from inlayer.core.model_files import HUB_FILE_PATTERNS, HUB_IGNORE_PATTERNS
+from inlayer.core.model_files import (
+    CHECKPOINTS,
+    HUB_FILE_PATTERNS,
+    HUB_IGNORE_PATTERNS,
+    LORAS,
+    TINY_VAES,
+    ModelFileKind,
+)
 from inlayer.core.settings import Settings, load_settings, write_template
 
 from . import plugins
@@ -122,6 +129,11 @@ class KnownModel:
     # File names (without extension) under which other tools keep the same weights, so that a
     # copy in an AUTOMATIC1111 or ComfyUI folder is used instead of downloading it again.
     checkpoint_names: tuple[str, ...]
+    kind: ModelFileKind = CHECKPOINTS  # where in a models folder it goes
+    # The one file of the repo to fetch, saved as NAME.safetensors (a LoRA); None: a folder.
+    single_file: str | None = None
+    # The files of a folder to fetch; None: a diffusers pipeline's (HUB_FILE_PATTERNS).
+    patterns: tuple[str, ...] | None = None
 
 
 KNOWN_MODELS = {
@@ -145,6 +157,40 @@ KNOWN_MODELS = {
         "Stable Diffusion XL inpainting (about 7 GB)",
         ("sd_xl_base_1.0_inpainting_0.1",),
     ),
+    # The fast preset's pieces (core/presets.py).
+    "lcm-lora-sd15": KnownModel(
+        "latent-consistency/lcm-lora-sdv1-5",
+        "LCM-LoRA for SD 1.5 models: the fast preset in 4 steps (about 135 MB)",
+        ("lcm-lora-sdv1-5", "lcm_lora_sd15"),
+        kind=LORAS,
+        single_file="pytorch_lora_weights.safetensors",
+    ),
+    "lcm-lora-sdxl": KnownModel(
+        "latent-consistency/lcm-lora-sdxl",
+        "LCM-LoRA for SDXL models: the fast preset in 4 steps (about 395 MB)",
+        ("lcm-lora-sdxl", "lcm_lora_sdxl"),
+        kind=LORAS,
+        single_file="pytorch_lora_weights.safetensors",
+    ),
+    "taesd": KnownModel(
+        "madebyollin/taesd",
+        "tiny autoencoder for SD 1.5 and 2.x: fast encode, decode and previews (about 10 MB)",
+        ("taesd",),
+        kind=TINY_VAES,
+        patterns=("config.json", "diffusion_pytorch_model.safetensors"),
+    ),
+    "taesdxl": KnownModel(
+        "madebyollin/taesdxl",
+        "tiny autoencoder for SDXL: fast encode, decode and previews (about 10 MB)",
+        ("taesdxl",),
+        kind=TINY_VAES,
+        patterns=("config.json", "diffusion_pytorch_model.safetensors"),
+    ),
+    "sd-turbo": KnownModel(
+        "stabilityai/sd-turbo",
+        "SD-Turbo (SD 2.1 family): a distilled model, good pictures in 1-4 steps (about 5 GB)",
+        ("sd_turbo",),
+    ),
 }
 
 
@@ -166,7 +212,8 @@ def pull_target(model: str, settings: Settings) -> tuple[str, Path]:
     """The repo id to download and the folder it goes to (named as `inlayer models` lists it)."""
     known = KNOWN_MODELS.get(model)
     if known:
-        return known.repo_id, settings.download_dir / model
+        name = model + (".safetensors" if known.single_file else "")
+        return known.repo_id, settings.download_dir / known.kind.subfolder / name
     if model.count("/") != 1 or not all(model.split("/")):
         raise CommandError(
             f"{model!r} is neither a recommended model "
@@ -179,10 +226,15 @@ def existing_copy(model: str, target: Path, settings: Settings) -> Path | None:
     """A copy of `model` already on disk: a complete diffusers folder of the same name, or a
     known checkpoint file, in any models folder (AUTOMATIC1111's and ComfyUI's included)."""
     known = KNOWN_MODELS.get(model)
+    kind = known.kind if known else CHECKPOINTS
     names = [f"{name}.safetensors" for name in known.checkpoint_names] if known else []
-    for folder in dict.fromkeys([target.parent, *settings.all_models_dirs]):
+    folders = [target.parent, *(d / kind.subfolder for d in settings.all_models_dirs)]
+    for folder in dict.fromkeys(folders):
         candidate = folder / target.name
-        if (candidate / "model_index.json").is_file() and not _partial_download(candidate):
+        if candidate.is_file() and known and known.single_file:
+            return candidate
+        marker = kind.folder_marker or "model_index.json"
+        if (candidate / marker).is_file() and not _partial_download(candidate):
             return candidate
         for name in names:
             if (folder / name).is_file():
@@ -206,13 +258,19 @@ def pull(args: argparse.Namespace) -> int:
         print(f"{args.model} is already there: {copy} (--force downloads it anyway)")
         return 0
     print(f"Downloading {repo_id} into {target} (an interrupted download resumes)")
+    known = KNOWN_MODELS.get(args.model)
     try:
-        snapshot_download(
-            repo_id,
-            local_dir=target,
-            allow_patterns=list(HUB_FILE_PATTERNS),
-            ignore_patterns=list(HUB_IGNORE_PATTERNS),
-        )
+        if known and known.single_file:
+            _download_one_file(repo_id, known.single_file, target)
+        else:
+            snapshot_download(
+                repo_id,
+                local_dir=target,
+                allow_patterns=list(
+                    known.patterns if known and known.patterns else HUB_FILE_PATTERNS
+                ),
+                ignore_patterns=list(HUB_IGNORE_PATTERNS),
+            )
     except LocalEntryNotFoundError:
         print(
             f"inlayer models pull: cannot download {repo_id}: downloads are off "
@@ -223,8 +281,20 @@ def pull(args: argparse.Namespace) -> int:
     except (HfHubHTTPError, OSError) as error:
         print(f"inlayer models pull: cannot download {repo_id}: {error}", file=sys.stderr)
         return 1
-    print(f"Done. Use it as model {target.name!r} (`inlayer models` lists it).")
+    use = {LORAS: "LoRA", TINY_VAES: "tiny autoencoder"}.get(known.kind if known else CHECKPOINTS)
+    name = target.stem if target.suffix else target.name
+    print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")
     return 0
+
+
+def _download_one_file(repo_id: str, filename: str, target: Path) -> None:
+    """One file of a repo, saved as `target` (a LoRA keeps the name Inlayer lists it by)."""
+    from huggingface_hub import hf_hub_download
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.stem}.download"
+    downloaded = Path(hf_hub_download(repo_id, filename, local_dir=staging))
+    downloaded.replace(target)
 
 
 # --- inlayer config -----------------------------------------------------------------------------

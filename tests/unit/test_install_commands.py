@@ -181,3 +181,19 @@ def test_models_lists_checkpoints_of_other_tools(home, tmp_path, tiny_models_dir
     out = capsys.readouterr().out
     (row,) = [line.split() for line in out.splitlines() if line.startswith("tiny-sd15-single")]
     assert row[-1] == str(checkpoints / "tiny-sd15-single.safetensors")
+
+
+def test_pull_puts_the_fast_pieces_where_inlayer_looks_for_them(tmp_path):
+    settings = Settings(models_dirs=(tmp_path / "models",))
+    repo, lora = cli.pull_target("lcm-lora-sd15", settings)
+    assert repo == "latent-consistency/lcm-lora-sdv1-5"
+    assert lora == tmp_path / "models" / "loras" / "lcm-lora-sd15.safetensors"
+    _, taesd = cli.pull_target("taesd", settings)
+    assert taesd == tmp_path / "models" / "vae_approx" / "taesd"
+    assert cli.existing_copy("lcm-lora-sd15", lora, settings) is None
+    lora.parent.mkdir(parents=True)
+    lora.write_bytes(b"weights")
+    assert cli.existing_copy("lcm-lora-sd15", lora, settings) == lora
+    (taesd).mkdir(parents=True)
+    (taesd / "config.json").write_text("{}")
+    assert cli.existing_copy("taesd", taesd, settings) == taesd
