@@ -60,7 +60,9 @@ class Job(QtCore.QObject):
         self.client = client
         self.state = JobState.QUEUED
         self.step = 0
-        self.total = edit.request.steps * edit.request.count
+        # Until the server reports progress: unknown (0) when the request leaves the steps to
+        # the model's preset, or runs none (fill).
+        self.total = (edit.request.steps or 0) * edit.request.count
         self.preview: RGBAImage | None = None
         self.result: EditResult | None = None
         self.error: InlayerError | None = None
