@@ -87,7 +87,12 @@ def test_malformed_bodies_are_400(inlayer_server: ServerProcess, body: bytes, fi
         ({"steps": True}, "steps"),
         ({"strength": 2.5}, "strength"),
         ({"strength": "strong"}, "strength"),
-        ({"guidance": None}, "guidance"),
+        ({"guidance": "high"}, "guidance"),  # null is valid: the preset's guidance
+        ({"preset": "turbo"}, "preset"),
+        ({"loras": [{"name": "tiny-style", "scale": "strong"}]}, "loras"),
+        ({"loras": [{"name": "/etc/passwd"}]}, "loras"),  # no paths from the network
+        ({"loras": "tiny-style"}, "loras"),
+        ({"vae": "/etc/passwd"}, "vae"),
         ({"seed": -5}, "seed"),
         ({"count": 100}, "count"),
         ({"prompt": ["a", "list"]}, "prompt"),
