@@ -61,6 +61,7 @@ def fuzz_server(
 JSON_OPERATIONS = [
     "GET /v1/health",
     "GET /v1/models",
+    "GET /v1/add-ons",
     "GET /v1/jobs/{job_id}",
     "POST /v1/jobs/{job_id}/cancel",
     "POST /sdapi/v1/txt2img",
@@ -68,6 +69,7 @@ JSON_OPERATIONS = [
     "GET /sdapi/v1/progress",
     "POST /sdapi/v1/interrupt",
     "GET /sdapi/v1/sd-models",
+    "GET /sdapi/v1/loras",
     "GET /sdapi/v1/samplers",
     "GET /sdapi/v1/options",
     "POST /sdapi/v1/options",
