@@ -39,8 +39,6 @@ from .client.protocol import (
 from .command_line import CommandError, add_model_options, settings_from
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from .models import ModelRegistry
 
 EXIT_BAD_INPUT = 2
@@ -90,16 +88,6 @@ def check_output(out: Path) -> None:
         raise CommandError(f"--out: {out.suffix or 'no extension'} is not an image format")
     if not out.parent.is_dir():
         raise CommandError(f"--out: the folder {out.parent} does not exist")
-
-
-def save_image(pixels: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    image = Image.fromarray(pixels, "RGBA")
-    try:
-        image.save(path)
-    except OSError:
-        image.convert("RGB").save(path)  # formats without alpha (JPEG …)
 
 
 # --- inlayer run ------------------------------------------------------------------------------
@@ -158,6 +146,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--timings",
         action="store_true",
         help="print the run's step timings (seconds) as one JSON object on the last line",
+    )
+    parser.add_argument(
+        "--content-credentials",
+        action="store_true",
+        help="also sign each file with C2PA Content Credentials, Inlayer's self-signed ones "
+        "(default: [output] content_credentials in config.ini); every file says it was made "
+        "with AI either way",
     )
     parser.add_argument("--seed", type=int, default=-1, help="-1 = random")
     parser.add_argument(
@@ -248,7 +243,10 @@ def run_command(args: argparse.Namespace) -> int:
     check_output(args.out)
     request = request_from_args(args)
     from .engine import Engine
-    from .images import full_size_images
+    from .images import full_size_images, write_image_file
+    from .settings import load_settings
+
+    sign = args.content_credentials or load_settings().content_credentials
 
     if request.mode == Mode.FILL:
         from .models import ModelRegistry
@@ -264,14 +262,74 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     paths = output_paths(args.out, len(result.images))
-    for pixels, path in zip(full_size_images(request, result), paths, strict=True):
-        save_image(pixels, path)
+    for pixels, path, generated in zip(
+        full_size_images(request, result), paths, result.images, strict=True
+    ):
+        write_image_file(pixels, path, result.parameters_of(generated), content_credentials=sign)
     for path, generated in zip(paths, result.images, strict=True):
         print(f"{path} (seed {generated.seed})")
     if result.hint:
         print(f"inlayer: hint: {result.hint}", file=sys.stderr)
     if args.timings:
         print(json.dumps({step: round(seconds, 3) for step, seconds in result.timings.items()}))
+    return 0
+
+
+# --- inlayer inspect --------------------------------------------------------------------------
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """What an image file says about where it came from: Inlayer's marks, anyone's IPTC
+    digital source type in XMP, AUTOMATIC1111's generation data, C2PA Content Credentials."""
+    from .content_credentials import CredentialsUnavailable, read_credentials
+    from .images import open_image
+    from .provenance import IPTC_TERMS, read_origin
+
+    path: Path = args.file
+    try:
+        with path.open("rb") as file:
+            open_image(file, "file")  # a clear error for a missing, broken or oversized file
+        origin = read_origin(path)
+    except FileNotFoundError:
+        raise CommandError(f"{path} does not exist") from None
+    except InvalidRequest as error:
+        raise CommandError(f"{path}: {error.message}") from None
+    rows = [
+        ("Origin", origin.description),
+        ("Digital source type (IPTC)", origin.digital_source_type or "none"),
+        ("Created with", origin.creator_tool or "not stated"),
+        ("AI system", origin.ai_system),
+        ("Prompt", origin.prompt),
+    ]
+    try:
+        credentials = read_credentials(path)
+    except CredentialsUnavailable as error:
+        rows.append(("Content Credentials", f"not checked: {error}"))
+    else:
+        if credentials is None:
+            rows.append(("Content Credentials", "none"))
+        else:
+            actions = ", ".join(
+                f"{action} ({kind.removeprefix(IPTC_TERMS)})"
+                for action, kind in zip(
+                    credentials.actions, credentials.digital_source_types, strict=True
+                )
+            )
+            rows.append(
+                (
+                    "Content Credentials",
+                    f"by {credentials.claim_generator}; {actions}; signature "
+                    f"{credentials.validation} (signed by a self-signed issuer)",
+                )
+            )
+    for label, value in rows:
+        if value:
+            print(f"{label}: {value}")
+    if origin.parameters:
+        print(f"Inlayer parameters: {json.dumps(origin.parameters, sort_keys=True)}")
+    if origin.a1111_parameters:
+        print("Generation data (AUTOMATIC1111):")
+        print(origin.a1111_parameters)
     return 0
 
 
@@ -325,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(run)
     run.set_defaults(handler=run_command)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="say what an image file tells about its origin (made with AI? by what?)",
+        description="Print the origin an image file states: IPTC digital source type, the AI "
+        "system and prompt, AUTOMATIC1111 generation data and C2PA Content Credentials.",
+    )
+    inspect.add_argument("file", type=Path, help="an image file")
+    inspect.set_defaults(handler=inspect_command)
 
     models = commands.add_parser("models", help="list the models Inlayer can use")
     add_model_options(models, device=False)

@@ -4,12 +4,16 @@ the AUTOMATIC1111 routes' base64 images) and results going out as the full canva
 - `open_image` decodes an image file only after its header has shown a size Inlayer accepts:
   a small file can declare an enormous image (a decompression bomb).
 - `full_size_images` stacks each result over the request's image, as an editor shows it.
+- `encode_image` / `write_image_file` write results as image files that say they were made
+  with AI (provenance.py), signed with Content Credentials when asked.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
-from typing import BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -23,8 +27,10 @@ from .client.protocol import (
     InvalidRequest,
     TooLarge,
 )
+from .content_credentials import sign_bytes
 from .engine import image_array
 from .geometry import composite
+from .provenance import pillow_save_options
 
 
 def open_image(file: BinaryIO, field: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -82,3 +88,39 @@ def full_size_images(request: EditRequest, result: EditResult) -> list[np.ndarra
         canvas[bounds.slices] = composite(canvas[bounds.slices], pixels, pixels[..., 3])
         pictures.append(canvas)
     return pictures
+
+
+def encode_image(
+    pixels: np.ndarray,
+    image_format: str,
+    parameters: dict[str, Any],
+    *,
+    content_credentials: bool = False,
+) -> bytes:
+    """An HxWx4 result as a file of `image_format` (PNG, JPEG, WebP, …) that says it was made
+    with AI (provenance.py), with signed Content Credentials when asked.
+
+    Alpha is dropped where the format has none (JPEG) or where the picture is opaque anyway."""
+    mode = "RGBA" if (pixels[..., 3] != 255).any() else "RGB"
+    image = Image.fromarray(pixels if mode == "RGBA" else np.ascontiguousarray(pixels[..., :3]))
+    options = pillow_save_options(image_format, parameters, image.size)
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=image_format, **options)
+    except OSError:  # a format without alpha
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format=image_format, **options)
+    data = buffer.getvalue()
+    if content_credentials:
+        mime_type = Image.MIME.get(image_format.upper(), "")
+        data = sign_bytes(data, mime_type, parameters, f"Inlayer {parameters.get('mode', '')}")
+    return data
+
+
+def write_image_file(
+    pixels: np.ndarray, path: Path, parameters: dict[str, Any], *, content_credentials: bool
+) -> None:
+    """`encode_image` into `path`, its format chosen by the extension."""
+    image_format = Image.registered_extensions()[path.suffix.lower()]
+    data = encode_image(pixels, image_format, parameters, content_credentials=content_credentials)
+    path.write_bytes(data)

@@ -36,6 +36,7 @@ COMFYUI_CHECKPOINTS = Path("models") / "checkpoints"
 MODEL_MODES = tuple(mode for mode in Mode if mode != Mode.FILL)
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
 DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")
+BACKEND_CHOICES = ("torch", "openvino")  # models.BACKENDS (this module imports no torch)
 
 TEMPLATE = f"""\
 # Inlayer settings (docs/configuration.md explains every key).
@@ -46,6 +47,11 @@ TEMPLATE = f"""\
 # Anything but 127.0.0.1 exposes the server to the network (it still needs the token).
 host = {paths.DEFAULT_HOST}
 port = {paths.DEFAULT_PORT}
+# token: the AUTOMATIC1111 routes (/sdapi/v1) need the token like every other route.
+# none: they answer without one, for A1111 clients that cannot send it; only while the server
+# listens on this computer alone (127.0.0.1), and the Host and Origin checks stay. Any program
+# of any user of this computer can then run jobs: docs/security.md says what that risks.
+a1111_auth = token
 
 [models]
 # Folders holding models (diffusers folders, .safetensors files), one per line.
@@ -77,7 +83,19 @@ cpu_offload = false
 # Compile the UNet with torch.compile on a GPU: the first edit of each size takes a minute or
 # two longer, the next ones run faster. A new prompt or seed compiles nothing.
 compile = false
+# torch, or openvino: on the CPU, the UNet and tiny autoencoder run as OpenVINO models
+# (pip install "inlayer[openvino]"), converted once per model and LoRA set into Inlayer's
+# data folder (cache/openvino); where that fails the edit runs in PyTorch and says why.
+backend = torch
+
+[output]
+# Sign the images `inlayer run` writes and the AUTOMATIC1111 routes return with C2PA Content
+# Credentials (Inlayer's own self-signed key; needs `pip install inlayer[credentials]`).
+# Every image says it was made with AI in its metadata either way.
+content_credentials = false
 """
+
+A1111_AUTH_CHOICES = ("token", "none")
 
 
 class SettingsError(InlayerError):
@@ -97,6 +115,9 @@ class Settings:
     dtype: str | None = None  # None: float16 on a GPU, float32 on the CPU
     cpu_offload: bool = False
     compile: bool = False  # torch.compile the UNet on a GPU
+    backend: str = "torch"  # "openvino": the CPU's UNet and tiny autoencoder in OpenVINO
+    a1111_auth: str = "token"  # "none": /sdapi/v1 without a token, on loopback only
+    content_credentials: bool = False  # sign written and returned images with C2PA
 
     @property
     def download_dir(self) -> Path:
@@ -130,6 +151,8 @@ class Settings:
             cpu_offload=self.cpu_offload,
             tool_dirs=[d for d in (self.a1111_dir, self.comfyui_dir) if d is not None],
             compile_unet=self.compile,
+            backend=self.backend,
+            openvino_cache=paths.data_dir() / "cache" / "openvino",
         )
 
 
@@ -162,9 +185,23 @@ def _port(value: str, where: str) -> int:
     return port
 
 
+def _choice(value: str, choices: tuple[str, ...], where: str) -> str:
+    word = value.strip().lower()
+    if word not in choices:
+        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    return word
+
+
 def _auto(value: str) -> str | None:
     value = value.strip()
     return None if value in ("", "auto") else value
+
+
+def _backend(value: str, where: str) -> str:
+    backend = value.strip() or "torch"
+    if backend not in BACKEND_CHOICES:
+        raise SettingsError(f"{where}: expected one of {', '.join(BACKEND_CHOICES)}, got {value!r}")
+    return backend
 
 
 def _dtype(value: str, where: str) -> str | None:
@@ -185,11 +222,15 @@ ENVIRONMENT = {
     ("device", "dtype"): "INLAYER_DTYPE",
     ("device", "cpu_offload"): "INLAYER_CPU_OFFLOAD",
     ("device", "compile"): "INLAYER_COMPILE",
+    ("device", "backend"): "INLAYER_BACKEND",
+    ("server", "a1111_auth"): "INLAYER_A1111_AUTH",
+    ("output", "content_credentials"): "INLAYER_CONTENT_CREDENTIALS",
 }
 KNOWN_KEYS = {
-    "server": {"host", "port"},
+    "server": {"host", "port", "a1111_auth"},
     "models": {"dirs", "a1111", "comfyui", "allow_pickle"} | {mode.value for mode in MODEL_MODES},
-    "device": {"device", "dtype", "cpu_offload", "compile"},
+    "device": {"device", "dtype", "cpu_offload", "compile", "backend"},
+    "output": {"content_credentials"},
 }
 
 
@@ -233,6 +274,9 @@ def load_settings(path: Path | None = None) -> Settings:
     dtype, dtype_where = value("device", "dtype")
     offload, offload_where = value("device", "cpu_offload")
     compile_unet, compile_where = value("device", "compile")
+    backend, backend_where = value("device", "backend")
+    a1111_auth, a1111_auth_where = value("server", "a1111_auth")
+    credentials, credentials_where = value("output", "content_credentials")
     default_models = {}
     for mode in MODEL_MODES:
         model, _ = value("models", mode.value)
@@ -250,6 +294,13 @@ def load_settings(path: Path | None = None) -> Settings:
         dtype=_dtype(dtype, dtype_where) if dtype is not None else None,
         cpu_offload=_bool(offload, offload_where) if offload is not None else False,
         compile=_bool(compile_unet, compile_where) if compile_unet is not None else False,
+        backend=_backend(backend, backend_where) if backend is not None else defaults.backend,
+        a1111_auth=_choice(a1111_auth, A1111_AUTH_CHOICES, a1111_auth_where)
+        if a1111_auth is not None
+        else defaults.a1111_auth,
+        content_credentials=_bool(credentials, credentials_where)
+        if credentials is not None
+        else False,
     )
 
 
