@@ -17,9 +17,17 @@ from typing import Any
 from krita import DockWidget, Krita
 
 from . import api, edits
-from .docker_settings import GROUP, KEYS, MAX_SEED, DockerSettings
+from .docker_settings import GROUP, KEYS, MAX_SEED, PRESET_STEPS, DockerSettings
 from .history import HistoryEntry, session_history
-from .inlayer_client.protocol import MAX_COUNT, MAX_STEPS, InlayerError, JobState, Mode, RGBAImage
+from .inlayer_client.protocol import (
+    MAX_COUNT,
+    MAX_STEPS,
+    InlayerError,
+    JobState,
+    Mode,
+    RGBAImage,
+    default_strength,
+)
 from .jobs import Job, job_queue
 from .qt import QtCore, QtGui, QtWidgets, Signal
 
@@ -34,6 +42,20 @@ KINDS = {
     "transform": Mode.IMG2IMG,
     "generate": Mode.TXT2IMG,
 }
+# The buttons whose strength the user sets, each its own (Generate starts from noise).
+STRENGTH_KINDS = ("inpaint", "transform")
+BUTTON_TEXT = {"inpaint": "Inpaint", "transform": "Transform", "generate": "Generate"}
+# The preset box: what it shows, and the request's `preset` for it.
+PRESET_CHOICES = (
+    ("For this device", ""),
+    ("Fast", "fast"),
+    ("Quality", "quality"),
+)
+# What a person with a running server but no model needs to do first.
+NO_MODEL_STEP = (
+    "No model installed yet: run `inlayer models pull sd15-inpainting`, then press ↻. "
+    "(Fill works without one.)"
+)
 
 
 def to_qimage(image: RGBAImage) -> QtGui.QImage:
@@ -108,22 +130,38 @@ class InlayerDocker(DockWidget):
         self.negative_edit.setPlaceholderText("What to avoid")
         form.addRow("Negative", self.negative_edit)
 
-        strength_row = QtWidgets.QHBoxLayout()
-        self.strength_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.strength_slider.setRange(1, 100)
-        self.strength_slider.setValue(100)
-        self.strength_slider.setToolTip("100 %: repaint from scratch; lower keeps more (transform)")
-        self.strength_label = QtWidgets.QLabel("100 %")
-        self.strength_slider.valueChanged.connect(
-            lambda value: self.strength_label.setText(f"{value} %")
-        )
-        strength_row.addWidget(self.strength_slider, 1)
-        strength_row.addWidget(self.strength_label)
-        form.addRow("Strength", strength_row)
+        # One strength per button that uses one, labelled by the button: the slider a person
+        # moves is the one the next press of that button uses (its text shows the value too).
+        self.strength_sliders: dict[str, QtWidgets.QSlider] = {}
+        self.buttons: dict[str, QtWidgets.QPushButton] = {}
+        for kind in STRENGTH_KINDS:
+            row = QtWidgets.QHBoxLayout()
+            slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+            slider.setRange(1, 100)
+            slider.setToolTip(
+                f"What {BUTTON_TEXT[kind]} changes: 100 % repaints from noise, lower keeps more"
+            )
+            value_label = QtWidgets.QLabel()
+            slider.valueChanged.connect(
+                lambda value, kind=kind, label=value_label: self._show_strength(kind, label, value)
+            )
+            row.addWidget(slider, 1)
+            row.addWidget(value_label)
+            form.addRow(f"{BUTTON_TEXT[kind]} strength", row)
+            self.strength_sliders[kind] = slider
 
+        self.preset_box = QtWidgets.QComboBox()
+        for text, preset in PRESET_CHOICES:
+            self.preset_box.addItem(text, preset)
+        self.preset_box.setToolTip(
+            "Fast: few steps with a speed LoRA, seconds on a CPU. Quality: 20 steps with "
+            "guidance. For this device: fast on a CPU where its pieces are installed."
+        )
+        form.addRow("Preset", self.preset_box)
         self.steps_spin = QtWidgets.QSpinBox()
-        self.steps_spin.setRange(1, MAX_STEPS)
-        self.steps_spin.setValue(20)
+        self.steps_spin.setRange(PRESET_STEPS, MAX_STEPS)
+        self.steps_spin.setSpecialValueText("Preset's")  # shown at PRESET_STEPS
+        self.steps_spin.setToolTip("Denoising steps; the lowest value leaves them to the preset")
         form.addRow("Steps", self.steps_spin)
         seed_row = QtWidgets.QHBoxLayout()
         self.seed_spin = QtWidgets.QSpinBox()
@@ -144,15 +182,18 @@ class InlayerDocker(DockWidget):
         layout.addLayout(form)
 
         buttons = QtWidgets.QHBoxLayout()
-        for kind, text, tip in (
-            ("inpaint", "Inpaint", "Repaint the selection"),
-            ("transform", "Transform", "Transform the layer or the selected part by Strength"),
-            ("generate", "Generate", "Generate into the selection, or the whole image"),
+        for kind, tip in (
+            ("inpaint", "Repaint the selection, by Inpaint strength"),
+            ("transform", "Transform the layer or its selected part, by Transform strength"),
+            ("generate", "Generate into the selection, or the whole image, from noise"),
         ):
-            button = QtWidgets.QPushButton(text)
+            button = QtWidgets.QPushButton(BUTTON_TEXT[kind])
             button.setToolTip(tip)
             button.clicked.connect(lambda _checked=False, kind=kind: self.start(kind))
             buttons.addWidget(button)
+            self.buttons[kind] = button
+        for kind, slider in self.strength_sliders.items():
+            slider.setValue(round(default_strength(KINDS[kind]) * 100))
         layout.addLayout(buttons)
 
         progress_row = QtWidgets.QHBoxLayout()
@@ -196,6 +237,15 @@ class InlayerDocker(DockWidget):
         layout.addWidget(tabs, 1)
         self.setWidget(root)
 
+    def _show_strength(self, kind: str, label: QtWidgets.QLabel, percent: int) -> None:
+        label.setText(f"{percent} %")
+        self.buttons[kind].setText(f"{BUTTON_TEXT[kind]} {percent} %")
+
+    def strength_of(self, kind: str) -> float:
+        """The strength the button `kind` uses (1 for Generate, which starts from noise)."""
+        slider = self.strength_sliders.get(kind)
+        return 1.0 if slider is None else slider.value() / 100
+
     def canvasChanged(self, canvas: object) -> None:
         """Jobs keep their own document, so switching documents changes nothing here."""
 
@@ -224,6 +274,8 @@ class InlayerDocker(DockWidget):
             return
         health, models = value
         self.status_label.setText(f"● Connected: {health.device}, {health.queue_length} queued")
+        if not models:
+            self.status_label.setText(f"● Connected: {health.device}. {NO_MODEL_STEP}")
         chosen = self.chosen_model()
         names = [model.name for model in models]
         if names != [self.model_box.itemData(i) for i in range(1, self.model_box.count())]:
@@ -256,7 +308,9 @@ class InlayerDocker(DockWidget):
         return DockerSettings(
             prompt=self.prompt_edit.toPlainText(),
             negative_prompt=self.negative_edit.text(),
-            strength_percent=self.strength_slider.value(),
+            inpaint_strength_percent=self.strength_sliders["inpaint"].value(),
+            transform_strength_percent=self.strength_sliders["transform"].value(),
+            preset=self.preset_box.currentData(),
             steps=self.steps_spin.value(),
             seed=self.seed_spin.value(),
             seed_locked=self.seed_lock.isChecked(),
@@ -271,7 +325,9 @@ class InlayerDocker(DockWidget):
         settings = DockerSettings.from_stored(stored)
         self.prompt_edit.setPlainText(settings.prompt)
         self.negative_edit.setText(settings.negative_prompt)
-        self.strength_slider.setValue(settings.strength_percent)
+        self.strength_sliders["inpaint"].setValue(settings.inpaint_strength_percent)
+        self.strength_sliders["transform"].setValue(settings.transform_strength_percent)
+        self.preset_box.setCurrentIndex(self.preset_box.findData(settings.preset))
         self.steps_spin.setValue(settings.steps)
         if settings.seed is not None:
             self.seed_spin.setValue(settings.seed)
@@ -284,7 +340,8 @@ class InlayerDocker(DockWidget):
         for changed in (
             self.prompt_edit.textChanged,
             self.negative_edit.textChanged,
-            self.strength_slider.valueChanged,
+            *(slider.valueChanged for slider in self.strength_sliders.values()),
+            self.preset_box.currentIndexChanged,
             self.steps_spin.valueChanged,
             self.seed_spin.valueChanged,
             self.seed_lock.toggled,
@@ -305,14 +362,17 @@ class InlayerDocker(DockWidget):
 
     # --- starting and following jobs ------------------------------------------------------------
 
-    def options(self) -> dict[str, Any]:
-        """The request options the docker's fields say (draws a new seed unless it is locked)."""
+    def options(self, kind: str) -> dict[str, Any]:
+        """The request options the docker's fields say for the button `kind` (draws a new seed
+        unless it is locked)."""
         if not self.seed_lock.isChecked():
             self.seed_spin.setValue(random.randint(0, MAX_SEED))
+        steps = self.steps_spin.value()
         return {
             "negative_prompt": self.negative_edit.text(),
-            "strength": self.strength_slider.value() / 100,
-            "steps": self.steps_spin.value(),
+            "strength": self.strength_of(kind),
+            "preset": self.preset_box.currentData(),
+            "steps": None if steps == PRESET_STEPS else steps,  # None: the preset's
             "seed": self.seed_spin.value(),
             "count": self.count_spin.value(),
             "model": self.chosen_model(),
@@ -331,7 +391,7 @@ class InlayerDocker(DockWidget):
                 KINDS[kind],
                 self.prompt_edit.toPlainText().strip(),
                 visible=bool(self.source_box.currentData()),
-                **self.options(),
+                **self.options(kind),
             )
             job = job_queue.submit(edit, api.default_client())
         except InlayerError as error:
@@ -438,5 +498,13 @@ class InlayerDocker(DockWidget):
         self.negative_edit.setText(str(entry.parameters.get("negative_prompt", "")))
         self.seed_spin.setValue(entry.seed)
         self.seed_lock.setChecked(True)
-        self.strength_slider.setValue(round(float(entry.parameters.get("strength", 1.0)) * 100))
-        self.steps_spin.setValue(int(entry.parameters.get("steps", 20)))
+        # The result's parameters hold what the server resolved: the same steps and preset again.
+        kind = next(
+            (k for k, mode in KINDS.items() if mode.value == entry.parameters.get("mode")), ""
+        )
+        if kind in self.strength_sliders:
+            strength = float(entry.parameters.get("strength", self.strength_of(kind)))
+            self.strength_sliders[kind].setValue(round(strength * 100))
+        self.steps_spin.setValue(int(entry.parameters.get("steps") or PRESET_STEPS))
+        preset_index = self.preset_box.findData(entry.parameters.get("preset", ""))
+        self.preset_box.setCurrentIndex(max(preset_index, 0))

@@ -17,19 +17,29 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
-from .inlayer_client.protocol import MAX_COUNT, MAX_STEPS
+from .inlayer_client.protocol import MAX_COUNT, MAX_STEPS, Mode, Preset, default_strength
 
 GROUP = "Inlayer"
 MAX_SEED = 2**31 - 1  # the seed box is a 32-bit signed spin box
 _TRUE, _FALSE = "true", "false"  # how Krita's own settings spell booleans
+PRESET_STEPS = 0  # the steps box at 0 leaves the steps to the preset
+PRESETS = ("", *(preset.value for preset in Preset))  # "": the device's default
+
+
+def _percent(mode: Mode) -> int:
+    return round(default_strength(mode) * 100)
 
 
 @dataclass(frozen=True)
 class DockerSettings:
     prompt: str = ""
     negative_prompt: str = ""
-    strength_percent: int = 100
-    steps: int = 20
+    # Each button that uses a strength keeps its own: a transform keeps part of the layer, an
+    # inpaint repaints the selection (Generate starts from noise and has none).
+    inpaint_strength_percent: int = _percent(Mode.INPAINT)
+    transform_strength_percent: int = _percent(Mode.IMG2IMG)
+    preset: str = ""  # "" = the device's default (fast on a CPU where its pieces are installed)
+    steps: int = PRESET_STEPS
     seed: int | None = None  # None: draw a new one
     seed_locked: bool = False
     count: int = 1
@@ -49,11 +59,17 @@ class DockerSettings:
             text = _text(stored.get(key)).strip().lower()
             return {_TRUE: True, _FALSE: False}.get(text, getattr(default, key))
 
+        def choice(key: str, allowed: tuple[str, ...]) -> str:
+            text = _text(stored.get(key)).strip().lower()
+            return text if text in allowed else getattr(default, key)
+
         return cls(
             prompt=_text(stored.get("prompt")),
             negative_prompt=_text(stored.get("negative_prompt")),
-            strength_percent=number("strength_percent", 1, 100),
-            steps=number("steps", 1, MAX_STEPS),
+            inpaint_strength_percent=number("inpaint_strength_percent", 1, 100),
+            transform_strength_percent=number("transform_strength_percent", 1, 100),
+            preset=choice("preset", PRESETS),
+            steps=number("steps", PRESET_STEPS, MAX_STEPS),
             seed=number("seed", 0, MAX_SEED),
             seed_locked=flag("seed_locked"),
             count=number("count", 1, MAX_COUNT),

@@ -41,11 +41,22 @@ def test_nothing_stored_gives_the_defaults(settings: types.ModuleType) -> None:
     assert first_start.seed is None, "no seed kept: the docker draws one"
 
 
+def test_the_first_start_uses_each_buttons_strength_and_the_presets_steps(
+    settings: types.ModuleType,
+) -> None:
+    first_start = settings.DockerSettings()
+    assert first_start.transform_strength_percent == 60, "a transform keeps part of the layer"
+    assert first_start.inpaint_strength_percent == 100, "an inpaint repaints the selection"
+    assert (first_start.preset, first_start.steps) == ("", settings.PRESET_STEPS)
+
+
 def test_what_is_kept_comes_back_unchanged(settings: types.ModuleType) -> None:
     chosen = settings.DockerSettings(
         prompt="a blue door\nwith brass handles, «ä»",
         negative_prompt="",
-        strength_percent=35,
+        inpaint_strength_percent=35,
+        transform_strength_percent=45,
+        preset="fast",
         steps=MAX_STEPS,
         seed=settings.MAX_SEED,
         seed_locked=True,
@@ -71,7 +82,9 @@ def test_hand_edited_values_come_back_valid(settings: types.ModuleType) -> None:
     edited = settings.DockerSettings.from_stored(
         {
             "prompt": "a red apple",
-            "strength_percent": "250",
+            "transform_strength_percent": "250",
+            "inpaint_strength_percent": "-4",
+            "preset": " Quality ",
             "steps": "many",
             "seed": "-5",
             "seed_locked": "perhaps",
@@ -82,8 +95,10 @@ def test_hand_edited_values_come_back_valid(settings: types.ModuleType) -> None:
     )
     assert edited == settings.DockerSettings(
         prompt="a red apple",
-        strength_percent=100,  # into range
-        steps=20,  # no number: the default
+        transform_strength_percent=100,  # into range
+        inpaint_strength_percent=1,  # into range
+        preset="quality",  # spelt loosely
+        steps=0,  # no number: the default, the preset's
         seed=0,  # into range
         seed_locked=False,  # neither true nor false: the default
         count=MAX_COUNT,
@@ -94,7 +109,7 @@ def test_hand_edited_values_come_back_valid(settings: types.ModuleType) -> None:
 
 @pytest.mark.parametrize(
     ("text", "steps"),
-    [("12", 12), (" 12 ", 12), ("12.6", 13), ("0", 1), ("-3", 1), ("1e9", MAX_STEPS)],
+    [("12", 12), (" 12 ", 12), ("12.6", 13), ("0", 0), ("-3", 0), ("1e9", MAX_STEPS)],
 )
 def test_numbers_are_read_leniently_and_brought_into_range(
     settings: types.ModuleType, text: str, steps: int
