@@ -46,7 +46,7 @@ from inlayer.core.client.protocol import (
     RGBAImage,
 )
 from inlayer.core.engine import image_array
-from inlayer.core.images import full_size_images, open_image
+from inlayer.core.images import encode_image, full_size_images, open_image
 
 from .jobs import Job
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
@@ -240,12 +240,10 @@ def as_a1111(error: InlayerError) -> InlayerError:
 # --------------------------------------------------------------------------------------------
 
 
-def png_base64(pixels: np.ndarray) -> str:
-    mode = "RGBA" if pixels.shape[2] == 4 and (pixels[..., 3] != 255).any() else "RGB"
-    image = Image.fromarray(pixels if mode == "RGBA" else pixels[..., :3], mode)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=3)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def png_base64(pixels: np.ndarray, parameters: dict[str, Any], *, sign: bool) -> str:
+    """A result as base64 PNG that says it was made with AI (and is signed when `sign`)."""
+    data = encode_image(pixels, "PNG", parameters, content_credentials=sign)
+    return base64.b64encode(data).decode("ascii")
 
 
 def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) -> str:
@@ -262,7 +260,9 @@ def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) ->
     return text
 
 
-def answer(body: Txt2ImgBody, request: EditRequest, result: EditResult | None) -> dict[str, Any]:
+def answer(
+    body: Txt2ImgBody, request: EditRequest, result: EditResult | None, *, sign: bool = False
+) -> dict[str, Any]:
     parameters = body.model_dump()
     if isinstance(body, Img2ImgBody):
         parameters["init_images"] = None  # A1111 does not echo the pixels back either
@@ -294,7 +294,10 @@ def answer(body: Txt2ImgBody, request: EditRequest, result: EditResult | None) -
         "index_of_first_image": 0,
         "interrupted": False,
     }
-    images = [png_base64(pixels) for pixels in full_size_images(request, result)]
+    images = [
+        png_base64(pixels, result.parameters_of(generated), sign=sign)
+        for pixels, generated in zip(full_size_images(request, result), result.images, strict=True)
+    ]
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
@@ -336,7 +339,9 @@ def a1111_router(service: Service) -> APIRouter:
             failure = as_a1111(status.failure())
             return error_response(HTTP_STATUS_BY_CODE.get(failure.code, 500), failure)
         # Encoding PNGs takes a while for big images: off the event loop.
-        return await asyncio.to_thread(answer, body, edit, status.result)
+        return await asyncio.to_thread(
+            answer, body, edit, status.result, sign=service.content_credentials
+        )
 
     @router.post("/txt2img")
     async def txt2img(request: Request, body: Txt2ImgBody) -> Any:

@@ -19,7 +19,7 @@ from inlayer.core.client import wire
 from inlayer.core.client.protocol import InlayerError, InvalidRequest, ServerBusy, ServerHealth
 
 from .a1111 import a1111_router
-from .auth import GuardMiddleware
+from .auth import A1111_PREFIX, GuardMiddleware
 from .jobs import QueueFull
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
@@ -55,8 +55,12 @@ def create_app(
     *,
     token: str,
     hosts: frozenset[str] | None,
+    a1111_without_token: bool = False,
 ) -> FastAPI:
-    """The ASGI app: the routes behind the token/Host/Origin/size guard."""
+    """The ASGI app: the routes behind the token/Host/Origin/size guard.
+
+    `a1111_without_token`: the /sdapi/v1 routes answer without the token (`a1111_auth = none`);
+    the caller allows it only on loopback."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +81,11 @@ def create_app(
     _add_v1_routes(app, service)
     app.include_router(a1111_router(service))
     app.add_middleware(
-        GuardMiddleware, token=token, hosts=hosts, max_body_bytes=service.limits.max_body_bytes
+        GuardMiddleware,
+        token=token,
+        hosts=hosts,
+        max_body_bytes=service.limits.max_body_bytes,
+        open_prefixes=(A1111_PREFIX,) if a1111_without_token else (),
     )
     return app
 

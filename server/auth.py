@@ -2,7 +2,8 @@
 
 - Every request but `/v1/health` needs the token: `Authorization: Bearer TOKEN`, or, on the
   AUTOMATIC1111 routes and the API docs, HTTP Basic auth with the token as password (A1111
-  clients and browsers send that).
+  clients and browsers send that). By the user's choice (`a1111_auth = none`), the A1111 routes
+  answer without it; only on loopback, and the Host and Origin checks still apply.
 - The Host header must name this server (127.0.0.1:PORT, localhost:PORT or [::1]:PORT): a web
   page that re-points its own domain at 127.0.0.1 (DNS rebinding) sends its domain as Host.
 - A browser request from another origin (its `Origin` header) is refused: a page the user visits
@@ -38,7 +39,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PUBLIC_PATHS = frozenset({"/v1/health"})
 # Routes a browser or an AUTOMATIC1111 client reaches with HTTP Basic auth.
-BASIC_AUTH_PREFIXES = ("/sdapi/", "/docs", "/openapi.json")
+A1111_PREFIX = "/sdapi/"
+BASIC_AUTH_PREFIXES = (A1111_PREFIX, "/docs", "/openapi.json")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -114,11 +116,14 @@ class GuardMiddleware:
         token: str,
         hosts: frozenset[str] | None,
         max_body_bytes: int,
+        open_prefixes: tuple[str, ...] = (),
     ) -> None:
+        """`open_prefixes`: paths that need no token (the Host and Origin checks still apply)."""
         self.app = app
         self.token = token.encode()
         self.hosts = hosts
         self.max_body_bytes = max_body_bytes
+        self.open_prefixes = open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,7 +141,8 @@ class GuardMiddleware:
             return
         path = scope["path"]
         basic_allowed = path.startswith(BASIC_AUTH_PREFIXES)
-        if path not in PUBLIC_PATHS and not self._authorized(headers, basic_allowed):
+        needs_token = path not in PUBLIC_PATHS and not path.startswith(self.open_prefixes)
+        if needs_token and not self._authorized(headers, basic_allowed):
             challenge = {"www-authenticate": 'Basic realm="Inlayer"'} if basic_allowed else {}
             refusal = AuthenticationFailed(
                 "a valid Inlayer token is required (Authorization: Bearer TOKEN); "

@@ -113,6 +113,13 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
 
+    a1111_without_token = settings.a1111_auth == "none"
+    if a1111_without_token and host not in LOOPBACK_ADDRESSES:
+        raise SystemExit(
+            f"inlayer serve: a1111_auth = none lets any program reach the AUTOMATIC1111 routes "
+            f"without the token, so it works only while the server listens on 127.0.0.1, not "
+            f"on {host}. Use the token (a1111_auth = token) or listen on 127.0.0.1."
+        )
     token = load_or_create_token()
     if host not in LOOPBACK_ADDRESSES:
         banner = "!" * 78
@@ -139,8 +146,14 @@ def serve(args: argparse.Namespace) -> int:
         list_add_ons=registry.add_ons,
         device=engine.device,
         limits=Limits(max_body_bytes=max_body, max_pixels=args.max_pixels),
+        content_credentials=settings.content_credentials,
     )
-    app = create_app(service, token=token, hosts=allowed_hosts(host, port))
+    app = create_app(
+        service,
+        token=token,
+        hosts=allowed_hosts(host, port),
+        a1111_without_token=a1111_without_token,
+    )
     url = _url(host, port)
     info_path = _write_server_info(url)
     print(
@@ -149,6 +162,13 @@ def serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if a1111_without_token:
+        print(
+            "The AUTOMATIC1111 routes (/sdapi/v1) answer without the token (a1111_auth = none): "
+            "any program on this computer can run jobs through them.",
+            file=sys.stderr,
+            flush=True,
+        )
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -76,6 +76,7 @@ class Service:
         device: str,
         limits: Limits,
         list_add_ons: Callable[[], list[AddOnInfo]] = list,
+        content_credentials: bool = False,
     ) -> None:
         self.queue = queue
         self.list_models = list_models
@@ -83,6 +84,7 @@ class Service:
         self.default_model = default_model  # raises ModelNotFound when there is none
         self.device = device
         self.limits = limits
+        self.content_credentials = content_credentials  # sign the images the routes return
 
     def check_model(self, name: str, field_name: str = "model") -> None:
         """Only names the registry lists: a client must never make the server open a path."""
