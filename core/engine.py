@@ -4,8 +4,9 @@
 2. **Load** the model: the request's or the mode's default. The registry caches it and hands out
    the mode's pipeline with a record of what it loaded (`models.LoadedModel`). Then the run's
    `presets.Recipe`: the request's fields over its preset's (steps, guidance, scheduler, LoRAs,
-   autoencoder), and the recipe's LoRAs and autoencoder on the pipeline (`registry.equip`).
-   This is the one place where presets, LoRAs and tiny autoencoders enter a run.
+   autoencoder), and the recipe's LoRAs and autoencoder on the pipeline (`registry.equip`),
+   with the OpenVINO backend as OpenVINO models (`openvino_backend`). This is the one place
+   where presets, LoRAs, tiny autoencoders and the backend enter a run.
 3. **Prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
    them (sides multiples of the model's VAE factor); where the result goes (`Placement`); the
    context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
@@ -24,6 +25,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import threading
@@ -299,6 +301,16 @@ def finish(placement: Placement, generated: np.ndarray) -> np.ndarray:
     return layer_pixels(generated, alpha)
 
 
+def out_of_memory_message(device: str, mode: Mode) -> str:
+    """What to do when a run ran out of memory: on a GPU, its memory; on a CPU, the computer's."""
+    fixes = "make the selection smaller, ask for fewer variations"
+    if device.startswith("cuda"):
+        fixes += ", close other programs using the GPU, or enable CPU offload (cpu_offload)"
+    else:
+        fixes += ", or close other programs"
+    return f"out of memory on {device} while running {mode.value}: {fixes}"
+
+
 def edit_result(
     request: EditRequest,
     seed: int,
@@ -359,7 +371,11 @@ class Engine:
                 pipe, model = self._load(request)
                 recipe = recipe_for(request, model, self.registry.catalog)
                 check_steps(request, recipe.steps)
-                preview = preview_of(model.info.family, self.registry.equip(pipe, recipe))
+                equipment = self.registry.equip(pipe, recipe)
+                if equipment.notice:
+                    hint = "; ".join(filter(None, (recipe.hint, equipment.notice)))
+                    recipe = dataclasses.replace(recipe, hint=hint)
+                preview = preview_of(model.info.family, equipment.preview_vae)
                 watch.lap("load")
                 # 3. Prepare: mask, context, scale; the scheduler.
                 placement, pipeline_input = self._prepare(request, recipe, pipe, model, seed)
@@ -376,11 +392,7 @@ class Engine:
                 if not is_out_of_memory(error):
                     raise
                 free_memory(self.device)
-                raise OutOfMemory(
-                    f"out of memory on {self.device} while running {request.mode.value}: make "
-                    "the selection smaller, ask for fewer variations, close other GPU programs, "
-                    "or enable CPU offload (cpu_offload in the settings)"
-                ) from None
+                raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
             return edit_result(
                 request, seed, model.info.name, placement.canvas, images, watch, recipe
             )
