@@ -16,7 +16,7 @@ from typing import Any
 
 from krita import DockWidget, Krita
 
-from . import api, edits
+from . import api, edits, live
 from .docker_settings import GROUP, KEYS, MAX_SEED, PRESET_STEPS, DockerSettings
 from .history import HistoryEntry, session_history
 from .inlayer_client.protocol import (
@@ -195,6 +195,8 @@ class InlayerDocker(DockWidget):
         for kind, slider in self.strength_sliders.items():
             slider.setValue(round(default_strength(KINDS[kind]) * 100))
         layout.addLayout(buttons)
+        self.live = live.LiveControls(self)  # the Live switch, its strength and Apply
+        layout.addWidget(self.live)
 
         progress_row = QtWidgets.QHBoxLayout()
         self.progress_bar = QtWidgets.QProgressBar()

@@ -12,7 +12,7 @@ from typing import Any
 from krita import Document, Krita, Node
 
 from . import document as pixels
-from .history import session_history
+from .history import is_live_preview, session_history
 from .inlayer_client.canvas import check_mask, plan_canvas
 from .inlayer_client.protocol import (
     EditRequest,
@@ -66,6 +66,8 @@ def prepare(
     """
     pixels.check_colour_space(document)
     source = _layer_of(node or document.activeNode())
+    if source is not None and is_live_preview(document, source):
+        raise InlayerError("That layer is Inlayer's live preview: select the layer to edit.")
     options.setdefault("strength", default_strength(mode))
     parameters = {"mode": mode.value, "prompt": prompt, **options}
     # Validate the options before reading any pixels: a typo fails fast, naming the field.

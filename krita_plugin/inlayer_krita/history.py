@@ -19,6 +19,9 @@ from .qt import QtCore, Signal
 
 ANNOTATION = "inlayer-results"
 _ANNOTATION_DESCRIPTION = "Inlayer results: prompt, seed and parameters of each generated layer"
+# The live preview layer's id: the layer is no result, and never a source to read.
+LIVE_PREVIEW_ANNOTATION = "inlayer-live-preview"
+_LIVE_PREVIEW_DESCRIPTION = "Inlayer: the unique id of the live preview layer"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,22 @@ def document_entries(document: Document) -> list[dict[str, Any]]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return []
     return entries if isinstance(entries, list) else []
+
+
+def mark_live_preview(document: Document, layer: Node) -> None:
+    """Record `layer` as the document's live preview (kept in .kra files, like the results)."""
+    unique_id = layer.uniqueId().toString().encode("utf-8")
+    document.setAnnotation(LIVE_PREVIEW_ANNOTATION, _LIVE_PREVIEW_DESCRIPTION, unique_id)
+
+
+def live_preview_id(document: Document) -> str:
+    """The unique id of the document's live preview layer ("" when it never had one)."""
+    return bytes(document.annotation(LIVE_PREVIEW_ANNOTATION)).decode("utf-8", errors="replace")
+
+
+def is_live_preview(document: Document, node: Node) -> bool:
+    unique_id = live_preview_id(document)
+    return bool(unique_id) and node.uniqueId().toString() == unique_id
 
 
 class SessionHistory(QtCore.QObject):

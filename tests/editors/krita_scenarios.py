@@ -15,6 +15,7 @@ import json
 import os
 import struct
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -428,6 +429,164 @@ def docker_fields(docker) -> dict[str, Any]:
     }
 
 
+def wait_until(condition: Callable[[], Any], timeout: float = 120.0) -> bool:
+    """Let Krita's event loop run until `condition()` holds; False if `timeout` s pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        settle(20)
+    return True
+
+
+def live_painting(document, source) -> dict[str, Any]:
+    """Live mode through the docker's controls: the first preview, three quick canvas changes
+    while a slow job holds the queue, Apply and its undo, the latency of single changes, and
+    switching Live off. Run in a launch of its own, against a server with the fast preset's
+    pieces (test_krita_live.py)."""
+    from inlayer_krita import api, edits
+    from inlayer_krita import document as pixels
+    from inlayer_krita.docker import InlayerDocker
+    from inlayer_krita.history import document_entries, is_live_preview
+    from inlayer_krita.inlayer_client.bounds import Bounds
+    from inlayer_krita.inlayer_client.protocol import Mode
+    from inlayer_krita.jobs import job_queue
+    from inlayer_krita.live import PREVIEW_NAME
+
+    model = CONFIG["live_model"]
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    docker.refresh_connection()
+    wait_until(lambda: docker.model_box.findData(model) > 0, timeout=30)
+    docker.model_box.setCurrentIndex(docker.model_box.findData(model))
+    docker.prompt_edit.setPlainText("a garden")
+    docker.seed_spin.setValue(5)
+    docker.seed_lock.setChecked(True)
+    controls = docker.live
+    controls.strength_slider.setValue(60)
+    controls.live_check.setChecked(True)
+    session = controls.session
+    found: dict[str, Any] = {"started": session is not None, "message": docker.message_label.text()}
+    if session is None:
+        return found
+
+    def live_idle() -> bool:
+        return session.job is not None and session.job.is_finished
+
+    def paint(index: int) -> None:
+        """A stroke's worth of new pixels inside the selection (20, 20, 16 x 16)."""
+        colour = bytes([(40 + 50 * index) % 256, (200 - 30 * index) % 256, 25 * index % 256, 255])
+        source.setPixelData(colour * 64, 21 + index % 8, 21 + index % 8, 8, 8)
+        document.refreshProjection()
+
+    wait_until(live_idle)
+    found["first"] = {
+        "updates": len(session.updates),
+        "error": str(session.job.error or "") if session.job else "no job",
+    }
+
+    # A slow job of the docker's holds the queue: each newer canvas state replaces the waiting
+    # live job, and only the newest one runs once the queue is free.
+    blocker = job_queue.submit(
+        edits.prepare(
+            document, Mode.IMG2IMG, "slow", node=source, model=model, steps=150, preset="quality"
+        ),
+        api.default_client(),
+    )
+    wait_until(lambda: blocker.step >= 1 or blocker.is_finished, timeout=60)
+    jobs_before = len(session.jobs)
+    unfinished_live_jobs = []
+    for index in range(3):
+        paint(index)
+        settle(300)  # a few polls: each state is seen
+        unfinished_live_jobs.append(sum(not job.is_finished for job in session.jobs))
+    found["blocker"] = [blocker.state.value, str(blocker.error or "")]
+    found["while_blocked"] = [job.state.value for job in session.jobs[jobs_before:]]
+    found["unfinished_live_jobs"] = unfinished_live_jobs
+    blocker.cancel()
+    wait_until(lambda: live_idle() and not job_queue.jobs)
+    settle(500)  # a poll more: nothing left to run
+    last = session.job
+    found["after_changes"] = {
+        "jobs": [job.state.value for job in session.jobs[jobs_before:]],
+        "last_error": str(last.error or ""),
+        "updates": len(session.updates),
+        "names": layer_names(document),
+    }
+    previews = [node for node in document.rootNode().childNodes() if node.name() == PREVIEW_NAME]
+    found["preview_layers"] = len(previews)
+    if len(previews) != 1 or session.shown is None:
+        return found
+    [preview] = previews
+    edit, result = session.shown
+    image = result.images[0]
+    canvas = edit.request.image
+    read = Bounds(edit.origin[0], edit.origin[1], canvas.width, canvas.height)
+    x, y = edit.origin[0] + image.x, edit.origin[1] + image.y
+    width, height = image.image.width, image.image.height
+    found["preview"] = {
+        "marked": is_live_preview(document, preview),
+        "above_source": preview.index() == source.index() + 1,
+        "from_last_job": result is last.result,
+        "read_the_last_state": canvas.data == pixels.read_layer(document, source, read).data,
+        "holds_the_result": bytes(preview.pixelData(x, y, width, height))
+        == pixels.from_rgba8(document, image.image),
+        "bounds": rect_of(preview),
+        "result_bounds": [x, y, width, height],
+        "parameters": result.parameters,
+        "not_in_history": all(
+            entry["layer_id"] != preview.uniqueId().toString()
+            for entry in document_entries(document)
+        ),
+    }
+    try:
+        edits.prepare(document, Mode.INPAINT, "x", node=preview)
+        found["preview_as_source"] = "accepted"
+    except Exception as error:
+        found["preview_as_source"] = str(error)
+
+    names_before = layer_names(document)
+    entries_before = len(document_entries(document))
+    controls.apply_button.click()
+    settle()
+    found["apply"] = {
+        "added": [name for name in layer_names(document) if name not in names_before],
+        "names": layer_names(document),
+        "entries_added": len(document_entries(document)) - entries_before,
+        "preview_bounds": rect_of(preview),
+        "message": docker.message_label.text(),
+        "button_enabled": controls.apply_button.isEnabled(),
+    }
+    Krita.instance().action("edit_undo").trigger()
+    settle(800)
+    found["names_after_undo"] = layer_names(document)
+    found["names_before_apply"] = names_before
+
+    # Latency: single changes, each waited for; the job's own compute is the server's total.
+    latencies = []
+    for index in range(3, 8):
+        count = len(session.updates)
+        changed_at = time.monotonic()
+        paint(index)
+        if not wait_until(lambda count=count: len(session.updates) > count):
+            break
+        update = session.updates[-1]
+        latencies.append(
+            {
+                "change_to_preview": update.shown_at - changed_at,
+                "compute": update.compute_seconds,
+                "overhead": update.shown_at - changed_at - update.compute_seconds,
+            }
+        )
+    found["latencies"] = latencies
+
+    controls.live_check.setChecked(False)
+    settle()
+    found["names_after_off"] = layer_names(document)
+    found["session_after_off"] = controls.session is not None
+    return found
+
+
 def wait_for(job) -> None:
     while job is not None and not job.is_finished:
         settle(100)
@@ -465,12 +624,15 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (errors, None),
     (queue_and_cancel, None),
     (docker_settings_session, "fourth"),
+    (live_painting, "live"),  # only when asked for: its server has the fast preset
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
     SCENARIOS = [entry for entry in SCENARIOS if entry[0].__name__ in CONFIG["scenarios"]]
 else:
-    SCENARIOS = [entry for entry in SCENARIOS if entry[0] is not docker_settings_session]
+    SCENARIOS = [
+        entry for entry in SCENARIOS if entry[0] not in (docker_settings_session, live_painting)
+    ]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer
 
