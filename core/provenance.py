@@ -29,15 +29,9 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from .client import __version__
-from .client.protocol import SCHEDULERS, Mode
+from .client.protocol import DIGITAL_SOURCE_TYPES, IPTC_DIGITAL_SOURCE_TYPE, SCHEDULERS, Mode
 
-IPTC_TERMS = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-DIGITAL_SOURCE_TYPES = {
-    Mode.TXT2IMG: IPTC_TERMS + "trainedAlgorithmicMedia",
-    Mode.INPAINT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
-    Mode.IMG2IMG: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
-    Mode.FILL: IPTC_TERMS + "compositeSynthetic",
-}
+IPTC_TERMS = IPTC_DIGITAL_SOURCE_TYPE
 # The IPTC terms for media an algorithm made in whole or in part (Inlayer's and others').
 SYNTHETIC_TERMS = frozenset(DIGITAL_SOURCE_TYPES.values()) | {
     IPTC_TERMS + "algorithmicMedia",

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import __version__
+
 PROTOCOL_VERSION = 1
 
 # Decompression-bomb guard: no side longer than this, and no more pixels than MAX_PIXELS.
@@ -68,6 +70,18 @@ class Preset(str, enum.Enum):
 # What an `EditRequest.vae` of these words means; anything else names a tiny autoencoder.
 VAE_FULL = "full"  # the model's own autoencoder
 VAE_TINY = "tiny"  # the installed tiny autoencoder that fits the model's family
+
+
+# What each mode makes, in IPTC's words (https://cv.iptc.org/newscodes/digitalsourcetype/):
+# a picture a trained model made from a prompt; the input with a trained model's pixels in it;
+# the input with pixels an algorithm (OpenCV), not a trained model, made up.
+IPTC_DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+DIGITAL_SOURCE_TYPES = {
+    Mode.TXT2IMG: IPTC_DIGITAL_SOURCE_TYPE + "trainedAlgorithmicMedia",
+    Mode.INPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    Mode.IMG2IMG: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    Mode.FILL: IPTC_DIGITAL_SOURCE_TYPE + "compositeSynthetic",
+}
 
 
 class FillMode(str, enum.Enum):
@@ -546,6 +560,17 @@ class EditResult:
     def parameters_of(self, image: GeneratedImage) -> dict[str, Any]:
         """What reproduces this one variation: its own seed, one image, the model that ran."""
         return {**self.parameters, "seed": image.seed, "count": 1, "model": self.model}
+
+    def provenance_of(self, image: GeneratedImage) -> dict[str, str]:
+        """The mark a result carries wherever it goes (files, GIMP parasites, Krita's document
+        metadata): what made it, as an IPTC digital source type, and with which tool."""
+        mode = Mode(self.parameters.get("mode", Mode.TXT2IMG.value))
+        return {
+            "digital_source_type": DIGITAL_SOURCE_TYPES[mode],
+            "creator_tool": f"Inlayer {__version__}",
+            "model": self.model,
+            "seed": str(image.seed),
+        }
 
     def layer_name(self, image: GeneratedImage, max_prompt_chars: int = 48) -> str:
         """The name the plug-ins give the layer holding `image`: the prompt and the seed."""
