@@ -25,10 +25,12 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from editor_support import support_problem, untested_note  # noqa: E402
 from inlayer_arguments import (  # noqa: E402
+    ChoiceArgument,
     FloatArgument,
     IntArgument,
     TextArgument,
@@ -49,10 +51,13 @@ from inlayer_client.protocol import (  # noqa: E402
     Progress,
     RGBAImage,
 )
+from inlayer_dialog import run_dialog  # noqa: E402
 
 PLUG_IN_NAME = "inlayer"
 MENU_PATH = "<Image>/Filters/Inlayer"
 PARASITE_NAME = "inlayer-parameters"
+# The layer's origin (IPTC digital source type, tool, model): says it was made with AI, in the .xcf.
+ORIGIN_PARASITE_NAME = "inlayer-origin"
 POLL_SECONDS = 0.1
 # How the plug-in exchanges pixels with GIMP: Babl converts from and to the image's own format
 # (grey, 16-bit, float, linear) on the way, so the server only ever sees 8-bit sRGB RGBA.
@@ -135,6 +140,32 @@ def check_supported(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.L
     if not isinstance(drawable, Gimp.Layer):
         raise Refused("Select a layer: Inlayer cannot work on a channel or a layer mask.")
     return drawable
+
+
+def check_source(layer: Gimp.Layer, mode: Mode) -> None:
+    """Refuse a source whose pixels are not what the user sees of it.
+
+    Text, vector and link layers (GIMP 3.2) are fine: their buffer holds the rendered pixels,
+    which are read and never written, so they stay text, vector and link layers. A group's
+    pixels are its children's, and a hidden layer's are not on screen: both are refused in every
+    mode that reads the layer (txt2img reads nothing, so there they only mark where the new
+    layer goes)."""
+    if layer.is_group():
+        raise Refused(
+            f"'{layer.get_name()}' is a layer group: select one of its layers, or merge the "
+            "group first (Layer ▸ Merge Layer Group)."
+        )
+    if mode == Mode.TXT2IMG:
+        return
+    item: Gimp.Item | None = layer
+    while item is not None:
+        if not item.get_visible():
+            hidden = "" if item == layer else f" (its group '{item.get_name()}' is hidden)"
+            raise Refused(
+                f"The layer '{layer.get_name()}' is hidden{hidden}: show it (the eye in the "
+                "Layers dock) or select a visible layer."
+            )
+        item = item.get_parent()
 
 
 def selection_bounds(image: Gimp.Image) -> Bounds | None:
@@ -291,6 +322,10 @@ def insert_results(
             layer.attach_parasite(
                 Gimp.Parasite.new(PARASITE_NAME, Gimp.PARASITE_PERSISTENT, parameters)
             )
+            origin = json.dumps(result.provenance_of(generated)).encode()
+            layer.attach_parasite(
+                Gimp.Parasite.new(ORIGIN_PARASITE_NAME, Gimp.PARASITE_PERSISTENT, origin)
+            )
             layer.update(0, 0, pixels.width, pixels.height)
     finally:
         image.undo_group_end()
@@ -303,16 +338,15 @@ def insert_results(
 
 def run_task(procedure, run_mode, image, drawables, config, _data):
     task = TASKS[procedure.get_name()]
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        GimpUi.init(PLUG_IN_NAME)
-        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-        dialog.fill(None)
-        accepted = dialog.run()
-        dialog.destroy()
-        if not accepted:
-            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    if interactive and not run_dialog(procedure, task.mode, image, drawables, config, PLUG_IN_NAME):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
+        problem = support_problem(Gimp)
+        if problem:
+            raise Refused(problem)
         layer = check_supported(image, drawables)
+        check_source(layer, task.mode)
         request = build_request(task, config)
         canvas = read_canvas(image, layer, request)
         add_canvas(request, canvas)
@@ -323,7 +357,8 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
         return _failure(procedure, str(error))
     except Exception as error:  # a bug: still a message, with the details on stderr
         traceback.print_exc()
-        return _failure(procedure, f"Inlayer failed unexpectedly ({type(error).__name__}: {error})")
+        message = f"Inlayer failed unexpectedly ({type(error).__name__}: {error})."
+        return _failure(procedure, message + untested_note(Gimp.version()))
     Gimp.displays_flush()
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
@@ -346,6 +381,11 @@ def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
             procedure.add_double_argument(
                 name, label, blurb, argument.minimum, argument.maximum, argument.default, flags
             )
+        elif isinstance(argument, ChoiceArgument):
+            choice = Gimp.Choice.new()
+            for index, option in enumerate(argument.choices):
+                choice.add(option.nick, index, option.label, "")
+            procedure.add_choice_argument(name, label, blurb, choice, argument.default, flags)
 
 
 class InlayerPlugIn(Gimp.PlugIn):
