@@ -36,6 +36,9 @@ class HistoryEntry:
     model: str
     created: str  # local time, ISO 8601
     parameters: dict[str, Any]  # the request's parameters for this very image (its seed, count 1)
+    # Made with AI, in IPTC's words, and by which tool: `EditResult.provenance_of`.
+    digital_source_type: str = ""
+    creator_tool: str = ""
 
     @property
     def prompt(self) -> str:
@@ -103,6 +106,8 @@ class SessionHistory(QtCore.QObject):
             model=result.model,
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
             parameters=result.parameters_of(image),
+            digital_source_type=result.provenance_of(image)["digital_source_type"],
+            creator_tool=result.provenance_of(image)["creator_tool"],
         )
         entries = [*document_entries(document), asdict(entry)]
         document.setAnnotation(
