@@ -52,6 +52,7 @@ from inlayer_client.protocol import (  # noqa: E402
     RGBAImage,
 )
 from inlayer_dialog import run_dialog  # noqa: E402
+from inlayer_repeat import REPEAT_PROCEDURE, create_repeat_procedure, remember_inpaint  # noqa: E402
 
 PLUG_IN_NAME = "inlayer"
 MENU_PATH = "<Image>/Filters/Inlayer"
@@ -353,6 +354,7 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
         request.validate()
         result = run_request(request)
         insert_results(image, layer, canvas, result)
+        remember_inpaint(task.mode, config, result)  # for Repeat Last Inpaint
     except InlayerError as error:
         return _failure(procedure, str(error))
     except Exception as error:  # a bug: still a message, with the details on stderr
@@ -390,12 +392,14 @@ def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
 
 class InlayerPlugIn(Gimp.PlugIn):
     def do_query_procedures(self):
-        return list(TASKS)
+        return [*TASKS, REPEAT_PROCEDURE]
 
     def do_set_i18n(self, _name):
         return False
 
     def do_create_procedure(self, name):
+        if name == REPEAT_PROCEDURE:
+            return create_repeat_procedure(self, MENU_PATH)
         task = TASKS[name]
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_task, None)
         procedure.set_image_types("RGB*, GRAY*")
