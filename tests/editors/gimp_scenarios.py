@@ -11,7 +11,7 @@ import json
 import os
 import traceback
 
-from gi.repository import Gegl, Gimp, GObject
+from gi.repository import Gegl, Gimp, Gio, GObject
 
 # Exact enough for every precision the tests use: 8 and 16 bits, half and full float.
 EXACT_FORMAT = "RGBA float"
@@ -47,6 +47,55 @@ def gradient_rgba(width, height):
     return bytes(pixels)
 
 
+def link_file(image):
+    """A PNG of `image` beside the plan, for a link layer to show."""
+    folder = os.path.dirname(os.environ["INLAYER_GIMP_SCENARIOS"])
+    linked = Gio.File.new_for_path(os.path.join(folder, "linked.png"))
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, linked, None)
+    return linked
+
+
+def replace_source(image, layer, kind):
+    """Turn the pixel layer "source" into the source `kind` names; return the new source.
+
+    text, vector, link: a GIMP layer of that kind in its place (vector and link: GIMP 3.2);
+    group: a layer group holding it; hidden: the layer hidden; in_hidden_group: the layer inside
+    a hidden group."""
+    if kind == "hidden":
+        layer.set_visible(False)
+        return layer
+    if kind in ("group", "in_hidden_group"):
+        if kind == "group":
+            layer.set_name("inside")  # GIMP keeps names unique: free "source" for the group
+        group = Gimp.GroupLayer.new(image, "source" if kind == "group" else "hidden-group")
+        image.insert_layer(group, None, 0)
+        image.reorder_item(layer, group, 0)
+        if kind == "group":
+            return group
+        group.set_visible(False)
+        return layer
+    if kind == "text":
+        rendered = Gimp.TextLayer.new(
+            image, "Inlayer", Gimp.context_get_font(), 28, Gimp.Unit.pixel()
+        )
+    elif kind == "vector":
+        path = Gimp.Path.new(image, "outline")
+        image.insert_path(path, None, 0)
+        corners = [(8, 6), (56, 10), (40, 44)]
+        # Each point is (control, anchor, control); equal ones make straight edges.
+        points = [value for corner in corners for _ in range(3) for value in corner]
+        path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, points, True)
+        rendered = Gimp.VectorLayer.new(image, path)
+    elif kind == "link":
+        rendered = Gimp.LinkLayer.new(image, link_file(image))
+    else:
+        raise ValueError(f"unknown source kind {kind!r}")
+    image.remove_layer(layer)
+    image.insert_layer(rendered, None, 0)
+    rendered.set_name("source")
+    return rendered
+
+
 def build_image(spec):
     base_type, alpha_type, opaque_type = IMAGE_TYPES[spec.get("type", "rgb")]
     precision = PRECISIONS[spec.get("precision", "u8")]
@@ -75,6 +124,8 @@ def build_image(spec):
         image.convert_indexed(
             Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, ""
         )
+    if spec.get("source"):
+        layer = replace_source(image, layer, spec["source"])
     selection = spec.get("selection")
     if selection:
         x, y, width, height = selection["rect"]
@@ -106,7 +157,27 @@ def describe_layer(layer):
     parasite = layer.get_parasite("inlayer-parameters")
     if parasite is not None:
         info["parasite"] = json.loads(bytes(parasite.get_data()).decode())
+    origin = layer.get_parasite("inlayer-origin")
+    info["origin"] = None if origin is None else json.loads(bytes(origin.get_data()).decode())
     return info
+
+
+def saved_and_reopened(image, built):
+    """Save `image` as .xcf, load it back, and describe the layers Inlayer added."""
+    folder = os.path.dirname(os.environ["INLAYER_GIMP_SCENARIOS"])
+    saved = Gio.File.new_for_path(os.path.join(folder, "reopened.xcf"))
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, saved, None)
+    reopened = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, saved)
+    layers = [item for item in reopened.get_layers() if item.get_name() not in built]
+    results = [describe_layer(item) for item in layers]
+    reopened.delete()
+    return results
+
+
+def describe_kind(layer):
+    """The layer's GIMP class, and whether a rendered layer (text, vector, link) was rasterized."""
+    rasterized = layer.is_rasterized() if hasattr(layer, "is_rasterized") else None
+    return {"class": type(layer).__name__, "rasterized": rasterized}
 
 
 RUN_MODES = {
@@ -156,18 +227,19 @@ def configure_server(config):
 def run_scenario(spec):
     configure_server(spec["server"])
     image, layer = build_image(spec["image"])
-    layer = image.get_layers()[0]  # an indexed conversion replaces nothing, but be explicit
     before = {
         "layers": [item.get_name() for item in image.get_layers()],
         "source": digest(layer),
         "selection": digest(image.get_selection()),
+        "source_kind": describe_kind(layer),
     }
+    built = set(before["layers"])
     run_mode = spec.get("run_mode", "noninteractive")
     status, message, texts_before = call(
         spec["procedure"], image, layer, spec.get("args", {}), run_mode
     )
     layers = image.get_layers()
-    source = next(item for item in layers if item.get_name() == "source")
+    source = layer
     _, source_x, source_y = source.get_offsets()
     observation = {
         "status": status,
@@ -180,10 +252,13 @@ def run_scenario(spec):
             "selection": digest(image.get_selection()),
             "source_offsets": [source_x, source_y],
             "undo_enabled": image.undo_is_enabled(),
+            "source_kind": describe_kind(source),
         },
-        "results": [describe_layer(item) for item in layers if item.get_name() != "source"],
+        "results": [describe_layer(item) for item in layers if item.get_name() not in built],
         "result_positions": [image.get_item_position(item) for item in layers],
     }
+    if spec.get("save_and_reopen"):
+        observation["reopened_results"] = saved_and_reopened(image, built)
     image.delete()
     return observation
 

@@ -215,15 +215,17 @@ def gimp_env(workspace: ChrootWorkspace) -> dict[str, str]:
     }
 
 
-def run_gimp_session(workspace: ChrootWorkspace, scenarios: list[dict]) -> dict:
+def run_gimp_session(
+    workspace: ChrootWorkspace, scenarios: list[dict], *, fonts: bool = False
+) -> dict:
     """Start GIMP once on the workspace's profile and run `scenarios` in order; return the
-    observations and GIMP's output."""
+    observations and GIMP's output. Fonts load only when asked (text layers need them)."""
     plan = {"scenarios": scenarios, "output": workspace.inside("seen.json")}
     workspace.host_path("plan.json").write_text(json.dumps(plan))
     seen_path = workspace.host_path("seen.json")
     seen_path.unlink(missing_ok=True)
     completed = workspace.run(
-        GIMP_BATCH,
+        [argument for argument in GIMP_BATCH if not (fonts and argument == "-f")],
         env=gimp_env(workspace),
         stdin=SCENARIO_SCRIPT.read_bytes(),
         timeout=GIMP_TIMEOUT,
@@ -406,6 +408,29 @@ def test_cancel_watcher_cancels_the_job_when_the_plug_in_goes_away(
         client.wait(job_id)
 
 
+DEFAULTS_DOC = Path(__file__).parents[2] / "docs" / "defaults.md"
+
+
+def documented_defaults(procedure_column: str) -> dict[str, object]:
+    """The GIMP table of docs/defaults.md: argument → default of the named procedure's column."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in DEFAULTS_DOC.read_text(encoding="utf-8").split("## GIMP", 1)[1].splitlines()
+        if line.startswith("|") and "---" not in line
+    ]
+    header, *body = rows[: next(i for i, row in enumerate(rows) if row[0] == "feather") + 1]
+    column = header.index(procedure_column)
+    return {row[0]: _cell_value(row[column].strip("`")) for row in body if row[column]}
+
+
+def _cell_value(text: str) -> object:
+    """A number or `""` as JSON reads it; a choice's name as it is."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def test_interactive_dialogs_build_from_the_procedures(gimp_workspace: ChrootWorkspace) -> None:
     """Each procedure's dialog builds in GIMP's interface, with the arguments listed in the
     issue, under Filters ▸ Inlayer, and without GTK warnings about its widgets."""
@@ -424,11 +449,19 @@ def test_interactive_dialogs_build_from_the_procedures(gimp_workspace: ChrootWor
     found = json.loads(found_path.read_text())
     common = ["run-mode", "image", "drawables"]
     prompted = ["prompt", "negative-prompt"]
-    generation = ["steps", "seed", "count", "model", "grow", "feather"]
+    generation = ["preset", "steps", "seed", "count", "model", "grow", "feather"]
     assert found["inlayer-inpaint"]["arguments"] == [*common, *prompted, "strength", *generation]
     assert found["inlayer-img2img"]["arguments"] == [*common, *prompted, "strength", *generation]
     assert found["inlayer-txt2img"]["arguments"] == [*common, *prompted, *generation]
     assert found["inlayer-fill"]["arguments"] == [*common, "grow", "feather"]
+    assert found["inlayer-img2img"]["defaults"] == documented_defaults("Transform Layer")
+    assert found["inlayer-inpaint"]["defaults"] == documented_defaults("Inpaint Selection")
+    assert found["inlayer-txt2img"]["defaults"] == documented_defaults("Generate")
+    assert found["inlayer-fill"]["defaults"] == documented_defaults("Fill Selection")
+    # The dialog: a multi-line prompt, the model picked from a list, the last result's seed.
+    inpaint = found["inlayer-inpaint"]
+    assert "GtkTextView" in inpaint["widgets"] or "TextView" in inpaint["widgets"]
+    assert "Use seed 1234 of “a lighthouse (seed 1234)”" in inpaint["texts"]
     for procedure in found.values():
         assert procedure["menu_paths"] == ["<Image>/Filters/Inlayer"]
         assert procedure["image_types"] == "RGB*, GRAY*"
