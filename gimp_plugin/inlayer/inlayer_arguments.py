@@ -6,7 +6,11 @@ and `WITH_LAST_VALS`). What comes back is not always what the arguments declare:
 
 - a text argument saved empty comes back as None (from the second GIMP session on);
 - numbers saved by an older version of the plug-in may lie outside today's ranges;
-- a model name saved last week may name a model the server no longer has.
+- a model name saved last week may name a model the server no longer has;
+- a choice saved by another version may be one this version does not offer.
+
+Steps at 0 and the preset "device" leave the choice to the server, which applies the preset the
+device calls for (docs/fast-edits.md): `fast` on a CPU where its pieces are installed.
 
 Every value a procedure reads goes through `request_fields`, which turns it into a valid request
 field or raises `ArgumentRefused` with a message naming the dialog field and the fix. A model the
@@ -81,17 +85,19 @@ class IntArgument:
     minimum: int
     maximum: int
     default: int
+    unset: int | None = None  # the value that leaves the field unset (None in the request)
 
     @property
     def field(self) -> str:
         return self.name.replace("-", "_")
 
-    def value_of(self, raw: object) -> int:
+    def value_of(self, raw: object) -> int | None:
         number = _finite_number(raw)
-        if number is None:
-            return self.default
         # Saved by another version, whose range may have been wider: the nearest valid value.
-        return min(max(round(number), self.minimum), self.maximum)
+        value = (
+            self.default if number is None else min(max(round(number), self.minimum), self.maximum)
+        )
+        return None if value == self.unset else value
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,32 @@ class FloatArgument:
         return min(max(float(number), self.minimum), self.maximum)
 
 
-Argument = TextArgument | IntArgument | FloatArgument
+@dataclass(frozen=True)
+class Choice:
+    nick: str  # what GIMP stores and a script passes
+    label: str  # what the dialog's combo shows
+    value: str  # the request field's value
+
+
+@dataclass(frozen=True)
+class ChoiceArgument:
+    name: str
+    label: str
+    blurb: str
+    choices: tuple[Choice, ...]
+    default: str  # a nick
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+    def value_of(self, raw: object) -> str:
+        nick = raw.strip().lower() if isinstance(raw, str) else ""
+        values = {choice.nick: choice.value for choice in self.choices}
+        return values.get(nick, values[self.default])
+
+
+Argument = TextArgument | IntArgument | FloatArgument | ChoiceArgument
 
 
 def _finite_number(raw: object) -> int | float | None:
@@ -128,7 +159,28 @@ PROMPT = TextArgument("prompt", "_Prompt", "What to paint", MAX_PROMPT_CHARS)
 NEGATIVE_PROMPT = TextArgument(
     "negative-prompt", "_Negative prompt", "What to avoid", MAX_PROMPT_CHARS
 )
-STEPS = IntArgument("steps", "S_teps", "Denoising steps", 1, MAX_STEPS, 20)
+PRESET_STEPS = 0  # steps at 0: the preset's
+STEPS = IntArgument(
+    "steps",
+    "S_teps (0: the preset's)",
+    "Denoising steps (0: the preset's)",
+    PRESET_STEPS,
+    MAX_STEPS,
+    PRESET_STEPS,
+    unset=PRESET_STEPS,
+)
+PRESET = ChoiceArgument(
+    "preset",
+    "P_reset",
+    "Fast: few steps with a speed LoRA, seconds on a CPU. Quality: 20 steps with guidance. "
+    "For this device: fast on a CPU where its pieces are installed, else quality",
+    (
+        Choice("device", "For this device", ""),
+        Choice("fast", "Fast", "fast"),
+        Choice("quality", "Quality", "quality"),
+    ),
+    "device",
+)
 SEED = IntArgument("seed", "S_eed", "Random seed (-1: a new one each time)", -1, MAX_SEED, -1)
 COUNT = IntArgument("count", "_Variations", "How many result layers", 1, MAX_COUNT, 1)
 MODEL = TextArgument("model", "_Model", "A model the server lists (empty: the default)", strip=True)
@@ -156,7 +208,7 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
     if mode == Mode.FILL:  # no model: only where to fill
         return (GROW, FEATHER)
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
-    return (PROMPT, NEGATIVE_PROMPT, *strength, STEPS, SEED, COUNT, MODEL, GROW, FEATHER)
+    return (PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, GROW, FEATHER)
 
 
 def request_fields(mode: Mode, values: Mapping[str, object]) -> dict[str, Any]:

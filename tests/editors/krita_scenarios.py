@@ -145,6 +145,28 @@ def inpaint_u8() -> dict[str, Any]:
     return found
 
 
+def saved_and_reopened() -> dict[str, Any]:
+    """A result's origin mark, saved in a .kra and read back after the document was closed."""
+    from inlayer_krita import api
+    from inlayer_krita.history import document_entries
+
+    document, _ = new_document("provenance", 64, 64)
+    source = add_source(document, "source", gradient_u8)
+    settle()
+    select(document, 16, 16, 24, 24)
+    api.fill(document, node=source, fill="telea")
+    path = os.path.join(os.path.dirname(CONFIG["findings"]), "provenance.kra")
+    saved = document.saveAs(path)
+    document.setModified(False)
+    document.close()
+    settle()
+    reopened = Krita.instance().openDocument(path)
+    found = {"saved": bool(saved), "entries": document_entries(reopened)}
+    reopened.setModified(False)
+    reopened.close()
+    return found
+
+
 def txt2img_and_fill() -> dict[str, Any]:
     """Generate over the whole image (no selection), and a weight-free fill of the visible image."""
     from inlayer_krita import api
@@ -271,6 +293,48 @@ def errors() -> dict[str, Any]:
     return found
 
 
+def docker_first_use(document, source) -> dict[str, Any]:
+    """A new user's first presses: what the docker shows before anything is touched, Transform
+    with those defaults, then each strength moved and its button pressed; what each result's
+    stored parameters say."""
+    from inlayer_krita.docker import InlayerDocker
+    from inlayer_krita.history import document_entries
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    docker.refresh_connection()
+    settle()
+
+    def shown() -> dict[str, Any]:
+        return {
+            **docker_fields(docker),
+            "buttons": {kind: button.text() for kind, button in docker.buttons.items()},
+        }
+
+    def press(kind: str) -> dict[str, Any]:
+        entries_before = len(document_entries(document))
+        job = docker.start(kind)
+        wait_for(job)
+        entries = document_entries(document)[entries_before:]
+        return {
+            "message": docker.message_label.text(),
+            "error": str(job.error) if job is not None and job.error else "",
+            "stored": [entry["parameters"] for entry in entries],
+        }
+
+    found: dict[str, Any] = {"untouched": shown()}
+    docker.prompt_edit.setPlainText("make this daytime scene look like night")
+    found["transform_untouched"] = press("transform")
+    docker.steps_spin.setValue(4)  # 45 % of 4 steps is one step: the fewest that runs one
+    docker.strength_sliders["inpaint"].setValue(90)
+    docker.strength_sliders["transform"].setValue(45)
+    found["moved"] = shown()
+    found["inpaint_moved"] = press("inpaint")
+    found["transform_moved"] = press("transform")
+    found["generate_moved"] = press("generate")
+    return found
+
+
 def docker_and_switch(first, source) -> dict[str, Any]:
     """The docker starts a job on document `first`; the user switches to another document; the
     result lands in `first`."""
@@ -389,7 +453,9 @@ def docker_settings_session(document, source) -> dict[str, Any]:
     if change:
         docker.prompt_edit.setPlainText(change["prompt"])
         docker.negative_edit.setText(change["negative_prompt"])
-        docker.strength_slider.setValue(change["strength_percent"])
+        docker.strength_sliders["inpaint"].setValue(change["inpaint_strength_percent"])
+        docker.strength_sliders["transform"].setValue(change["transform_strength_percent"])
+        docker.preset_box.setCurrentIndex(docker.preset_box.findData(change["preset"]))
         docker.steps_spin.setValue(change["steps"])
         docker.seed_spin.setValue(change["seed"])
         docker.seed_lock.setChecked(change["seed_locked"])
@@ -405,7 +471,16 @@ def docker_settings_session(document, source) -> dict[str, Any]:
     found["job_error"] = str(job.error) if job.error else ""
     found["job_parameters"] = {
         key: getattr(job.edit.request, key)
-        for key in ("prompt", "negative_prompt", "strength", "steps", "seed", "count", "model")
+        for key in (
+            "prompt",
+            "negative_prompt",
+            "strength",
+            "preset",
+            "steps",
+            "seed",
+            "count",
+            "model",
+        )
     }
     found["added"] = [name for name in layer_names(document) if name not in names_before]
     found["source_unchanged"] = digest(source, document) == before
@@ -418,7 +493,9 @@ def docker_fields(docker) -> dict[str, Any]:
     return {
         "prompt": docker.prompt_edit.toPlainText(),
         "negative_prompt": docker.negative_edit.text(),
-        "strength_percent": docker.strength_slider.value(),
+        "inpaint_strength_percent": docker.strength_sliders["inpaint"].value(),
+        "transform_strength_percent": docker.strength_sliders["transform"].value(),
+        "preset": docker.preset_box.currentData(),
         "steps": docker.steps_spin.value(),
         "seed": docker.seed_spin.value(),
         "seed_locked": docker.seed_lock.isChecked(),
@@ -615,10 +692,12 @@ def document_with_active_layer(name: str) -> tuple[Any, Any]:
 
 # (scenario, name of the document with an active layer it needs, or None)
 SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
+    (docker_first_use, "zeroth"),  # first: the docker as nobody has touched it yet
     (docker_and_switch, "first"),
     (docker_variations, "third"),
     (inpaint_u8, None),
     (txt2img_and_fill, None),
+    (saved_and_reopened, None),
     (img2img_u16, None),
     (colour_conversions, None),
     (errors, None),

@@ -64,7 +64,7 @@ def test_each_procedure_takes_the_arguments_its_dialog_shows(arguments: ModuleTy
         return [argument.name for argument in arguments.arguments_for(arguments.Mode(mode_value))]
 
     prompted = ["prompt", "negative-prompt"]
-    generation = ["steps", "seed", "count", "model", "grow", "feather"]
+    generation = ["preset", "steps", "seed", "count", "model", "grow", "feather"]
     assert names("inpaint") == [*prompted, "strength", *generation]
     assert names("img2img") == [*prompted, "strength", *generation]
     assert names("txt2img") == [*prompted, *generation]
@@ -123,7 +123,36 @@ def test_a_value_that_is_no_number_gives_the_default(arguments: ModuleType, wron
     fields = arguments.request_fields(
         arguments.Mode.IMG2IMG, {"steps": wrong, "strength": wrong, "seed": wrong}
     )
-    assert (fields["steps"], fields["strength"], fields["seed"]) == (20, 0.6, -1)
+    assert (fields["steps"], fields["strength"], fields["seed"]) == (None, 0.6, -1)
+
+
+@pytest.mark.parametrize("mode_value", ["inpaint", "img2img", "txt2img"])
+def test_steps_and_preset_left_at_their_defaults_are_the_devices_preset(
+    arguments: ModuleType, mode_value: str
+) -> None:
+    """Untouched, a procedure sends neither steps nor a preset: the server applies the preset
+    the device calls for."""
+    fields = arguments.request_fields(arguments.Mode(mode_value), {})
+    assert (fields["steps"], fields["preset"]) == (None, "")
+    assert arguments.request_fields(arguments.Mode(mode_value), {"steps": 0})["steps"] is None
+
+
+@pytest.mark.parametrize(
+    ("saved", "preset"),
+    [
+        ("fast", "fast"),
+        ("quality", "quality"),
+        (" Fast ", "fast"),
+        ("device", ""),
+        ("turbo", ""),
+        (None, ""),
+        (3, ""),
+    ],
+)
+def test_a_preset_is_kept_by_its_nick_and_anything_else_is_the_devices(
+    arguments: ModuleType, saved: object, preset: str
+) -> None:
+    assert arguments.request_fields(arguments.Mode.INPAINT, {"preset": saved})["preset"] == preset
 
 
 def test_a_number_saved_as_a_float_where_an_integer_is_asked_rounds(arguments: ModuleType) -> None:

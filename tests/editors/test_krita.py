@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from inlayer.core.client.bounds import Bounds
+from inlayer.core.client.protocol import DIGITAL_SOURCE_TYPES, Mode
 from inlayer.packaging.plugins import install_krita
 from tests.editors.chroot import ChrootWorkspace
 from tests.fixtures.models import TINY_SD15
@@ -179,6 +180,16 @@ def test_inpaint_metadata_is_stored_in_the_document(findings: dict[str, Any]) ->
     assert found["history_added"] == 1
 
 
+def test_result_metadata_keeps_its_origin_in_the_kra(findings: dict[str, Any]) -> None:
+    """Made with AI, in IPTC's words, saved in the .kra and read back after reopening it."""
+    found = scenario(findings, "saved_and_reopened")
+    assert found["saved"]
+    [entry] = found["entries"]
+    assert entry["digital_source_type"] == DIGITAL_SOURCE_TYPES[Mode.FILL]
+    assert entry["creator_tool"].startswith("Inlayer ")
+    assert entry["parameters"]["mode"] == "fill"
+
+
 def test_generate_covers_the_image_and_fill_reads_the_visible_image(
     findings: dict[str, Any],
 ) -> None:
@@ -255,6 +266,47 @@ def test_errors_leave_the_document_unchanged(
     assert found["unchanged"]
 
 
+def test_the_docker_starts_with_the_defaults_the_buttons_promise(findings: dict[str, Any]) -> None:
+    """Untouched, Transform keeps part of the layer (the protocol's transform strength), Inpaint
+    repaints, the steps are the preset's, and each button shows the strength it will use."""
+    untouched = scenario(findings, "docker_first_use")["untouched"]
+    assert untouched["transform_strength_percent"] == 60
+    assert untouched["inpaint_strength_percent"] == 100
+    assert untouched["buttons"] == {
+        "inpaint": "Inpaint 100 %",
+        "transform": "Transform 60 %",
+        "generate": "Generate",
+    }
+    assert (untouched["preset"], untouched["steps"]) == ("", 0), "steps and preset: the device's"
+
+
+def test_transform_with_untouched_defaults_runs_at_the_transform_strength(
+    findings: dict[str, Any],
+) -> None:
+    pressed = scenario(findings, "docker_first_use")["transform_untouched"]
+    assert pressed["error"] == "" and pressed["message"].startswith("Added 1 layer"), pressed
+    [stored] = pressed["stored"]
+    assert stored["mode"] == "img2img"
+    assert stored["strength"] == 0.6
+    # Steps left to the preset: the server chose them and recorded which preset it used.
+    assert stored["preset"] in ("quality", "fast")
+    assert stored["steps"] == (20 if stored["preset"] == "quality" else stored["steps"])
+    assert stored["steps"] >= 1
+
+
+def test_each_button_uses_the_strength_the_docker_shows_for_it(findings: dict[str, Any]) -> None:
+    found = scenario(findings, "docker_first_use")
+    moved = found["moved"]
+    assert moved["buttons"]["inpaint"] == "Inpaint 90 %"
+    assert moved["buttons"]["transform"] == "Transform 45 %"
+    for kind, strength in (("inpaint", 0.9), ("transform", 0.45), ("generate", 1.0)):
+        pressed = found[f"{kind}_moved"]
+        assert pressed["error"] == "", pressed
+        [stored] = pressed["stored"]
+        assert stored["strength"] == strength, (kind, stored)
+        assert stored["steps"] == 4, "the steps set in the docker win over the preset's"
+
+
 def test_docker_result_lands_in_the_document_that_started_it(findings: dict[str, Any]) -> None:
     found = scenario(findings, "docker_and_switch")
     assert found["dockers"] == 1
@@ -297,7 +349,9 @@ SETTINGS_GROUP = "Inlayer"
 FIRST_DAY = {
     "prompt": "a blue door\nwith brass handles",
     "negative_prompt": "",
-    "strength_percent": 80,
+    "inpaint_strength_percent": 70,
+    "transform_strength_percent": 80,
+    "preset": "quality",
     "steps": 2,
     "seed": 11,
     "seed_locked": True,
@@ -308,8 +362,9 @@ FIRST_DAY = {
 HAND_EDITED = [
     "prompt=a red apple",
     "negative_prompt=",
-    "strength=0.6",  # a key no version reads any more
-    "strength_percent=250",
+    "strength_percent=30",  # a key no version reads any more
+    "transform_strength_percent=250",
+    "preset=turbo",
     "steps=many",
     "seed=-5",
     "seed_locked=perhaps",
@@ -388,7 +443,8 @@ def test_the_first_session_keeps_the_docker_settings_in_kritarc(
     kept = krita_sessions["kept_after_first"]
     assert kept["model"] == TINY_SD15
     assert (kept["steps"], kept["seed"], kept["seed_locked"]) == ("2", "11", "true")
-    assert kept["strength_percent"] == "80" and kept["read_visible"] == "false"
+    assert (kept["transform_strength_percent"], kept["inpaint_strength_percent"]) == ("80", "70")
+    assert kept["preset"] == "quality" and kept["read_visible"] == "false"
 
 
 def test_a_session_without_the_server_keeps_the_chosen_model(
@@ -417,6 +473,7 @@ def test_the_second_session_restores_the_docker_and_its_job_works(
         "prompt": "a blue door\nwith brass handles",
         "negative_prompt": "",
         "strength": 0.8,
+        "preset": "quality",
         "steps": 2,
         "seed": 11,
         "count": 1,
@@ -430,8 +487,10 @@ def test_hand_edited_settings_come_back_valid_and_a_gone_model_is_named(
     edited = krita_sessions["hand_edited"]
     restored = edited["connected"]
     assert restored["prompt"] == "a red apple"
-    assert restored["strength_percent"] == 100, "250 % is brought into range"
-    assert restored["steps"] == 20, "'many' is no number: the default"
+    assert restored["transform_strength_percent"] == 100, "250 % is brought into range"
+    assert restored["inpaint_strength_percent"] == 100, "the old shared strength is not read"
+    assert restored["preset"] == "", "'turbo' is no preset: the device's"
+    assert restored["steps"] == 0, "'many' is no number: the default, the preset's"
     assert restored["seed_locked"] is False, "'perhaps' is no yes or no: the default"
     assert restored["count"] == 1 and restored["read_visible"] is False
     # The model the settings name is not on the server: said, and the default used.
@@ -440,7 +499,7 @@ def test_hand_edited_settings_come_back_valid_and_a_gone_model_is_named(
     assert restored["model"] == "" and restored["model_listed"] == ""
     assert_job_ran(edited)
     assert edited["job_parameters"]["model"] == ""
-    assert edited["job_parameters"]["steps"] == 20
+    assert edited["job_parameters"]["steps"] is None, "left to the preset"
     # What Krita keeps now is valid, and the stale model is gone from it.
     kept = krita_sessions["kept_after_hand_edited"]
-    assert (kept["model"], kept["steps"], kept["strength_percent"]) == ("", "20", "100")
+    assert (kept["model"], kept["steps"], kept["transform_strength_percent"]) == ("", "0", "100")
