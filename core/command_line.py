@@ -1,8 +1,8 @@
 """What every `inlayer` subcommand shares: its error, the model options, and the settings they
 override.
 
-`inlayer run`, `inlayer models` and `inlayer serve` take the same `--models-dir` and `--device`
-options and apply them to the user's settings the same way, here.
+`inlayer run`, `inlayer models` and `inlayer serve` take the same `--models-dir`, `--device` and
+`--backend` options and apply them to the user's settings the same way, here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from .settings import Settings, load_settings
+from .settings import BACKEND_CHOICES, Settings, load_settings
 
 
 class CommandError(Exception):
@@ -21,7 +21,7 @@ class CommandError(Exception):
 def add_model_options(
     parser: argparse.ArgumentParser, *, device: bool = True, allow_pickle: bool = False
 ) -> None:
-    """--models-dir (repeatable), and optionally --device and --allow-pickle."""
+    """--models-dir (repeatable), and optionally --device with --backend, and --allow-pickle."""
     parser.add_argument(
         "--models-dir",
         action="append",
@@ -36,6 +36,14 @@ def add_model_options(
             "--device",
             default=None,
             help="torch device, e.g. cpu, cuda:0 (default: config.ini, else the best one)",
+        )
+        parser.add_argument(
+            "--backend",
+            choices=BACKEND_CHOICES,
+            default=None,
+            help="what computes the model on the CPU: torch, or openvino (the UNet and tiny "
+            "autoencoder converted once; needs inlayer[openvino]); default: config.ini, else "
+            "torch",
         )
     if allow_pickle:
         parser.add_argument(
@@ -58,4 +66,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["allow_pickle"] = True
     if getattr(args, "device", None):
         overrides["device"] = args.device
+    if getattr(args, "backend", None):
+        overrides["backend"] = args.backend
     return dataclasses.replace(settings, **overrides)

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .client import paths
 from .client.protocol import AddOnInfo, Mode, ModelInfo, ModelLoadError, ModelNotFound
 from .few_step import FewStepSettings, few_step_settings_of_model
 from .loras import ModelLoras, find_loras
@@ -40,9 +41,14 @@ if TYPE_CHECKING:
     import torch
     from diffusers import AutoencoderTiny, DiffusionPipeline
 
+    from .openvino_backend import OpenVinoBackend
     from .presets import Recipe
 
 log = logging.getLogger(__name__)
+
+TORCH_BACKEND = "torch"
+OPENVINO_BACKEND = "openvino"  # core/openvino_backend.py: the CPU's UNet and tiny autoencoder
+BACKENDS = (TORCH_BACKEND, OPENVINO_BACKEND)
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 CLIP_TOKENIZER_DIR = CONFIGS_DIR / "clip-tokenizer"
@@ -101,6 +107,14 @@ class LoadedModel:
     scheduler_config: Mapping[str, Any]  # the model's own scheduler (a request may pick another)
     cross_attention_dim: int  # the width of its text embeddings: which LoRAs fit
     few_step: FewStepSettings | None  # how a distilled model wants to run; None: an ordinary one
+
+
+@dataclass(frozen=True)
+class Equipment:
+    """What `ModelRegistry.equip` put on a pipeline that the run needs to know."""
+
+    preview_vae: AutoencoderTiny | None  # decodes previews; None: the linear latent map
+    notice: str = ""  # one line for the user, e.g. why the run stays in PyTorch
 
 
 @dataclass
@@ -204,12 +218,23 @@ class ModelRegistry:
         default_models: Mapping[Mode, str] | None = None,
         tool_dirs: Sequence[Path] = (),
         compile_unet: bool = False,
+        backend: str = TORCH_BACKEND,
+        openvino_cache: Path | None = None,
     ) -> None:
         """`device` None: the best one found; `dtype` None: float16 on a GPU, on the CPU
         bfloat16 where it has it in hardware, else float32; `vae_tiling` None: on a GPU only;
         `tool_dirs`: AUTOMATIC1111 and ComfyUI installations, for their LoRAs and tiny
         autoencoders; `compile_unet`: torch.compile the UNet on a GPU (a minute or two on the
-        first run of each size, faster steps after)."""
+        first run of each size, faster steps after); `backend` "openvino": the UNet and tiny
+        autoencoders run as OpenVINO models on the CPU (in float32 weights, from which OpenVINO
+        picks the CPU's best precision itself), converted once into `openvino_cache` (default:
+        Inlayer's data folder, cache/openvino)."""
+        if backend not in BACKENDS:
+            raise ModelLoadError(f"backend {backend!r} is unknown; use {' or '.join(BACKENDS)}")
+        if backend == OPENVINO_BACKEND:
+            if device not in (None, "cpu"):
+                raise ModelLoadError(f"the OpenVINO backend runs on the CPU, not on {device}")
+            device, dtype = "cpu", dtype or "float32"
         self.catalog = ModelCatalog(
             models_dirs,
             allow_pickle=allow_pickle,
@@ -225,6 +250,13 @@ class ModelRegistry:
         self.vae_tiling = self.device != "cpu" if vae_tiling is None else vae_tiling
         self.compile_unet = compile_unet and self.device.startswith("cuda")
         self.weight_loads = 0
+        self.openvino: OpenVinoBackend | None = None
+        if backend == OPENVINO_BACKEND:
+            from .openvino_backend import OpenVinoBackend
+
+            self.openvino = OpenVinoBackend(
+                openvino_cache or paths.data_dir() / "cache" / "openvino"
+            )
         self._in_memory: _ModelInMemory | None = None
         # Tiny autoencoders by file, kept across model switches (a few MB each).
         self._tiny_vaes: dict[tuple[Path, int], AutoencoderTiny] = {}
@@ -268,10 +300,10 @@ class ModelRegistry:
                 model.pipelines[mode] = self._derive(model, mode)
             return model.pipelines[mode], model.loaded
 
-    def equip(self, pipe: DiffusionPipeline, recipe: Recipe) -> AutoencoderTiny | None:
+    def equip(self, pipe: DiffusionPipeline, recipe: Recipe) -> Equipment:
         """Put the recipe's LoRAs (fused into the weights) and autoencoder on `pipe`, a pipeline
-        of the loaded model; return the autoencoder that decodes its previews (None: linear).
-        A LoRA or autoencoder that fails to load leaves the model as it was."""
+        of the loaded model, and with the OpenVINO backend its OpenVINO UNet and tiny
+        autoencoders. A LoRA or autoencoder that fails to load leaves the model as it was."""
         with self._lock:
             assert self._in_memory is not None, "equip() follows pipeline()"
             model = self._in_memory
@@ -282,9 +314,33 @@ class ModelRegistry:
                     f"tiny autoencoder {recipe.vae.name} scales by {scale_factor(vae)}, but "
                     f"{model.loaded.info.name} by {model.loaded.vae_scale_factor}"
                 )
+            if self.openvino is not None:
+                from .openvino_backend import torch_module
+
+                pipe.unet = torch_module(pipe.unet)  # LoRAs fuse into the torch UNet
             model.loras.activate(pipe, recipe.loras)
             pipe.vae = vae
-            return preview
+            notice = ""
+            if self.openvino is not None:
+                notice = self._put_openvino(pipe, model, recipe)
+            return Equipment(preview, notice)
+
+    def _put_openvino(self, pipe: DiffusionPipeline, model: _ModelInMemory, recipe: Recipe) -> str:
+        """The OpenVINO UNet and tiny autoencoders on `pipe`; "" or why (part of) the run stays
+        in PyTorch, each reason once."""
+        from .openvino_backend import UNetSource
+
+        assert self.openvino is not None
+        checkpoint = model.checkpoint
+        weights = checkpoint.path / "unet" if checkpoint.path.is_dir() else checkpoint.path
+        notices = [
+            self.openvino.put_unet(pipe, UNetSource(checkpoint.name, weights, recipe.loras))
+        ]
+        tiny_vaes = (recipe.vae, recipe.preview_vae)
+        for tiny in dict.fromkeys(tiny for tiny in tiny_vaes if tiny is not None):
+            weights = (tiny.path,) if tiny.encoder is None else (tiny.path, tiny.encoder)
+            notices.append(self.openvino.put_tiny_vae(self._tiny_vae(tiny), weights, tiny.name))
+        return "; ".join(dict.fromkeys(notice for notice in notices if notice))
 
     def _tiny_vae(self, tiny: TinyVaeFile) -> AutoencoderTiny:
         key = (tiny.path, tiny.path.stat().st_mtime_ns)
@@ -448,7 +504,12 @@ class ModelRegistry:
         base = next(iter(model.pipelines.values()))
         # from_pipe would otherwise cast the shared modules to its default dtype. The model's
         # own autoencoder: a run may have left a tiny one on the base pipeline.
-        pipe = cls.from_pipe(base, dtype=self.dtype, vae=model.full_vae)
+        unet = base.unet
+        if self.openvino is not None:
+            from .openvino_backend import torch_module
+
+            unet = torch_module(unet)  # equip() puts the run's OpenVINO UNet on it
+        pipe = cls.from_pipe(base, dtype=self.dtype, vae=model.full_vae, unet=unet)
         pipe.set_progress_bar_config(disable=True)
         if self.cpu_offload:
             pipe.enable_model_cpu_offload(device=self.device)
