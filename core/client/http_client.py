@@ -72,20 +72,27 @@ class HttpClient(Client):
     ) -> None:
         """`timeout`: seconds one HTTP exchange may take. `reconnect_seconds`: how long `wait`
         keeps trying when the connection drops mid-job before it gives up."""
-        self.url = (
-            url
-            or os.environ.get(SERVER_ENV)
-            or _server_info_url()
-            or f"http://{paths.DEFAULT_HOST}:{paths.DEFAULT_PORT}"
-        ).rstrip("/")
+        # A server found through the config folder may move: a restarted `inlayer serve` writes
+        # its new address there. One named by the caller or the environment stays where it is.
+        self._follows_config_folder = not (url or os.environ.get(SERVER_ENV))
         if token:
             self.token, self._token_source = token, "the caller"
         elif os.environ.get(TOKEN_ENV):
             self.token, self._token_source = os.environ[TOKEN_ENV], TOKEN_ENV
         else:
             self.token, self._token_source = _token_from_file(), str(paths.token_path())
+        self._token_from_folder = self._token_source == str(paths.token_path())
         self.timeout = timeout
         self.reconnect_seconds = reconnect_seconds
+        self._point_at(
+            url
+            or os.environ.get(SERVER_ENV)
+            or _server_info_url()
+            or f"http://{paths.DEFAULT_HOST}:{paths.DEFAULT_PORT}"
+        )
+
+    def _point_at(self, url: str) -> None:
+        self.url = url.rstrip("/")
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InlayerError(f"The Inlayer server address {self.url!r} is not an http:// URL.")
@@ -94,6 +101,20 @@ class HttpClient(Client):
         self._port = parts.port or (443 if self._https else 80)
         self._base_path = parts.path
         self._server_health: ServerHealth | None = None  # the latest, for its protocol version
+
+    def _follow_restarted_server(self) -> bool:
+        """Point at the address (and token) the config folder names now, when it names another
+        server than this client's: whether it did. A crashed server leaves its old address
+        there; a restarted one replaces it."""
+        if not self._follows_config_folder:
+            return False
+        url = _server_info_url()
+        if not url or url.rstrip("/") == self.url:
+            return False
+        self._point_at(url)
+        if self._token_from_folder:
+            self.token = _token_from_file()
+        return True
 
     # ---- the API -----------------------------------------------------------------------------
 
@@ -181,6 +202,16 @@ class HttpClient(Client):
 
     def _exchange(
         self, method: str, path: str, body: bytes | None = None, content_type: str = ""
+    ) -> bytes:
+        try:
+            return self._exchange_once(method, path, body, content_type)
+        except _ServerGone:
+            if not self._follow_restarted_server():
+                raise
+            return self._exchange_once(method, path, body, content_type)
+
+    def _exchange_once(
+        self, method: str, path: str, body: bytes | None, content_type: str
     ) -> bytes:
         headers = {"Accept": "application/json, " + wire.CONTENT_TYPE}
         if content_type:

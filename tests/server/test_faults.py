@@ -97,20 +97,27 @@ def test_a_crashed_server_is_told_apart_and_a_restart_is_found(
     tiny_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a crash (SIGKILL), server.json still names the dead server: the plug-ins' client
-    says it is not running; once it runs again, the same client setup finds it."""
+    says it is not running; once it runs again on another port, a new client finds it, and so
+    does one made before the crash (Krita's docker keeps its client for the whole session)."""
     config = tmp_path / "config"
     monkeypatch.setenv("INLAYER_CONFIG_DIR", str(config))
     for variable in ("INLAYER_SERVER", "INLAYER_TOKEN", "INLAYER_TRANSPORT"):
         monkeypatch.delenv(variable, raising=False)
     server = start_server(config, tiny_models_dir)
+    long_lived = connect()
+    assert long_lived.health().queue_length == 0
     server.kill()
     assert (config / "server.json").exists()  # stale: nobody cleaned up after the crash
 
-    with pytest.raises(ConnectionFailed, match=r"not running at .*: start it with `inlayer serve`"):
-        connect().run(inpaint_request(steps=1))
+    for client in (connect(), long_lived):
+        with pytest.raises(ConnectionFailed, match=r"not running at .*: start it with `inlayer"):
+            client.run(inpaint_request(steps=1))
 
     again = start_server(config, tiny_models_dir)
     try:
+        assert again.port != server.port
         assert len(connect().run(inpaint_request(steps=1)).images) == 1
+        assert len(long_lived.run(inpaint_request(steps=1)).images) == 1
+        assert long_lived.url == again.url
     finally:
         again.kill()
