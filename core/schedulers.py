@@ -23,7 +23,4 @@ def make_scheduler(name: str, model_config: dict[str, Any]):
             "scheduler", f"{name!r} is unknown; choose one of {sorted(SCHEDULERS)}"
         )
     choice = SCHEDULERS[name]
-    try:
-        return getattr(diffusers, choice.diffusers_class).from_config(model_config, **choice.config)
-    except ImportError as error:  # LMS needs scipy, which Inlayer does not install
-        raise InvalidRequest("scheduler", f"{name} is not available here: {error}") from None
+    return getattr(diffusers, choice.diffusers_class).from_config(model_config, **choice.config)

@@ -6,6 +6,11 @@ generate calls answer when the images are done, with the FULL image (the result 
 the init image) as base64 PNG. Authentication: the token as a Bearer token or as the password of
 HTTP Basic auth (auth.py).
 
+Every field of a txt2img, img2img or extras body acts, is a no-op at the values A1111 clients
+send, or is refused with a 422 naming it (a1111_fields.py, docs/a1111.md): a client never gets a
+plain image believing it got hires fix or a ControlNet-guided one. The options object lives in
+a1111_options.py.
+
 Differences from A1111 worth knowing:
 - Inlayer always inpaints "only masked": it picks the context around the mask itself, so
   `inpaint_full_res` and `inpaint_full_res_padding` are accepted but do not change the context.
@@ -48,6 +53,8 @@ from inlayer.core.client.protocol import (
 from inlayer.core.engine import image_array
 from inlayer.core.images import encode_image, full_size_images, open_image
 
+from .a1111_fields import EXTRAS_FIELDS, IMG2IMG_FIELDS, TXT2IMG_FIELDS, check_fields
+from .a1111_options import A1111Options, check_option, strip_hash
 from .jobs import Job
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
@@ -55,6 +62,17 @@ from .service import HTTP_STATUS_BY_CODE, Service, error_response
 SAMPLERS = {
     sampler: choice.name for choice in SCHEDULERS.values() for sampler in choice.a1111_samplers
 }
+# A1111's schedules ("DPM++ 2M" with the schedule "Karras" is "DPM++ 2M Karras").
+SCHEDULES = [
+    "Automatic",
+    *(
+        schedule
+        for schedule in ("Karras", "Exponential", "SGM Uniform")
+        if any(sampler.endswith(f" {schedule}") for sampler in SAMPLERS)
+    ),
+]
+# A1111 samplers diffusers has no equivalent of, and the nearest one Inlayer has.
+NEAREST_SAMPLER = {"DPM fast": "DPM2", "DPM adaptive": "DPM2 a"}
 # A1111's `inpainting_fill`: 0 fill, 1 original, 2 latent noise, 3 latent nothing.
 INPAINTING_FILL = {0: FillMode.BLUR, 1: FillMode.KEEP, 2: FillMode.NOISE, 3: FillMode.NEUTRAL}
 # Inlayer's request field -> the A1111 field that set it, so errors name what the client sent.
@@ -73,8 +91,9 @@ _POLL_SECONDS = 0.05
 
 
 class Txt2ImgBody(BaseModel):
-    # A1111 clients send many more fields (styles, restore_faces, alwayson_scripts ...): ignored.
-    model_config = ConfigDict(extra="ignore")
+    # A1111 clients send many more fields (styles, restore_faces, alwayson_scripts ...): kept,
+    # so that `check_body` acts on each or refuses it (a1111_fields.py).
+    model_config = ConfigDict(extra="allow")
 
     prompt: str = ""
     negative_prompt: str = ""
@@ -89,6 +108,8 @@ class Txt2ImgBody(BaseModel):
     width: int = 512
     height: int = 512
     override_settings: dict[str, Any] = {}
+    send_images: bool = True
+    disable_extra_networks: bool = False
 
 
 class Img2ImgBody(Txt2ImgBody):
@@ -102,12 +123,6 @@ class Img2ImgBody(Txt2ImgBody):
     denoising_strength: float = 0.75
 
 
-class OptionsBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    sd_model_checkpoint: str | None = None
-
-
 # --------------------------------------------------------------------------------------------
 # A1111 fields -> EditRequest
 # --------------------------------------------------------------------------------------------
@@ -119,6 +134,12 @@ def scheduler_name(body: Txt2ImgBody) -> str:
         sampler = f"{sampler} {body.scheduler}"
     if not sampler:
         return ""
+    if sampler in NEAREST_SAMPLER:
+        raise InvalidRequest(
+            "sampler_name",
+            f"{sampler!r} has no equivalent in diffusers; the nearest is "
+            f"{NEAREST_SAMPLER[sampler]!r}",
+        )
     if sampler not in SAMPLERS:
         raise InvalidRequest(
             "sampler_name", f"{sampler!r} is not supported; choose one of {sorted(SAMPLERS)}"
@@ -148,9 +169,15 @@ def _mask_pixels(image: Image.Image, invert: bool) -> Image.Image:
     return mask.point(lambda value: 255 - value) if invert else mask
 
 
-def _model(body: Txt2ImgBody, service: Service, checkpoint: str) -> str:
+def check_body(body: Txt2ImgBody) -> None:
+    """Refuse (422, naming the field) what the body asks for that Inlayer would not do."""
+    table = IMG2IMG_FIELDS if isinstance(body, Img2ImgBody) else TXT2IMG_FIELDS
+    check_fields(body.model_dump(exclude_unset=True), table)
+
+
+def _model(body: Txt2ImgBody, service: Service, options: A1111Options) -> str:
     override = body.override_settings.get("sd_model_checkpoint")
-    name = strip_hash(override) if isinstance(override, str) else checkpoint
+    name = strip_hash(override) if isinstance(override, str) else options.checkpoint()
     service.check_model(name, "override_settings.sd_model_checkpoint")
     return name
 
@@ -161,10 +188,16 @@ def loras_in_prompt(prompt: str) -> tuple[str, tuple[LoraChoice, ...]]:
     return " ".join(LORA_IN_PROMPT.sub(" ", prompt).split()), loras
 
 
-def _shared_fields(body: Txt2ImgBody, service: Service, checkpoint: str) -> dict[str, Any]:
+def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -> dict[str, Any]:
     """The request fields txt2img and img2img set alike. A1111 clients send their steps, CFG
     scale and sampler themselves: the quality preset adds nothing to what they chose."""
-    prompt, loras = loras_in_prompt(body.prompt)
+    check_body(body)
+    for name, value in body.override_settings.items():
+        check_option(name, value, f"override_settings.{name}")
+    if body.disable_extra_networks:
+        prompt, loras = body.prompt, ()
+    else:
+        prompt, loras = loras_in_prompt(body.prompt)
     return {
         "prompt": prompt,
         "loras": loras,
@@ -175,22 +208,22 @@ def _shared_fields(body: Txt2ImgBody, service: Service, checkpoint: str) -> dict
         "seed": body.seed,
         "count": body.batch_size * body.n_iter,
         "scheduler": scheduler_name(body),
-        "model": _model(body, service, checkpoint),
+        "model": _model(body, service, options),
         # A1111 clients show /progress's current_image; a latent preview per step is cheap.
         "preview_interval": 1,
     }
 
 
-def txt2img_request(body: Txt2ImgBody, service: Service, checkpoint: str) -> EditRequest:
+def txt2img_request(body: Txt2ImgBody, service: Service, options: A1111Options) -> EditRequest:
     return EditRequest(
         mode=Mode.TXT2IMG,
         width=body.width,
         height=body.height,
-        **_shared_fields(body, service, checkpoint),
+        **_shared_fields(body, service, options),
     )
 
 
-def img2img_request(body: Img2ImgBody, service: Service, checkpoint: str) -> EditRequest:
+def img2img_request(body: Img2ImgBody, service: Service, options: A1111Options) -> EditRequest:
     """The request, its image the init image resized to width x height (as A1111's "just
     resize" does)."""
     if not body.init_images:
@@ -224,7 +257,7 @@ def img2img_request(body: Img2ImgBody, service: Service, checkpoint: str) -> Edi
         fill=INPAINTING_FILL[body.inpainting_fill],
         grow=0,
         feather=body.mask_blur,
-        **_shared_fields(body, service, checkpoint),
+        **_shared_fields(body, service, options),
     )
 
 
@@ -240,9 +273,16 @@ def as_a1111(error: InlayerError) -> InlayerError:
 # --------------------------------------------------------------------------------------------
 
 
-def png_base64(pixels: np.ndarray, parameters: dict[str, Any], *, sign: bool) -> str:
-    """A result as base64 PNG that says it was made with AI (and is signed when `sign`)."""
-    data = encode_image(pixels, "PNG", parameters, content_credentials=sign)
+def png_base64(
+    pixels: np.ndarray,
+    parameters: dict[str, Any] | None = None,
+    *,
+    sign: bool = False,
+    image_format: str = "PNG",
+) -> str:
+    """A result as base64 PNG (or `image_format`) that says it was made with AI (and is signed
+    when `sign`)."""
+    data = encode_image(pixels, image_format, parameters or {}, content_credentials=sign)
     return base64.b64encode(data).decode("ascii")
 
 
@@ -261,7 +301,12 @@ def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) ->
 
 
 def answer(
-    body: Txt2ImgBody, request: EditRequest, result: EditResult | None, *, sign: bool = False
+    body: Txt2ImgBody,
+    request: EditRequest,
+    result: EditResult | None,
+    *,
+    sign: bool = False,
+    image_format: str = "PNG",
 ) -> dict[str, Any]:
     parameters = body.model_dump()
     if isinstance(body, Img2ImgBody):
@@ -295,15 +340,149 @@ def answer(
         "interrupted": False,
     }
     images = [
-        png_base64(pixels, result.parameters_of(generated), sign=sign)
+        png_base64(pixels, result.parameters_of(generated), sign=sign, image_format=image_format)
         for pixels, generated in zip(full_size_images(request, result), result.images, strict=True)
     ]
+    if not body.send_images:
+        images = []
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
-def strip_hash(title: str) -> str:
-    """A1111 titles look like "name [hash]"; Inlayer's model names have no hash."""
-    return re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", title)
+# --------------------------------------------------------------------------------------------
+# Extras, png-info, memory
+# --------------------------------------------------------------------------------------------
+
+# The upscalers GET /upscalers lists and extras take: A1111's names -> Pillow's filter ("None"
+# keeps the size).
+UPSCALERS = {
+    "None": None,
+    "Lanczos": Image.Resampling.LANCZOS,
+    "Nearest": Image.Resampling.NEAREST,
+}
+
+
+class ExtrasBody(BaseModel):
+    model_config = ConfigDict(extra="allow")  # checked against EXTRAS_FIELDS
+
+    resize_mode: int = 0
+    upscaling_resize: float = 2.0
+    upscaling_resize_w: int = 512
+    upscaling_resize_h: int = 512
+    upscaling_crop: bool = True
+    upscaler_1: str = "None"
+
+
+class ExtrasSingleBody(ExtrasBody):
+    image: str
+
+
+class ExtrasBatchItem(BaseModel):
+    data: str
+    name: str = ""
+
+
+class ExtrasBatchBody(ExtrasBody):
+    imageList: list[ExtrasBatchItem]  # A1111's name
+
+
+class PngInfoBody(BaseModel):
+    image: str
+
+
+def upscaled_size(body: ExtrasBody, size: tuple[int, int]) -> tuple[int, int]:
+    if body.resize_mode == 0:
+        if not 0 < body.upscaling_resize <= 8:
+            raise InvalidRequest("upscaling_resize", "must be more than 0 and at most 8")
+        return round(size[0] * body.upscaling_resize), round(size[1] * body.upscaling_resize)
+    if body.resize_mode == 1:
+        if body.upscaling_resize_w < 1 or body.upscaling_resize_h < 1:
+            raise InvalidRequest("upscaling_resize_w", "width and height must be at least 1")
+        return body.upscaling_resize_w, body.upscaling_resize_h
+    raise InvalidRequest("resize_mode", "must be 0 (scale by) or 1 (scale to)")
+
+
+def upscale(body: ExtrasBody, data: str, field: str, service: Service) -> str:
+    """One image of an extras call, upscaled as the body says, as base64 PNG."""
+    if body.upscaler_1 not in UPSCALERS:
+        raise InvalidRequest("upscaler_1", f"{body.upscaler_1!r} is not one of {list(UPSCALERS)}")
+    image = decode_image(data, field, service.limits.max_pixels).convert("RGBA")
+    width, height = upscaled_size(body, image.size)
+    service.check_pixels("upscaling_resize", width, height)
+    resample = UPSCALERS[body.upscaler_1]
+    if resample is not None:
+        if body.resize_mode == 1 and body.upscaling_crop:
+            # Scale to cover the target, then cut the middle: A1111's "crop to fit".
+            cover = max(width / image.width, height / image.height)
+            image = image.resize(
+                (max(width, round(image.width * cover)), max(height, round(image.height * cover))),
+                resample,
+            )
+            left, top = (image.width - width) // 2, (image.height - height) // 2
+            image = image.crop((left, top, left + width, top + height))
+        else:
+            image = image.resize((width, height), resample)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# The last line of A1111's infotext: "Steps: 20, Sampler: Euler a, Size: 512x512, ...".
+_INFOTEXT_ITEM = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^"])*"|[^,]*)(?:,|$)')
+
+
+def parse_infotext(text: str) -> dict[str, Any]:
+    """A1111's `parameters` text as fields: Prompt, Negative prompt and the settings line."""
+    *lines, last = text.strip().split("\n")
+    if not _INFOTEXT_ITEM.match(last) or "Steps:" not in last:
+        lines.append(last)
+        last = ""
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:") :].strip()
+        (negative if in_negative else prompt).append(line)
+    fields: dict[str, Any] = {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative)}
+    for key, value in _INFOTEXT_ITEM.findall(last):
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def png_info_answer(image: Image.Image) -> dict[str, Any]:
+    """POST /png-info: the A1111 `parameters` text (Inlayer writes it too) and its fields, and
+    every other text the file carries (Inlayer's XMP among them)."""
+    text = image.info.get("parameters", "")
+    items = {
+        key: value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        for key, value in image.info.items()
+        if key != "parameters" and isinstance(value, (str, bytes))
+    }
+    parameters = parse_infotext(text) if text else {}
+    return {"info": text, "items": items, "parameters": parameters}
+
+
+def memory_report() -> dict[str, Any]:
+    """GET /memory in A1111's shape: the machine's RAM and, where there is one, the GPU's."""
+    import psutil  # accelerate's dependency
+    import torch
+
+    ram = psutil.virtual_memory()
+    report: dict[str, Any] = {
+        "ram": {"free": ram.available, "used": ram.total - ram.available, "total": ram.total}
+    }
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        report["cuda"] = {
+            "system": {"free": free, "used": total - free, "total": total},
+            "active": {"current": torch.cuda.memory_allocated(), "peak": 0},
+            "allocated": {"current": torch.cuda.memory_allocated(), "peak": 0},
+            "reserved": {"current": torch.cuda.memory_reserved(), "peak": 0},
+            "inactive": {"current": 0, "peak": 0},
+            "events": {"retries": 0, "oom": 0},
+        }
+    else:
+        report["cuda"] = {"error": "no CUDA device"}
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,8 +502,8 @@ async def _wait(request: Request, service: Service, job: Job) -> None:
 
 def a1111_router(service: Service) -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1", tags=["AUTOMATIC1111"])
-    # The checkpoint /options selected; "" = Inlayer's default for each mode.
-    selected = {"checkpoint": ""}
+    options = A1111Options(service.a1111_options_path)
+    skipped = {"job": ""}  # the job POST /skip ended, so that /progress says "skipped"
 
     async def run(request: Request, body: Txt2ImgBody, edit: EditRequest) -> Any:
         try:
@@ -340,17 +519,22 @@ def a1111_router(service: Service) -> APIRouter:
             return error_response(HTTP_STATUS_BY_CODE.get(failure.code, 500), failure)
         # Encoding PNGs takes a while for big images: off the event loop.
         return await asyncio.to_thread(
-            answer, body, edit, status.result, sign=service.content_credentials
+            answer,
+            body,
+            edit,
+            status.result,
+            sign=service.content_credentials,
+            image_format=options.image_format(body.override_settings),
         )
 
     @router.post("/txt2img")
     async def txt2img(request: Request, body: Txt2ImgBody) -> Any:
-        edit = txt2img_request(body, service, selected["checkpoint"])
+        edit = txt2img_request(body, service, options)
         return await run(request, body, edit)
 
     @router.post("/img2img")
     async def img2img(request: Request, body: Img2ImgBody) -> Any:
-        edit = await asyncio.to_thread(img2img_request, body, service, selected["checkpoint"])
+        edit = await asyncio.to_thread(img2img_request, body, service, options)
         return await run(request, body, edit)
 
     @router.get("/progress")
@@ -365,7 +549,7 @@ def a1111_router(service: Service) -> APIRouter:
             "progress": fraction,
             "eta_relative": (job.eta_seconds() or 0.0) if running else 0.0,
             "state": {
-                "skipped": False,
+                "skipped": job is not None and skipped["job"] == job.job_id,
                 "interrupted": job is not None and job.cancel.is_set(),
                 "job": job.job_id if running else "",
                 "job_count": service.queue.queue_length(),
@@ -386,6 +570,16 @@ def a1111_router(service: Service) -> APIRouter:
             service.queue.cancel(job)
         return {}
 
+    @router.post("/skip")
+    async def skip() -> dict[str, Any]:
+        """A1111 skips to the next batch of a call; Inlayer makes a call's images in one batch,
+        so skipping it ends the call, which answers with no images."""
+        job = service.queue.running()
+        if job is not None:
+            skipped["job"] = job.job_id
+            service.queue.cancel(job)
+        return {}
+
     @router.get("/sd-models")
     async def sd_models() -> list[dict[str, Any]]:
         return [
@@ -399,6 +593,30 @@ def a1111_router(service: Service) -> APIRouter:
             }
             for m in service.list_models()
         ]
+
+    @router.post("/refresh-checkpoints")
+    async def refresh_checkpoints() -> None:
+        """Inlayer reads the models folders on every listing: nothing is cached to refresh."""
+
+    @router.post("/refresh-loras")
+    async def refresh_loras() -> None:
+        """Inlayer reads the LoRA folders on every listing: nothing is cached to refresh."""
+
+    @router.post("/refresh-vae")
+    async def refresh_vae() -> None:
+        """Inlayer has no autoencoder list to refresh (GET sd-vae is empty)."""
+
+    @router.get("/sd-modules")
+    async def sd_modules() -> list[dict[str, Any]]:
+        """Separate text encoders and autoencoders (Forge's modules): Inlayer uses each
+        checkpoint's own."""
+        return []
+
+    @router.get("/sd-vae")
+    async def sd_vae() -> list[dict[str, Any]]:
+        """Autoencoders to put in place of a checkpoint's own: Inlayer uses each model's own
+        (its tiny preview autoencoders are add-ons, not these)."""
+        return []
 
     @router.get("/loras")
     async def loras() -> list[dict[str, Any]]:
@@ -415,17 +633,114 @@ def a1111_router(service: Service) -> APIRouter:
             {"name": name, "aliases": [value], "options": {}} for name, value in SAMPLERS.items()
         ]
 
+    @router.get("/schedulers")
+    async def schedulers() -> list[dict[str, Any]]:
+        return [
+            {
+                "name": schedule.lower().replace(" ", "_"),
+                "label": schedule,
+                "aliases": None,
+                "default_rho": -1,
+                "need_inner_model": False,
+            }
+            for schedule in SCHEDULES
+        ]
+
+    @router.get("/upscalers")
+    async def upscalers() -> list[dict[str, Any]]:
+        return [
+            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+            for name in UPSCALERS
+        ]
+
+    @router.get("/latent-upscale-modes")
+    async def latent_upscale_modes() -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/hypernetworks")
+    async def hypernetworks() -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/face-restorers")
+    async def face_restorers() -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/realesrgan-models")
+    async def realesrgan_models() -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/prompt-styles")
+    async def prompt_styles() -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/embeddings")
+    async def embeddings() -> dict[str, Any]:
+        return {"loaded": {}, "skipped": {}}
+
+    @router.get("/scripts")
+    async def scripts() -> dict[str, list[str]]:
+        return {"txt2img": [], "img2img": []}
+
+    @router.get("/script-info")
+    async def script_info() -> list[dict[str, Any]]:
+        return []
+
+    @router.get("/cmd-flags")
+    async def cmd_flags() -> dict[str, Any]:
+        """The few flags clients read, as an A1111 started with none would report them."""
+        return {
+            "api": True,
+            "nowebui": True,
+            "listen": False,
+            "port": None,
+            "ckpt_dir": None,
+            "lora_dir": None,
+            "medvram": False,
+            "lowvram": False,
+            "xformers": False,
+            "no_half": service.device == "cpu",
+            "use_cpu": [service.device] if service.device == "cpu" else [],
+        }
+
+    @router.get("/memory")
+    async def memory() -> dict[str, Any]:
+        return await asyncio.to_thread(memory_report)
+
     @router.get("/options")
     async def get_options() -> dict[str, Any]:
-        checkpoint = selected["checkpoint"] or service.default_model(Mode.TXT2IMG)
-        return {"sd_model_checkpoint": checkpoint, "samples_format": "png"}
+        values = options.all()
+        if not values["sd_model_checkpoint"]:
+            values["sd_model_checkpoint"] = service.default_model(Mode.TXT2IMG)
+        return values
 
     @router.post("/options")
-    async def set_options(body: OptionsBody) -> Any:
-        if body.sd_model_checkpoint is not None:
-            name = strip_hash(body.sd_model_checkpoint)
-            service.check_model(name, "sd_model_checkpoint")
-            selected["checkpoint"] = name
+    async def set_options(body: dict[str, Any]) -> Any:
+        if isinstance(body.get("sd_model_checkpoint"), str):
+            body["sd_model_checkpoint"] = strip_hash(body["sd_model_checkpoint"])
+            service.check_model(body["sd_model_checkpoint"], "sd_model_checkpoint")
+        options.update(body)
         return None
+
+    @router.post("/extra-single-image")
+    async def extra_single_image(body: ExtrasSingleBody) -> dict[str, Any]:
+        check_fields(body.model_dump(exclude_unset=True), EXTRAS_FIELDS)
+        image = await asyncio.to_thread(upscale, body, body.image, "image", service)
+        return {"html_info": "", "image": image}
+
+    @router.post("/extra-batch-images")
+    async def extra_batch_images(body: ExtrasBatchBody) -> dict[str, Any]:
+        check_fields(body.model_dump(exclude_unset=True), EXTRAS_FIELDS)
+        images = [
+            await asyncio.to_thread(upscale, body, item.data, f"imageList.{index}.data", service)
+            for index, item in enumerate(body.imageList)
+        ]
+        return {"html_info": "", "images": images}
+
+    @router.post("/png-info")
+    async def png_info(body: PngInfoBody) -> dict[str, Any]:
+        image = await asyncio.to_thread(
+            decode_image, body.image, "image", service.limits.max_pixels
+        )
+        return png_info_answer(image)
 
     return router

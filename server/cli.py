@@ -147,6 +147,7 @@ def serve(args: argparse.Namespace) -> int:
         device=engine.device,
         limits=Limits(max_body_bytes=max_body, max_pixels=args.max_pixels),
         content_credentials=settings.content_credentials,
+        a1111_options_path=paths.config_dir() / "a1111-options.json",
     )
     app = create_app(
         service,

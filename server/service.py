@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi.responses import JSONResponse
 
@@ -77,6 +78,7 @@ class Service:
         limits: Limits,
         list_add_ons: Callable[[], list[AddOnInfo]] = list,
         content_credentials: bool = False,
+        a1111_options_path: Path | None = None,
     ) -> None:
         self.queue = queue
         self.list_models = list_models
@@ -85,6 +87,7 @@ class Service:
         self.device = device
         self.limits = limits
         self.content_credentials = content_credentials  # sign the images the routes return
+        self.a1111_options_path = a1111_options_path  # where POST /sdapi/v1/options keeps them
 
     def check_model(self, name: str, field_name: str = "model") -> None:
         """Only names the registry lists: a client must never make the server open a path."""

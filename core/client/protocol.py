@@ -513,8 +513,51 @@ SCHEDULERS: dict[str, SchedulerChoice] = {
         SchedulerChoice(
             "pndm", "PNDMScheduler", {"skip_prk_steps": True}, a1111_samplers=("PLMS", "PNDM")
         ),
+        SchedulerChoice(
+            "dpm++_2m_sde",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++"},
+            ("DPM++ 2M SDE", "DPM++ SDE"),
+        ),
+        SchedulerChoice(
+            "dpm++_2m_sde_karras",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+            ("DPM++ 2M SDE Karras",),
+        ),
+        # diffusers has no ancestral single-step DPM++ 2S; its single-step solver is the nearest.
+        SchedulerChoice("dpm++_2s", "DPMSolverSinglestepScheduler", a1111_samplers=("DPM++ 2S a",)),
+        SchedulerChoice(
+            "dpm++_2s_karras",
+            "DPMSolverSinglestepScheduler",
+            {"use_karras_sigmas": True},
+            ("DPM++ 2S a Karras",),
+        ),
+        SchedulerChoice("dpm2", "KDPM2DiscreteScheduler", a1111_samplers=("DPM2",)),
+        SchedulerChoice(
+            "dpm2_karras", "KDPM2DiscreteScheduler", {"use_karras_sigmas": True}, ("DPM2 Karras",)
+        ),
+        SchedulerChoice("dpm2_a", "KDPM2AncestralDiscreteScheduler", a1111_samplers=("DPM2 a",)),
+        SchedulerChoice(
+            "dpm2_a_karras",
+            "KDPM2AncestralDiscreteScheduler",
+            {"use_karras_sigmas": True},
+            ("DPM2 a Karras",),
+        ),
         SchedulerChoice("lms", "LMSDiscreteScheduler", a1111_samplers=("LMS",)),
+        SchedulerChoice(
+            "lms_karras", "LMSDiscreteScheduler", {"use_karras_sigmas": True}, ("LMS Karras",)
+        ),
         SchedulerChoice("heun", "HeunDiscreteScheduler", a1111_samplers=("Heun",)),
+        SchedulerChoice(
+            "euler_karras", "EulerDiscreteScheduler", {"use_karras_sigmas": True}, ("Euler Karras",)
+        ),
+        SchedulerChoice(
+            "dpm++_2m_exponential",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "dpmsolver++", "use_exponential_sigmas": True},
+            ("DPM++ 2M Exponential",),
+        ),
         SchedulerChoice("unipc", "UniPCMultistepScheduler", a1111_samplers=("UniPC",)),
         # The few-step schedulers of distilled models and speed LoRAs.
         SchedulerChoice("lcm", "LCMScheduler", a1111_samplers=("LCM",)),

@@ -3,6 +3,7 @@ auth, a blocking generate call while another thread polls /progress and may /int
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -11,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from inlayer.server.a1111 import SAMPLERS
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 from tests.fixtures.server import ServerProcess
 from tests.server.helpers import (
@@ -72,8 +74,8 @@ def test_txt2img(inlayer_server: ServerProcess) -> None:
             "n_iter": 1,
             "width": 64,
             "height": 48,
-            "restore_faces": False,  # fields Inlayer does not know are ignored, as A1111 clients
-            "alwayson_scripts": {},  # send many
+            "restore_faces": False,  # features switched off are fine
+            "alwayson_scripts": {},
             "override_settings": {"sd_model_checkpoint": TINY_SD15},
         },
     )
@@ -255,3 +257,242 @@ def test_a_client_hanging_up_mid_call_cancels_its_job_only(inlayer_server: Serve
         assert time.monotonic() < deadline, "the orphaned job kept running"
         time.sleep(0.05)
     assert client.run(inpaint_request()).images
+
+
+# What webuiapi's `WebUIApi.txt2img()` sends with its defaults (webuiapi 0.9), at a small size.
+WEBUIAPI_TXT2IMG = {
+    "enable_hr": False,
+    "denoising_strength": 0.7,
+    "firstphase_width": 0,
+    "firstphase_height": 0,
+    "hr_scale": 2,
+    "hr_upscaler": "Latent",
+    "hr_second_pass_steps": 0,
+    "hr_resize_x": 0,
+    "hr_resize_y": 0,
+    "hr_checkpoint_name": None,
+    "hr_sampler_name": None,
+    "hr_prompt": "",
+    "hr_negative_prompt": "",
+    "prompt": "a red barn",
+    "styles": [],
+    "seed": 7,
+    "subseed": -1,
+    "subseed_strength": 0.0,
+    "seed_resize_from_h": 0,
+    "seed_resize_from_w": 0,
+    "sampler_name": "Euler a",
+    "batch_size": 1,
+    "n_iter": 2,
+    "steps": 2,
+    "cfg_scale": 7.0,
+    "width": 48,
+    "height": 32,
+    "restore_faces": False,
+    "tiling": False,
+    "do_not_save_samples": False,
+    "do_not_save_grid": False,
+    "negative_prompt": "",
+    "eta": 1.0,
+    "s_churn": 0,
+    "s_tmax": 0,
+    "s_tmin": 0,
+    "s_noise": 1,
+    "override_settings": {},
+    "override_settings_restore_afterwards": True,
+    "script_args": [],
+    "script_name": None,
+    "send_images": True,
+    "save_images": False,
+    "alwayson_scripts": {},
+    "sampler_index": None,
+}
+# A ControlNet unit as the sd-webui-controlnet extension's clients send it.
+CONTROLNET_UNIT = {
+    "controlnet": {
+        "args": [
+            {
+                "input_image": "iVBORw0KGgo=",
+                "module": "canny",
+                "model": "control_v11p_sd15_canny [d14c016b]",
+                "weight": 1.0,
+            }
+        ]
+    }
+}
+
+
+def test_webuiapi_txt2img_defaults_get_what_they_ask_for(inlayer_server: ServerProcess) -> None:
+    answer = post_json(inlayer_server, "/sdapi/v1/txt2img", WEBUIAPI_TXT2IMG)
+    assert answer.status == 200, answer.body[:300]
+    images = answer.json()["images"]
+    assert len(images) == 2
+    assert decode_png(images[0]).shape[:2] == (32, 48)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent"}, "enable_hr"),
+        ({"tiling": True}, "tiling"),
+        ({"restore_faces": True}, "restore_faces"),
+        ({"script_name": "sd upscale", "script_args": ["", 64, "Lanczos", 2]}, "script_name"),
+        ({"alwayson_scripts": CONTROLNET_UNIT}, "alwayson_scripts.controlnet"),
+        ({"subseed_strength": 0.3}, "subseed_strength"),
+        ({"styles": ["cinematic"]}, "styles"),
+        ({"bogus_option": 1}, "bogus_option"),
+        ({"sampler_name": "DPM fast"}, "sampler_name"),
+        ({"override_settings": {"CLIP_stop_at_last_layers": 2}}, "override_settings"),
+    ],
+)
+def test_what_inlayer_would_drop_is_a_422_naming_the_field(
+    inlayer_server: ServerProcess, fields: dict, named: str
+) -> None:
+    answer = post_json(inlayer_server, "/sdapi/v1/txt2img", {**WEBUIAPI_TXT2IMG, **fields})
+    assert answer.status == 422, answer.body[:300]
+    assert answer.json()["field"].startswith(named)
+
+
+def test_a_script_inlayer_lacks_is_named_as_a1111_does(inlayer_server: ServerProcess) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {"init_images": [png_base64(init_pixels())], "alwayson_scripts": CONTROLNET_UNIT},
+    )
+    assert answer.status == 422
+    assert "always on script controlnet not found" in answer.json()["detail"]
+    fast = post_json(inlayer_server, "/sdapi/v1/txt2img", {"sampler_name": "DPM fast"})
+    assert "'DPM2'" in fast.json()["detail"]  # the nearest sampler Inlayer has
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_listed_sampler_runs(inlayer_server: ServerProcess, sampler: str) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {"sampler_name": sampler, "steps": 3, "width": 32, "height": 32, "seed": 1},
+    )
+    assert answer.status == 200, answer.body[:300]
+    assert len(answer.json()["images"]) == 1
+
+
+def test_samplers_and_schedulers_list_what_works(inlayer_server: ServerProcess) -> None:
+    samplers = exchange(inlayer_server, "GET", "/sdapi/v1/samplers", auth="basic").json()
+    names = {s["name"] for s in samplers}
+    # Blender's AI-Render offers these (and defaults to LMS).
+    assert {"Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "LMS", "DDIM", "PLMS"} <= names
+    assert {"DPM++ 2S a Karras", "DPM++ 2M Karras"} <= names
+    assert not {"DPM fast", "DPM adaptive"} & names
+    schedulers = exchange(inlayer_server, "GET", "/sdapi/v1/schedulers", auth="basic").json()
+    labels = {s["label"] for s in schedulers}
+    assert {"Automatic", "Karras"} <= labels
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {"sampler_name": "DPM2", "scheduler": "Karras", "steps": 2, "width": 32, "height": 32},
+    )
+    assert answer.status == 200, answer.body[:300]
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        ("hypernetworks", []),
+        ("face-restorers", []),
+        ("realesrgan-models", []),
+        ("prompt-styles", []),
+        ("sd-vae", []),
+        ("sd-modules", []),
+        ("embeddings", {"loaded": {}, "skipped": {}}),
+        ("scripts", {"txt2img": [], "img2img": []}),
+    ],
+)
+def test_start_up_lists_say_what_is_installed(
+    inlayer_server: ServerProcess, route: str, expected: object
+) -> None:
+    answer = exchange(inlayer_server, "GET", f"/sdapi/v1/{route}", auth="basic")
+    assert answer.status == 200
+    assert answer.json() == expected
+
+
+def test_start_up_routes_answer_in_a1111_shapes(inlayer_server: ServerProcess) -> None:
+    upscalers = exchange(inlayer_server, "GET", "/sdapi/v1/upscalers", auth="basic").json()
+    assert [u["name"] for u in upscalers] == ["None", "Lanczos", "Nearest"]
+    flags = exchange(inlayer_server, "GET", "/sdapi/v1/cmd-flags", auth="basic").json()
+    assert flags["api"] is True
+    memory = exchange(inlayer_server, "GET", "/sdapi/v1/memory", auth="basic").json()
+    assert memory["ram"]["total"] > memory["ram"]["free"] > 0
+    refresh = exchange(inlayer_server, "POST", "/sdapi/v1/refresh-checkpoints", auth="basic")
+    assert refresh.status == 200
+
+
+def test_options_are_stored_and_read_back(inlayer_server: ServerProcess) -> None:
+    written = {"send_seed": False, "sd_vae": "None", "samples_format": "jpg", "my_setting": [1]}
+    assert post_json(inlayer_server, "/sdapi/v1/options", written).status == 200
+    try:
+        options = exchange(inlayer_server, "GET", "/sdapi/v1/options", auth="basic").json()
+        assert {name: options[name] for name in written} == written
+        # samples_format is honoured: the images come as JPEG.
+        answer = post_json(
+            inlayer_server, "/sdapi/v1/txt2img", {"steps": 1, "width": 32, "height": 32}
+        )
+        assert base64.b64decode(answer.json()["images"][0])[:3] == b"\xff\xd8\xff"
+    finally:
+        post_json(inlayer_server, "/sdapi/v1/options", {"samples_format": "png"})
+    refused = post_json(inlayer_server, "/sdapi/v1/options", {"CLIP_stop_at_last_layers": 2})
+    assert refused.status == 422
+    assert refused.json()["field"] == "CLIP_stop_at_last_layers"
+    options = exchange(inlayer_server, "GET", "/sdapi/v1/options", auth="basic").json()
+    assert options["CLIP_stop_at_last_layers"] == 1
+
+
+def test_extras_upscale_with_lanczos(inlayer_server: ServerProcess) -> None:
+    single = post_json(
+        inlayer_server,
+        "/sdapi/v1/extra-single-image",
+        {"image": png_base64(init_pixels(32, 24)), "upscaling_resize": 2, "upscaler_1": "Lanczos"},
+    )
+    assert single.status == 200, single.body[:300]
+    assert decode_png(single.json()["image"]).shape[:2] == (48, 64)
+    batch = post_json(
+        inlayer_server,
+        "/sdapi/v1/extra-batch-images",
+        {
+            "imageList": [{"data": png_base64(init_pixels(32, 32)), "name": "a.png"}] * 2,
+            "resize_mode": 1,
+            "upscaling_resize_w": 80,
+            "upscaling_resize_h": 40,
+            "upscaler_1": "Nearest",
+        },
+    )
+    assert batch.status == 200, batch.body[:300]
+    assert [decode_png(i).shape[:2] for i in batch.json()["images"]] == [(40, 80)] * 2
+    for fields, named in (
+        ({"upscaler_1": "R-ESRGAN 4x+"}, "upscaler_1"),
+        ({"gfpgan_visibility": 1.0}, "gfpgan_visibility"),
+    ):
+        body = {"image": png_base64(init_pixels(32, 32)), **fields}
+        answer = post_json(inlayer_server, "/sdapi/v1/extra-single-image", body)
+        assert answer.status == 422
+        assert answer.json()["field"] == named
+
+
+def test_png_info_reads_the_parameters_inlayer_writes(inlayer_server: ServerProcess) -> None:
+    answer = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {
+            "prompt": "a tower",
+            "negative_prompt": "fog",
+            "steps": 2,
+            "seed": 9,
+            "width": 32,
+            "height": 32,
+        },
+    )
+    image = answer.json()["images"][0]
+    info = post_json(inlayer_server, "/sdapi/v1/png-info", {"image": image}).json()
+    assert info["parameters"]["Prompt"] == "a tower"
+    assert info["parameters"]["Negative prompt"] == "fog"
+    assert info["parameters"]["Seed"] == "9"
+    assert info["parameters"]["Steps"] == "2"

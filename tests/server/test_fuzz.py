@@ -7,7 +7,7 @@
   header of arbitrary JSON, or with a lying header length.
 
 About 1200 requests in all: up to `EXAMPLES_PER_OPERATION` for each JSON operation with valid
-inputs (a bare GET has only one) and for each of the 5 with invalid ones, and `ENVELOPE_EXAMPLES`
+inputs (a bare GET has only one) and for each of the 8 with invalid ones, and `ENVELOPE_EXAMPLES`
 envelopes.
 A failure prints the Hypothesis seed and the failing example; rerun it with
 `tests/run.sh tests/server/test_fuzz.py --hypothesis-seed=SEED`.
@@ -73,6 +73,27 @@ JSON_OPERATIONS = [
     "GET /sdapi/v1/samplers",
     "GET /sdapi/v1/options",
     "POST /sdapi/v1/options",
+    "POST /sdapi/v1/skip",
+    "POST /sdapi/v1/refresh-checkpoints",
+    "POST /sdapi/v1/refresh-loras",
+    "POST /sdapi/v1/refresh-vae",
+    "GET /sdapi/v1/sd-modules",
+    "GET /sdapi/v1/sd-vae",
+    "GET /sdapi/v1/schedulers",
+    "GET /sdapi/v1/upscalers",
+    "GET /sdapi/v1/latent-upscale-modes",
+    "GET /sdapi/v1/hypernetworks",
+    "GET /sdapi/v1/face-restorers",
+    "GET /sdapi/v1/realesrgan-models",
+    "GET /sdapi/v1/prompt-styles",
+    "GET /sdapi/v1/embeddings",
+    "GET /sdapi/v1/scripts",
+    "GET /sdapi/v1/script-info",
+    "GET /sdapi/v1/cmd-flags",
+    "GET /sdapi/v1/memory",
+    "POST /sdapi/v1/extra-single-image",
+    "POST /sdapi/v1/extra-batch-images",
+    "POST /sdapi/v1/png-info",
 ]
 
 
@@ -84,6 +105,9 @@ TYPED_INPUT_OPERATIONS = [
     "POST /sdapi/v1/img2img",
     "GET /sdapi/v1/progress",
     "POST /sdapi/v1/options",
+    "POST /sdapi/v1/extra-single-image",
+    "POST /sdapi/v1/extra-batch-images",
+    "POST /sdapi/v1/png-info",
 ]
 CASES = [(label, schemathesis.GenerationMode.POSITIVE) for label in JSON_OPERATIONS] + [
     (label, schemathesis.GenerationMode.NEGATIVE) for label in TYPED_INPUT_OPERATIONS

@@ -1,0 +1,235 @@
+"""Every field of AUTOMATIC1111's txt2img, img2img and extras bodies, and what Inlayer does with it.
+
+The one table of them: the A1111 routes check each body against it, and docs/a1111.md is written
+from it (`python -m inlayer.server.a1111_fields > docs/a1111.md`; a test keeps the two equal).
+
+- SUPPORTED: the field acts as in A1111.
+- NO_OP: the field changes nothing in Inlayer at the values listed (A1111's defaults and what
+  clients send); another value is a 422 that says what Inlayer does instead.
+- REFUSED: a feature Inlayer lacks: accepted only at its "off" values, else a 422 naming the field
+  and what to use instead.
+
+A field no row names is a 422 too: a client is never left believing it got what it asked for.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from inlayer.core.client.protocol import InvalidRequest
+
+
+class Support(enum.Enum):
+    SUPPORTED = "supported"
+    NO_OP = "no-op"
+    REFUSED = "refused"
+
+
+ANY = None  # `accepted` of a field every value of which is fine
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    support: Support
+    note: str  # what Inlayer does with the field, or instead of it
+    accepted: tuple[Any, ...] | None = ANY  # the values a NO_OP / REFUSED field may take
+
+
+def _supported(name: str, note: str) -> FieldRule:
+    return FieldRule(name, Support.SUPPORTED, note)
+
+
+def _no_op(name: str, accepted: tuple[Any, ...] | None, note: str) -> FieldRule:
+    return FieldRule(name, Support.NO_OP, note, accepted)
+
+
+def _refused(name: str, accepted: tuple[Any, ...], note: str) -> FieldRule:
+    return FieldRule(name, Support.REFUSED, note, accepted)
+
+
+_OFF = (None, False, 0)
+_NONE = (None, "", "None")
+_HIRES = "read only with enable_hr"
+_COMMON = (
+    _supported("prompt", "the prompt; <lora:NAME:SCALE> tags load LoRAs"),
+    _supported("negative_prompt", "the negative prompt"),
+    _supported("seed", "-1 picks a random seed; image i of a batch uses seed + i"),
+    _supported("steps", "sampling steps"),
+    _supported("cfg_scale", "classifier-free guidance scale"),
+    _supported("sampler_name", "a sampler of GET /sdapi/v1/samplers"),
+    _supported("sampler_index", "the older name of sampler_name"),
+    _supported("scheduler", "a schedule of GET /sdapi/v1/schedulers (Karras ...)"),
+    _supported("batch_size", "images per call (batch_size x n_iter in all)"),
+    _supported("n_iter", "batches per call"),
+    _supported("width", "width of the image in pixels"),
+    _supported("height", "height of the image in pixels"),
+    _supported("override_settings", "options for this call only (see GET /sdapi/v1/options)"),
+    _supported("send_images", "false answers without images"),
+    _supported("disable_extra_networks", "true leaves <lora:...> tags in the prompt as text"),
+    _no_op(
+        "override_settings_restore_afterwards",
+        ANY,
+        "override_settings never change the stored options in Inlayer",
+    ),
+    _no_op("styles", ((), [], None), "Inlayer has no prompt styles: write them into the prompt"),
+    _no_op("subseed", ANY, "read only with subseed_strength, which Inlayer refuses"),
+    _refused("subseed_strength", (None, 0, 0.0), "variation seeds: use another seed instead"),
+    _no_op("seed_resize_from_h", (None, 0, -1), "Inlayer does not resize seeds"),
+    _no_op("seed_resize_from_w", (None, 0, -1), "Inlayer does not resize seeds"),
+    _refused("restore_faces", _OFF, "no face restorer is installed (GET face-restorers)"),
+    _refused("tiling", _OFF, "tiling textures are not available yet"),
+    _no_op("do_not_save_samples", ANY, "Inlayer saves nothing on the server"),
+    _no_op("do_not_save_grid", ANY, "Inlayer saves nothing on the server"),
+    _refused("save_images", _OFF, "Inlayer saves nothing on the server: save the answer"),
+    _no_op(
+        "eta",
+        (None, 1, 1.0),
+        "each sampler keeps its standard eta (1 for ancestral samplers, 0 for DDIM)",
+    ),
+    _no_op("s_min_uncond", (None, 0, 0.0), "Inlayer always runs the negative prompt"),
+    _no_op("s_churn", (None, 0, 0.0), "Inlayer's samplers add no churn"),
+    _no_op("s_tmax", (None, 0, 0.0), "Inlayer's samplers add no churn"),
+    _no_op("s_tmin", (None, 0, 0.0), "Inlayer's samplers add no churn"),
+    _no_op("s_noise", (None, 1, 1.0), "Inlayer's samplers use noise 1"),
+    _refused("refiner_checkpoint", _NONE, "refiner models are not available"),
+    _no_op("refiner_switch_at", ANY, "read only with refiner_checkpoint"),
+    _no_op("comments", ANY, "A1111 writes them into the infotext; Inlayer drops them"),
+    _no_op("force_task_id", ANY, "GET /sdapi/v1/progress follows the latest call"),
+    _refused("infotext", _NONE, "send the parameters as fields (POST png-info reads infotext)"),
+    _refused("script_name", _NONE, "Inlayer has no scripts (GET /sdapi/v1/scripts)"),
+    _no_op("script_args", ANY, "read only with script_name"),
+    _refused(
+        "alwayson_scripts",
+        ({}, None),
+        "Inlayer has no always-on scripts (ControlNet ...): GET /sdapi/v1/scripts",
+    ),
+)
+TXT2IMG_FIELDS: tuple[FieldRule, ...] = (
+    *_COMMON,
+    _refused("enable_hr", _OFF, "hires fix is not available yet: generate, then upscale"),
+    _no_op("denoising_strength", ANY, _HIRES),
+    _no_op("firstphase_width", ANY, _HIRES),
+    _no_op("firstphase_height", ANY, _HIRES),
+    _no_op("hr_scale", ANY, _HIRES),
+    _no_op("hr_upscaler", ANY, _HIRES),
+    _no_op("hr_second_pass_steps", ANY, _HIRES),
+    _no_op("hr_resize_x", ANY, _HIRES),
+    _no_op("hr_resize_y", ANY, _HIRES),
+    _no_op("hr_checkpoint_name", ANY, _HIRES),
+    _no_op("hr_sampler_name", ANY, _HIRES),
+    _no_op("hr_scheduler", ANY, _HIRES),
+    _no_op("hr_prompt", ANY, _HIRES),
+    _no_op("hr_negative_prompt", ANY, _HIRES),
+    _refused("firstpass_image", _NONE, "hires fix is not available yet"),
+)
+IMG2IMG_FIELDS: tuple[FieldRule, ...] = (
+    *_COMMON,
+    _supported("init_images", "the image to change (the first one)"),
+    _supported("denoising_strength", "how much of the image changes"),
+    _supported("mask", "the area to repaint: its alpha where it has transparency, else its grey"),
+    _supported("mask_blur", "the mask's feather in pixels (outside the mask)"),
+    _supported("inpainting_fill", "0 fill, 1 original, 2 latent noise, 3 latent nothing"),
+    _supported("inpainting_mask_invert", "1 repaints what the mask leaves out"),
+    _no_op(
+        "inpaint_full_res",
+        ANY,
+        "Inlayer always inpaints only the masked area, with context it picks itself",
+    ),
+    _no_op("inpaint_full_res_padding", ANY, "Inlayer picks the context around the mask itself"),
+    _no_op("mask_blur_x", ANY, "mask_blur sets the feather"),
+    _no_op("mask_blur_y", ANY, "mask_blur sets the feather"),
+    _no_op("mask_round", ANY, "Inlayer keeps the mask's grey levels"),
+    _refused(
+        "resize_mode",
+        (None, 0),
+        "Inlayer only resizes the image to width x height (0, just resize): crop or fill it first",
+    ),
+    _no_op("image_cfg_scale", ANY, "read only by instruct-pix2pix models"),
+    _no_op("initial_noise_multiplier", (None, 1, 1.0), "Inlayer starts from unscaled noise"),
+    _refused("latent_mask", _NONE, "send the area to repaint as mask"),
+    _refused("include_init_images", _OFF, "the init image is what you sent: keep it"),
+)
+EXTRAS_FIELDS: tuple[FieldRule, ...] = (
+    _supported("image", "the image to upscale (extra-single-image)"),
+    _supported("imageList", "the images to upscale (extra-batch-images)"),
+    _supported("resize_mode", "0 scales by upscaling_resize, 1 to upscaling_resize_w x _h"),
+    _supported("upscaling_resize", "the scale factor"),
+    _supported("upscaling_resize_w", "the width with resize_mode 1"),
+    _supported("upscaling_resize_h", "the height with resize_mode 1"),
+    _supported("upscaling_crop", "with resize_mode 1: crop to the aspect ratio, else stretch"),
+    _supported("upscaler_1", "an upscaler of GET /sdapi/v1/upscalers"),
+    _no_op("show_extras_results", ANY, "the images are always in the answer"),
+    _refused("upscaler_2", _NONE, "one upscaler at a time: upscale again with another"),
+    _no_op("extras_upscaler_2_visibility", ANY, "read only with upscaler_2"),
+    _no_op("upscale_first", ANY, "Inlayer has no face restorer to order it against"),
+    _refused("gfpgan_visibility", (None, 0, 0.0), "no face restorer is installed"),
+    _refused("codeformer_visibility", (None, 0, 0.0), "no face restorer is installed"),
+    _no_op("codeformer_weight", ANY, "read only with codeformer_visibility"),
+)
+TABLES: dict[str, tuple[FieldRule, ...]] = {
+    "txt2img": TXT2IMG_FIELDS,
+    "img2img": IMG2IMG_FIELDS,
+    "extras": EXTRAS_FIELDS,
+}
+
+
+def check_fields(body: Mapping[str, Any], table: tuple[FieldRule, ...]) -> None:
+    """Refuse (InvalidRequest naming the field) what Inlayer would otherwise drop silently."""
+    rules = {rule.name: rule for rule in table}
+    for name, value in body.items():
+        rule = rules.get(name)
+        if rule is None:
+            raise InvalidRequest(
+                name,
+                "is not an AUTOMATIC1111 field Inlayer knows; see docs/a1111.md for the ones "
+                "it takes",
+            )
+        if name == "script_name" and value not in _NONE:
+            raise InvalidRequest(name, f"script {value!r} not found: {rule.note}")
+        if name == "alwayson_scripts" and isinstance(value, Mapping):
+            for script, settings in value.items():
+                # An entry without args asks for nothing (some clients always send one).
+                if not isinstance(settings, Mapping) or settings.get("args"):
+                    raise InvalidRequest(
+                        f"alwayson_scripts.{script}",
+                        f"always on script {script} not found: {rule.note}",
+                    )
+            continue
+        if rule.accepted is not ANY and value not in rule.accepted:
+            shown = ", ".join(repr(ok) for ok in rule.accepted if ok is not None)
+            raise InvalidRequest(name, f"{value!r} is not available ({shown} only): {rule.note}")
+
+
+def markdown() -> str:
+    """docs/a1111.md: the tables above, for people."""
+    lines = [
+        "# The AUTOMATIC1111 API: what each field does in Inlayer",
+        "",
+        "Written from `server/a1111_fields.py` by `python -m inlayer.server.a1111_fields`; "
+        "do not edit by hand.",
+        "",
+        "A field is *supported* (it acts as in AUTOMATIC1111), a *no-op* (it changes nothing at "
+        "the values shown; another value is a 422), or *refused* (a feature Inlayer lacks: any "
+        "value but the ones shown is a 422 naming the field and what to do instead). A field "
+        "not listed is a 422 too; so is a `script_name` or an `alwayson_scripts` entry with "
+        "arguments, as in AUTOMATIC1111 for a script it does not have.",
+    ]
+    for route, table in TABLES.items():
+        lines += ["", f"## {route}", "", "| field | | accepted values | what Inlayer does |"]
+        lines.append("| --- | --- | --- | --- |")
+        for rule in sorted(table, key=lambda r: r.name):
+            accepted = (
+                "any"
+                if rule.accepted is ANY or rule.support == Support.SUPPORTED
+                else ", ".join("null" if ok is None else f"`{ok!r}`" for ok in rule.accepted)
+            )
+            lines.append(f"| `{rule.name}` | {rule.support.value} | {accepted} | {rule.note} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
