@@ -9,6 +9,7 @@ as hex; the images are small.
 import hashlib
 import json
 import os
+import time
 import traceback
 
 from gi.repository import Gegl, Gimp, Gio, GObject
@@ -224,8 +225,28 @@ def configure_server(config):
         file.write(config["token"])
 
 
+def wait_for_marker(name, timeout=300):
+    """Wait until the test (outside GIMP) writes the file `name` beside the plan."""
+    path = os.path.join(os.path.dirname(os.environ["INLAYER_GIMP_SCENARIOS"]), name)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {name} within {timeout} s")
+        time.sleep(0.2)
+
+
+def write_marker(name):
+    """Tell the test (outside GIMP) that a scenario is over."""
+    folder = os.path.dirname(os.environ["INLAYER_GIMP_SCENARIOS"])
+    with open(os.path.join(folder, name), "w") as marker:
+        marker.write("done\n")
+
+
 def run_scenario(spec):
-    configure_server(spec["server"])
+    if spec.get("wait_for"):
+        wait_for_marker(spec["wait_for"])
+    if spec.get("server"):  # else the server the config folder names, as left by the test
+        configure_server(spec["server"])
     image, layer = build_image(spec["image"])
     before = {
         "layers": [item.get_name() for item in image.get_layers()],
@@ -259,6 +280,8 @@ def run_scenario(spec):
     }
     if spec.get("save_and_reopen"):
         observation["reopened_results"] = saved_and_reopened(image, built)
+    if spec.get("done_marker"):
+        write_marker(spec["done_marker"])
     image.delete()
     return observation
 

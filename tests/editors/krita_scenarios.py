@@ -516,6 +516,40 @@ def wait_until(condition: Callable[[], Any], timeout: float = 120.0) -> bool:
     return True
 
 
+def marker_path(name: str) -> str:
+    """A file beside the findings through which the test outside Krita and this scenario
+    take turns."""
+    return os.path.join(os.path.dirname(CONFIG["findings"]), name)
+
+
+def server_crash() -> dict[str, Any]:
+    """The server is killed while a job runs (by the test, outside Krita): a clear message, the
+    document as it was; once the test has started the server again, the same docker client
+    (the one api.py keeps for the session) runs the next edit."""
+    from inlayer_krita import api
+    from inlayer_krita.inlayer_client.protocol import InlayerError
+
+    document, _ = new_document("crash", 64, 64)
+    source = add_source(document, "source", gradient_u8)
+    settle()
+    select(document, 16, 16, 24, 24)
+    before = (digest(source, document), layer_names(document))
+    found: dict[str, Any] = {}
+    try:  # long enough for the test to see it running and kill the server
+        api.inpaint(document, "x", node=source, steps=150, count=16, seed=3)
+        found["during_crash"] = None
+    except InlayerError as error:
+        found["during_crash"] = str(error)
+    found["unchanged_after_crash"] = (digest(source, document), layer_names(document)) == before
+    with open(marker_path("crash-seen"), "w", encoding="utf-8") as marker:
+        marker.write("done\n")
+    found["restarted"] = wait_until(lambda: os.path.exists(marker_path("restarted")), 300)
+    layers = api.inpaint(document, "y", node=source, steps=STEPS, seed=4)
+    found["layers_after_restart"] = len(layers)
+    found["source_unchanged"] = digest(source, document) == before[0]
+    return found
+
+
 def live_painting(document, source) -> dict[str, Any]:
     """Live mode through the docker's controls: the first preview, three quick canvas changes
     while a slow job holds the queue, Apply and its undo, the latency of single changes, and
@@ -704,13 +738,16 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (queue_and_cancel, None),
     (docker_settings_session, "fourth"),
     (live_painting, "live"),  # only when asked for: its server has the fast preset
+    (server_crash, None),  # only when asked for: the test kills and restarts the server
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
     SCENARIOS = [entry for entry in SCENARIOS if entry[0].__name__ in CONFIG["scenarios"]]
 else:
     SCENARIOS = [
-        entry for entry in SCENARIOS if entry[0] not in (docker_settings_session, live_painting)
+        entry
+        for entry in SCENARIOS
+        if entry[0] not in (docker_settings_session, live_painting, server_crash)
     ]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer
