@@ -154,6 +154,34 @@ def check_steps(request: EditRequest, steps: int) -> None:
         )
 
 
+def as_inpaint(request: EditRequest) -> EditRequest:
+    """A txt2img or img2img request as an inpainting model runs it, as AUTOMATIC1111 does: an
+    inpaint of the whole canvas (or of the request's mask). Fully masked, the model's
+    conditioning image is blank whatever the pixels, so txt2img starts from a grey canvas at
+    full strength and img2img from its image at its strength."""
+    if request.image is not None:
+        image = request.image
+    else:
+        width, height = int(request.width or 0), int(request.height or 0)
+        image = RGBAImage(width, height, bytes((128, 128, 128, 255)) * (width * height))
+    if request.mask is not None:
+        mask, grow, feather, fill = request.mask, request.grow, request.feather, request.fill
+    else:
+        full = Mask(image.width, image.height, b"\xff" * (image.width * image.height))
+        mask, grow, feather, fill = full, 0, 0, FillMode.KEEP
+    strength = 1.0 if request.mode == Mode.TXT2IMG else request.strength
+    return dataclasses.replace(
+        request,
+        mode=Mode.INPAINT,
+        image=image,
+        mask=mask,
+        grow=grow,
+        feather=feather,
+        fill=fill,
+        strength=strength,
+    )
+
+
 def resolve_fill(request: EditRequest, inpainting_model: bool) -> FillMode:
     """AUTO: keep the pixels for inpainting models (they see the mask), Telea for the others."""
     if request.fill != FillMode.AUTO:
@@ -366,8 +394,10 @@ class Engine:
             seed = request.seed if request.seed >= 0 else secrets.randbelow(SEED_RANGE)
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
+            asked = request  # what the result reports; `request` below is what the model runs
             try:
                 # 2. Load the model, then the request's recipe and what it adds to the model.
+                request = self._as_the_model_runs_it(request)
                 pipe, model = self._load(request)
                 recipe = recipe_for(request, model, self.registry.catalog)
                 check_steps(request, recipe.steps)
@@ -394,8 +424,18 @@ class Engine:
                 free_memory(self.device)
                 raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
             return edit_result(
-                request, seed, model.info.name, placement.canvas, images, watch, recipe
+                asked, seed, model.info.name, placement.canvas, images, watch, recipe
             )
+
+    def _as_the_model_runs_it(self, request: EditRequest) -> EditRequest:
+        """The one seam where a dedicated inpainting checkpoint takes txt2img and img2img: as
+        an inpaint (`as_inpaint`) through its inpaint pipeline, with the model named."""
+        if request.mode not in (Mode.TXT2IMG, Mode.IMG2IMG):
+            return request
+        ref = request.model or self.registry.default_for(request.mode)
+        if not self.registry.catalog.resolve(ref).inpainting:
+            return request
+        return dataclasses.replace(as_inpaint(request), model=ref)
 
     def _load(self, request: EditRequest) -> tuple[DiffusionPipeline, LoadedModel]:
         """Step 2: the mode's pipeline of the request's model, or of the mode's default one."""

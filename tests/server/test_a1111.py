@@ -496,3 +496,22 @@ def test_png_info_reads_the_parameters_inlayer_writes(inlayer_server: ServerProc
     assert info["parameters"]["Negative prompt"] == "fog"
     assert info["parameters"]["Seed"] == "9"
     assert info["parameters"]["Steps"] == "2"
+
+
+def test_an_inpainting_checkpoint_serves_txt2img_and_img2img(inlayer_server: ServerProcess) -> None:
+    inpainting = {"override_settings": {"sd_model_checkpoint": TINY_SD15_INPAINTING}}
+    made = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {"steps": 2, "width": 48, "height": 32, **inpainting},
+    )
+    assert made.status == 200, made.body[:300]
+    assert decode_png(made.json()["images"][0]).shape[:2] == (32, 48)
+    changed = post_json(
+        inlayer_server,
+        "/sdapi/v1/img2img",
+        {"init_images": [png_base64(init_pixels())], "steps": 4, "width": 64, "height": 64}
+        | inpainting,
+    )
+    assert changed.status == 200, changed.body[:300]
+    assert json.loads(changed.json()["info"])["sd_model_name"] == TINY_SD15_INPAINTING

@@ -261,6 +261,31 @@ def test_mask_covering_everything_works(engine):
     )
 
 
+@pytest.mark.parametrize("mode", [Mode.TXT2IMG, Mode.IMG2IMG])
+def test_an_inpainting_model_serves_txt2img_and_img2img_on_the_whole_canvas(engine, mode):
+    request = make_request(mode, model=TINY_SD15_INPAINTING)
+    result = engine.run(request)
+    (generated,) = result.images
+    assert (generated.x, generated.y, generated.image.width, generated.image.height) == (
+        0,
+        0,
+        WIDTH,
+        HEIGHT,
+    )
+    assert result.parameters["mode"] == mode.value  # what was asked, not how it ran
+    (full,) = full_size_images(request, result)
+    assert (full[..., :3] != canvas_pixels()[..., :3]).mean() > 0.9
+
+
+def test_an_inpainting_model_makes_a_picture_from_a_prompt_alone(engine):
+    request = EditRequest(
+        Mode.TXT2IMG, prompt="a cat", width=40, height=32, steps=2, model=TINY_SD15_INPAINTING
+    )
+    (generated,) = engine.run(request).images
+    assert (generated.image.width, generated.image.height) == (40, 32)
+    assert (image_array(generated.image)[..., 3] == 255).all()
+
+
 def test_default_model_for_inpaint_is_an_inpainting_model(engine):
     result = engine.run(make_request(Mode.INPAINT))
     assert result.model == TINY_SD15_INPAINTING
