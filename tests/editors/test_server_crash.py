@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.editors.chroot import EditorChroot
+from tests.editors.chroot import ChrootWorkspace, EditorChroot
 from tests.editors.test_gimp import RUN, new_gimp_workspace, run_gimp_session, scenario
 from tests.editors.test_krita import new_krita_home, run_krita
 from tests.editors.test_krita import scenario as krita_scenario
@@ -44,6 +44,19 @@ class CrashAndRestart:
     restarted: ServerProcess | None = None
     problem: str = ""
     _thread: threading.Thread = field(init=False)
+
+    @classmethod
+    def in_workspace(
+        cls, victim: ServerProcess, workspace: ChrootWorkspace, models_dir: Path
+    ) -> CrashAndRestart:
+        """Markers beside the editor's plan, the server's config folder the editor's."""
+        return cls(
+            victim,
+            victim.config_dir,
+            models_dir,
+            workspace.host_path("crash-seen"),
+            workspace.host_path("restarted"),
+        )
 
     def __post_init__(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -78,15 +91,8 @@ class CrashAndRestart:
 @pytest.fixture(scope="module")
 def gimp_crash_run(editor_chroot: EditorChroot, tiny_models_dir: Path) -> Iterator[dict]:
     workspace = new_gimp_workspace(editor_chroot.root)
-    config = workspace.host_path("config")
-    victim = start_server(config, tiny_models_dir)
-    crash = CrashAndRestart(
-        victim,
-        config,
-        tiny_models_dir,
-        workspace.host_path("crash-seen"),
-        workspace.host_path("restarted"),
-    )
+    victim = start_server(workspace.host_path("config"), tiny_models_dir)
+    crash = CrashAndRestart.in_workspace(victim, workspace, tiny_models_dir)
     image = {
         "width": 64,
         "height": 48,
@@ -142,15 +148,8 @@ def krita_crash_findings(
     first = start_server(tmp_path_factory.mktemp("krita-crash-config"), tiny_models_dir)
     workspace = new_krita_home(editor_chroot.root, first)
     first.kill()  # the editor's own config folder gets a server of its own, below
-    config = workspace.host_path("inlayer-config")
-    victim = start_server(config, tiny_models_dir)
-    crash = CrashAndRestart(
-        victim,
-        config,
-        tiny_models_dir,
-        workspace.host_path("crash-seen"),
-        workspace.host_path("restarted"),
-    )
+    victim = start_server(workspace.host_path("inlayer-config"), tiny_models_dir)
+    crash = CrashAndRestart.in_workspace(victim, workspace, tiny_models_dir)
     try:
         yield run_krita(workspace, victim, scenarios=["server_crash"])
         crash.finish()

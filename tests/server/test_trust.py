@@ -103,35 +103,31 @@ def test_images_are_signed_when_the_user_asks(
     assert key.stat().st_mode & 0o077 == 0
 
 
-def test_no_token_is_refused_beyond_loopback(tmp_path: Path, tiny_models_dir: Path) -> None:
-    """The server does not even start listening on the network with a1111_auth = none."""
-    result = subprocess.run(
-        [sys.executable, "-m", "inlayer.server", "--host", "0.0.0.0", "--port", "0",
-         "--models-dir", str(tiny_models_dir)],
+def start_refused(config: Path, models: Path, a1111_auth: str, *args: str):
+    """`inlayer serve` with this a1111_auth, expected to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "inlayer.server", "--port", "0", "--models-dir", str(models), *args],
         cwd=REPO_ROOT,
-        env={**_environment(), "INLAYER_A1111_AUTH": "none", "INLAYER_CONFIG_DIR": str(tmp_path)},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "INLAYER_TOKEN"},
+            "INLAYER_A1111_AUTH": a1111_auth,
+            "INLAYER_CONFIG_DIR": str(config),
+        },
         capture_output=True,
         text=True,
         timeout=120,
-    )  # fmt: skip
+    )
+
+
+def test_no_token_is_refused_beyond_loopback(tmp_path: Path, tiny_models_dir: Path) -> None:
+    """The server does not even start listening on the network with a1111_auth = none."""
+    result = start_refused(tmp_path, tiny_models_dir, "none", "--host", "0.0.0.0")
     assert result.returncode != 0
     assert "works only while the server listens on 127.0.0.1" in result.stderr
     assert not (tmp_path / "server.json").exists()
 
 
-def _environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "INLAYER_TOKEN"}
-
-
 def test_a_wrong_a1111_auth_value_names_the_setting(tmp_path: Path, tiny_models_dir: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "inlayer.server", "--port", "0",
-         "--models-dir", str(tiny_models_dir)],
-        cwd=REPO_ROOT,
-        env={**_environment(), "INLAYER_A1111_AUTH": "nobody", "INLAYER_CONFIG_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
+    result = start_refused(tmp_path, tiny_models_dir, "nobody")
     assert result.returncode != 0
     assert "INLAYER_A1111_AUTH: 'nobody' is not one of token, none" in result.stderr
