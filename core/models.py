@@ -226,7 +226,7 @@ class ModelRegistry:
         `tool_dirs`: AUTOMATIC1111 and ComfyUI installations, for their LoRAs and tiny
         autoencoders; `compile_unet`: torch.compile the UNet on a GPU (a minute or two on the
         first run of each size, faster steps after); `backend` "openvino": the UNet and tiny
-        autoencoders run as OpenVINO models on the CPU (in float32 weights, from which OpenVINO
+        autoencoders run as OpenVINO models on the CPU (converted from float32 weights; OpenVINO
         picks the CPU's best precision itself), converted once into `openvino_cache` (default:
         Inlayer's data folder, cache/openvino)."""
         if backend not in BACKENDS:
@@ -234,7 +234,12 @@ class ModelRegistry:
         if backend == OPENVINO_BACKEND:
             if device not in (None, "cpu"):
                 raise ModelLoadError(f"the OpenVINO backend runs on the CPU, not on {device}")
-            device, dtype = "cpu", dtype or "float32"
+            if dtype and DTYPE_NAMES.get(dtype.strip().lower()) != "float32":
+                raise ModelLoadError(
+                    f"the OpenVINO backend converts float32 weights and picks the CPU's "
+                    f"precision itself; leave dtype at auto (not {dtype})"
+                )
+            device, dtype = "cpu", "float32"
         self.catalog = ModelCatalog(
             models_dirs,
             allow_pickle=allow_pickle,
@@ -333,9 +338,7 @@ class ModelRegistry:
         assert self.openvino is not None
         checkpoint = model.checkpoint
         weights = checkpoint.path / "unet" if checkpoint.path.is_dir() else checkpoint.path
-        notices = [
-            self.openvino.put_unet(pipe, UNetSource(checkpoint.name, weights, recipe.loras))
-        ]
+        notices = [self.openvino.put_unet(pipe, UNetSource(checkpoint.name, weights, recipe.loras))]
         tiny_vaes = (recipe.vae, recipe.preview_vae)
         for tiny in dict.fromkeys(tiny for tiny in tiny_vaes if tiny is not None):
             weights = (tiny.path,) if tiny.encoder is None else (tiny.path, tiny.encoder)

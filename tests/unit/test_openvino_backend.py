@@ -219,5 +219,7 @@ def test_the_backend_setting_reads_from_config_environment_and_refuses_others(
         load_settings(config)
     with pytest.raises(ModelLoadError, match="runs on the CPU, not on cuda"):
         ModelRegistry([], device="cuda", backend="openvino")
+    with pytest.raises(ModelLoadError, match="leave dtype at auto"):
+        ModelRegistry([], dtype="bfloat16", backend="openvino")
     registry = ModelRegistry([], backend="openvino", openvino_cache=tmp_path)
     assert (registry.device, registry.dtype) == ("cpu", torch.float32)
