@@ -56,6 +56,7 @@ from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
+from .prompt_weights import weighted_prompt_arguments
 from .schedulers import make_scheduler
 
 if TYPE_CHECKING:
@@ -479,7 +480,9 @@ class Engine:
         calls, and each variation reports its own progress)."""
         import torch
 
-        arguments = pipeline_arguments(request, recipe, pipeline_input)
+        arguments = weighted_prompt_arguments(
+            pipe, pipeline_arguments(request, recipe, pipeline_input)
+        )
         batch = request.count if model.device != "cpu" else 1
         seeds = [(seed + index) % SEED_RANGE for index in range(request.count)]
         variations = []

@@ -55,8 +55,10 @@ _OFF = (None, False, 0)
 _NONE = (None, "", "None")
 _HIRES = "read only with enable_hr"
 _COMMON = (
-    _supported("prompt", "the prompt; <lora:NAME:SCALE> tags load LoRAs"),
-    _supported("negative_prompt", "the negative prompt"),
+    _supported(
+        "prompt", "weights as in A1111 ((word:1.3), [word], BREAK); <lora:NAME:SCALE> loads LoRAs"
+    ),
+    _supported("negative_prompt", "the negative prompt, weighted alike"),
     _supported("seed", "-1 picks a random seed; image i of a batch uses seed + i"),
     _supported("steps", "sampling steps"),
     _supported("cfg_scale", "classifier-free guidance scale"),
