@@ -56,7 +56,7 @@ _NONE = (None, "", "None")
 _HIRES = "read only with enable_hr"
 _COMMON = (
     _supported(
-        "prompt", "weights as in A1111 ((word:1.3), [word], BREAK); <lora:NAME:SCALE> loads LoRAs"
+        "prompt", "weights as in A1111: `(word:1.3)`, `[word]`, `BREAK`; `<lora:NAME:SCALE>` tags"
     ),
     _supported("negative_prompt", "the negative prompt, weighted alike"),
     _supported("seed", "-1 picks a random seed; image i of a batch uses seed + i"),
@@ -71,7 +71,7 @@ _COMMON = (
     _supported("height", "height of the image in pixels"),
     _supported("override_settings", "options for this call only (see GET /sdapi/v1/options)"),
     _supported("send_images", "false answers without images"),
-    _supported("disable_extra_networks", "true leaves <lora:...> tags in the prompt as text"),
+    _supported("disable_extra_networks", "true leaves `<lora:...>` tags in the prompt as text"),
     _no_op(
         "override_settings_restore_afterwards",
         ANY,
