@@ -127,6 +127,8 @@ def find_model_files(
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):  # hidden: e.g. a download still under way
+                continue
             # A side config folder describes the file beside it; it is not a model of its own.
             if kind.is_model(path) and not (
                 path.is_dir() and path.name.endswith(SIDE_CONFIG_SUFFIX)

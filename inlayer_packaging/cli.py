@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,7 +251,6 @@ def _partial_download(folder: Path) -> bool:
 
 
 def pull(args: argparse.Namespace) -> int:
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     settings = load_settings()
@@ -257,29 +259,52 @@ def pull(args: argparse.Namespace) -> int:
     if copy is not None:
         print(f"{args.model} is already there: {copy} (--force downloads it anyway)")
         return 0
-    print(f"Downloading {repo_id} into {target} (an interrupted download resumes)")
+    print(f"Downloading {repo_id} into {target} (an interrupted download goes on when run again)")
     known = KNOWN_MODELS.get(args.model)
+    again = (
+        f"Run `inlayer models pull {args.model}` again: the files already downloaded are kept "
+        "and it goes on from there"
+    )
     try:
         if known and known.single_file:
             _download_one_file(repo_id, known.single_file, target)
         else:
-            snapshot_download(
+            _download_folder(
                 repo_id,
-                local_dir=target,
-                allow_patterns=list(
-                    known.patterns if known and known.patterns else HUB_FILE_PATTERNS
-                ),
-                ignore_patterns=list(HUB_IGNORE_PATTERNS),
+                target,
+                allow=known.patterns if known and known.patterns else HUB_FILE_PATTERNS,
             )
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError as error:
+        # huggingface_hub reports any failure to reach the files this way, offline or not.
+        reason = (
+            "downloads are off (HF_HUB_OFFLINE is set)"
+            if _offline()
+            else str(error.__cause__ or error)
+        )
         print(
-            f"inlayer models pull: cannot download {repo_id}: downloads are off "
-            "(HF_HUB_OFFLINE is set) or the network is unreachable",
-            file=sys.stderr,
+            f"inlayer models pull: cannot download {repo_id}: {reason}. {again}.", file=sys.stderr
         )
         return 1
-    except (HfHubHTTPError, OSError) as error:
-        print(f"inlayer models pull: cannot download {repo_id}: {error}", file=sys.stderr)
+    except OSError as error:
+        reason = (
+            f"the disk holding {target.parent} is full; free some space"
+            if error.errno == errno.ENOSPC
+            else str(error)
+        )
+        print(
+            f"inlayer models pull: cannot download {repo_id}: {reason}. {again}.", file=sys.stderr
+        )
+        return 1
+    except HfHubHTTPError as error:
+        print(f"inlayer models pull: cannot download {repo_id}: {error}. {again}.", file=sys.stderr)
+        return 1
+    except Exception as error:
+        # raises for a dropped connection (its own exception classes change between versions)
+        print(
+            f"inlayer models pull: the download of {repo_id} broke off "
+            f"({type(error).__name__}: {error}). {again}.",
+            file=sys.stderr,
+        )
         return 1
     use = {LORAS: "LoRA", TINY_VAES: "tiny autoencoder"}.get(known.kind if known else CHECKPOINTS)
     name = target.stem if target.suffix else target.name
@@ -287,12 +312,39 @@ def pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def staging_folder(target: Path) -> Path:
+    """Where a download of `target` lands until it is complete: hidden, so that no models
+    folder lists a half-written model."""
+    return target.with_name(f".{target.name}.download")
+
+
+def _download_folder(repo_id: str, target: Path, allow: tuple[str, ...]) -> None:
+    """A repository's model folder, moved into place only once every file is complete."""
+    from huggingface_hub import snapshot_download
+
+    staging = staging_folder(target)
+    snapshot_download(
+        repo_id,
+        local_dir=staging,
+        allow_patterns=list(allow),
+        ignore_patterns=list(HUB_IGNORE_PATTERNS),
+    )
+    shutil.rmtree(staging / ".cache", ignore_errors=True)  # huggingface_hub's download notes
+    if target.exists():  # --force: the complete new copy replaces the old one
+        shutil.rmtree(target)
+    staging.replace(target)
+
+
 def _download_one_file(repo_id: str, filename: str, target: Path) -> None:
     """One file of a repo, saved as `target` (a LoRA keeps the name Inlayer lists it by)."""
     from huggingface_hub import hf_hub_download
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.stem}.download"
+    staging = staging_folder(target)
     downloaded = Path(hf_hub_download(repo_id, filename, local_dir=staging))
     downloaded.replace(target)
 
