@@ -130,7 +130,7 @@ class CompiledByShape:
             model, "CPU", {"INFERENCE_NUM_THREADS": self._threads}
         )
         self.compilations += 1
-        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         while len(self._requests) >= COMPILED_SHAPES_KEPT:
             self._requests.popitem(last=False)
         self._requests[shapes] = compiled.create_infer_request()
