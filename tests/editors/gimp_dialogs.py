@@ -15,7 +15,7 @@ import gi
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("Gdk", "3.0")
-from gi.repository import Gdk, Gimp, GimpUi, Gtk  # noqa: E402
+from gi.repository import Gdk, Gimp, GimpUi, GObject, Gtk  # noqa: E402
 
 # The plug-in's own modules, as installed in the profile.
 sys.path.insert(0, os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "inlayer"))
@@ -34,6 +34,8 @@ LAST_SEED = 1234  # the seed of the Inlayer result the image below holds
 
 def default_of(spec):
     value = spec.get_default_value()
+    if value is None and spec.value_type == GObject.TYPE_STRING:
+        return ""  # GLib keeps an empty default text as NULL
     return value if isinstance(value, (int, float, str, type(None))) else str(value)
 
 

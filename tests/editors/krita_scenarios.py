@@ -386,6 +386,9 @@ def docker_variations(document, source) -> dict[str, Any]:
     docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
     found: dict[str, Any] = {"activated": active_layer()}
     docker.count_spin.setValue(2)
+    # Whatever strength earlier scenarios left, 4 steps run at least one (img2img runs
+    # strength × steps of them).
+    docker.steps_spin.setValue(4)
     job = docker.start("transform")
     wait_for(job)
     found["variation_items"] = docker.variation_list.count()
