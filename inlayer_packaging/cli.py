@@ -376,7 +376,12 @@ def show_config(args: argparse.Namespace) -> int:
     print(f"allow pickle: {settings.allow_pickle}")
     print(
         f"device: {settings.device or 'auto'}, dtype: {settings.dtype or 'auto'}, "
-        f"cpu offload: {settings.cpu_offload}"
+        f"cpu offload: {settings.cpu_offload}, backend: {settings.backend}, "
+        f"compile: {settings.compile}"
+    )
+    print(
+        f"A1111 routes need the token: {settings.a1111_auth == 'token'}; "
+        f"Content Credentials on written images: {settings.content_credentials}"
     )
     return 0
 

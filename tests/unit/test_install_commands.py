@@ -105,6 +105,17 @@ def test_config_init_writes_the_template_once(home, capsys):
     assert str(home / ".local" / "share" / "inlayer" / "models") in out
 
 
+def test_config_shows_the_settings_that_change_what_runs(home, capsys, monkeypatch):
+    monkeypatch.setenv("INLAYER_BACKEND", "openvino")
+    monkeypatch.setenv("INLAYER_A1111_AUTH", "none")
+    monkeypatch.setenv("INLAYER_CONTENT_CREDENTIALS", "true")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "backend: openvino" in out
+    assert "A1111 routes need the token: False" in out
+    assert "Content Credentials on written images: True" in out
+
+
 def test_pull_targets_the_first_models_folder(tmp_path):
     settings = Settings(models_dirs=(tmp_path / "first", tmp_path / "second"))
     assert cli.pull_target("sd15-inpainting", settings) == (
