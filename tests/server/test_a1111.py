@@ -330,6 +330,33 @@ def test_webuiapi_txt2img_defaults_get_what_they_ask_for(inlayer_server: ServerP
     assert decode_png(images[0]).shape[:2] == (32, 48)
 
 
+def test_webuiapi_img2img_defaults_get_what_they_ask_for(inlayer_server: ServerProcess) -> None:
+    hires = ("enable_hr", "denoising_strength", "firstphase_width", "firstphase_height")
+    shared = {
+        k: v for k, v in WEBUIAPI_TXT2IMG.items() if not k.startswith("hr_") and k not in hires
+    }
+    body = shared | {
+        "init_images": [png_base64(init_pixels())],
+        "resize_mode": 0,
+        "denoising_strength": 0.75,
+        "image_cfg_scale": 1.5,
+        "mask": None,
+        "mask_blur": 4,
+        "inpainting_fill": 0,
+        "inpaint_full_res": True,
+        "inpaint_full_res_padding": 0,
+        "inpainting_mask_invert": 0,
+        "initial_noise_multiplier": 1.0,
+        "include_init_images": False,
+        "width": 64,
+        "height": 64,
+        "n_iter": 1,
+    }
+    answer = post_json(inlayer_server, "/sdapi/v1/img2img", body)
+    assert answer.status == 200, answer.body[:300]
+    assert decode_png(answer.json()["images"][0]).shape[:2] == (64, 64)
+
+
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
