@@ -108,17 +108,23 @@ def fast_request() -> EditRequest:
     )
 
 
+def floor_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Seeded inputs of the floor's pieces at 512²: latents, an image, text embeddings (SD 1.5's
+    768 wide) and a timestep."""
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 4, 64, 64, generator=generator)
+    image = torch.rand(1, 3, 512, 512, generator=generator) * 2 - 1
+    text = torch.randn(1, 77, 768, generator=generator)
+    return latents, image, text, torch.tensor(999)
+
+
 def floor_and_default(engine: Engine) -> tuple[Callable[[], None], Callable[[], dict]]:
     """The floor of the fast run, and one quality step's pieces (for the estimate)."""
     pipe, _ = engine.registry.pipeline(MODEL, Mode.INPAINT)
     installed = find_tiny_vaes(engine.registry.catalog)
     tiny = engine.registry._tiny_vae(next(t for t in installed if t.name == TINY_VAE))
     full_vae = engine.registry._in_memory.full_vae
-    generator = torch.Generator().manual_seed(0)
-    latents = torch.randn(1, 4, 64, 64, generator=generator)
-    image = torch.rand(1, 3, 512, 512, generator=generator) * 2 - 1
-    text = torch.randn(1, 77, 768, generator=generator)
-    timestep = torch.tensor(999)
+    latents, image, text, timestep = floor_inputs()
 
     @torch.inference_mode()
     def floor() -> None:

@@ -44,6 +44,7 @@ from bench.bench_fast import (
     TINY_VAE,
     build_models,
     fast_request,
+    floor_inputs,
 )
 from inlayer.core.client.protocol import Mode
 from inlayer.core.engine import Engine
@@ -90,11 +91,7 @@ def main() -> None:
     installed = find_tiny_vaes(registry.catalog)
     tiny = registry._tiny_vae(next(t for t in installed if t.name == TINY_VAE))
     assert isinstance(tiny.encoder, OpenVinoPart) and isinstance(tiny.decoder, OpenVinoPart)
-    generator = torch.Generator().manual_seed(0)
-    latents = torch.randn(1, 4, 64, 64, generator=generator)
-    image = torch.rand(1, 3, 512, 512, generator=generator) * 2 - 1
-    text = torch.randn(1, 77, 768, generator=generator)
-    timestep = torch.tensor(999)
+    latents, image, text, timestep = floor_inputs()
 
     @torch.inference_mode()
     def floor() -> None:
