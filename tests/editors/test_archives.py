@@ -10,7 +10,6 @@ Krita launch; the next launch loads the plug-in and runs an edit with it.
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 import zipfile
@@ -24,6 +23,7 @@ from inlayer.core.client import __version__
 from inlayer.packaging.plugins import KRITA_PLUGIN_NAME, archive_names, build_archives
 from tests.editors.chroot import ChrootWorkspace
 from tests.editors.test_gimp import RUN, assert_added_above_source, run_gimp_session, scenario
+from tests.editors.test_krita import launch_krita
 from tests.fixtures.models import TINY_SD15_INPAINTING
 
 if TYPE_CHECKING:
@@ -123,24 +123,7 @@ def older_build(archive: Path, output: Path) -> Path:
 
 
 def run_krita(workspace: ChrootWorkspace, plan: dict[str, Any]) -> dict[str, Any]:
-    findings = workspace.host_path("findings.json")
-    findings.unlink(missing_ok=True)
-    workspace.host_path("plan.json").write_text(
-        json.dumps({**plan, "findings": workspace.inside("findings.json")})
-    )
-    completed = workspace.run(
-        ["timeout", str(KRITA_TIMEOUT), "xvfb-run", "-a", "krita", "--nosplash"],
-        env={
-            "XDG_RUNTIME_DIR": workspace.inside("run"),
-            "INLAYER_CONFIG_DIR": workspace.inside("inlayer-config"),
-            "INLAYER_KRITA_ARCHIVE_TEST": workspace.inside("plan.json"),
-        },
-        timeout=KRITA_TIMEOUT + 30,
-    )
-    if not findings.is_file():
-        log = (completed.stdout + completed.stderr).decode(errors="replace")[-6000:]
-        pytest.fail(f"Krita wrote no findings (exit {completed.returncode}):\n{log}")
-    return json.loads(findings.read_text(encoding="utf-8"))
+    return launch_krita(workspace, "INLAYER_KRITA_ARCHIVE_TEST", plan, timeout=KRITA_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

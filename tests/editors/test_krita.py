@@ -82,36 +82,44 @@ def new_krita_home(chroot_root: Path, server: ServerProcess) -> ChrootWorkspace:
     return workspace
 
 
-def run_krita(workspace: ChrootWorkspace, server: ServerProcess, **plan: Any) -> dict[str, Any]:
-    """Start Krita once in `workspace`'s HOME and return the test extension's findings.
-    `plan` goes to the extension (`scenarios`: which ones to run; default all but the settings
-    session)."""
+def launch_krita(
+    workspace: ChrootWorkspace,
+    plan_variable: str,
+    plan: dict[str, Any],
+    timeout: int = KRITA_TIMEOUT,
+) -> dict[str, Any]:
+    """Start Krita once in `workspace`'s HOME (for at most `timeout` s) with a test extension
+    that reads `plan` from the file `plan_variable` names and writes its findings; return them."""
     findings_path = workspace.host_path("findings.json")
     findings_path.unlink(missing_ok=True)
-    workspace.host_path("test.json").write_text(
-        json.dumps(
-            {
-                "url": server.url,
-                "token": server.token,
-                "dead_url": f"http://127.0.0.1:{_free_port()}",
-                "findings": workspace.inside("findings.json"),
-                **plan,
-            }
-        )
+    workspace.host_path("plan.json").write_text(
+        json.dumps({**plan, "findings": workspace.inside("findings.json")})
     )
     completed = workspace.run(
-        ["timeout", str(KRITA_TIMEOUT), "xvfb-run", "-a", "krita", "--nosplash"],
+        ["timeout", str(timeout), "xvfb-run", "-a", "krita", "--nosplash"],
         env={
             "XDG_RUNTIME_DIR": workspace.inside("run"),
             "INLAYER_CONFIG_DIR": workspace.inside("inlayer-config"),
-            "INLAYER_KRITA_TEST": workspace.inside("test.json"),
+            plan_variable: workspace.inside("plan.json"),
         },
-        timeout=KRITA_TIMEOUT + 30,
+        timeout=timeout + 30,
     )
     if not findings_path.is_file():
         log = (completed.stdout + completed.stderr).decode(errors="replace")[-6000:]
         pytest.fail(f"Krita wrote no findings (exit {completed.returncode}):\n{log}")
     return json.loads(findings_path.read_text(encoding="utf-8"))
+
+
+def run_krita(workspace: ChrootWorkspace, server: ServerProcess, **plan: Any) -> dict[str, Any]:
+    """Start Krita once in `workspace`'s HOME and return the test extension's findings.
+    `plan` goes to the extension (`scenarios`: which ones to run; default all but the settings
+    session)."""
+    server_plan = {
+        "url": server.url,
+        "token": server.token,
+        "dead_url": f"http://127.0.0.1:{_free_port()}",
+    }
+    return launch_krita(workspace, "INLAYER_KRITA_TEST", {**server_plan, **plan})
 
 
 @pytest.fixture(scope="module")
