@@ -101,6 +101,45 @@ TINY_VAES = ModelFileKind(
     tool_subfolders=("models/VAE-approx", "models/vae_approx"),
 )
 
+# ControlNets (diffusers folders or single files) and IP-Adapters with their image encoders.
+CONTROLNETS = ModelFileKind(
+    subfolder="controlnet",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker="config.json",
+    tool_subfolders=("models/ControlNet", "models/controlnet"),
+)
+IP_ADAPTERS = ModelFileKind(
+    subfolder="ipadapter",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker=None,
+    tool_subfolders=("models/ipadapter", "models/ControlNet"),
+)
+IMAGE_ENCODERS = ModelFileKind(
+    subfolder="clip_vision",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker="config.json",
+    tool_subfolders=("models/clip_vision",),
+)
+# Image models loaded through spandrel (core/image_models.py): single files.
+UPSCALERS = ModelFileKind(
+    subfolder="upscale_models",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker=None,
+    tool_subfolders=("models/ESRGAN", "models/RealESRGAN", "models/upscale_models"),
+)
+OBJECT_REMOVERS = ModelFileKind(
+    subfolder="inpaint",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker=None,
+    tool_subfolders=("models/inpaint",),
+)
+FACE_RESTORERS = ModelFileKind(
+    subfolder="facerestore_models",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker=None,
+    tool_subfolders=("models/GFPGAN", "models/Codeformer", "models/facerestore_models"),
+)
+
 
 @dataclass(frozen=True)
 class ModelFile:

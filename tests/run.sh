@@ -11,8 +11,11 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/pip install -q "torch==${INLAYER_TORCH_VERSION:-2.13.0}"
+# torch and torchvision (which spandrel needs) must be builds of one release; PyPI's
+# torchvision does not import beside a CPU-index torch, so both come from one place.
+if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+  .venv/bin/pip install -q "torch==${INLAYER_TORCH_VERSION:-2.14.1}" \
+    "torchvision==${INLAYER_TORCHVISION_VERSION:-0.29.1}"
 fi
 .venv/bin/pip install -q -e ".[dev]"
 
