@@ -7,6 +7,8 @@ import base64
 import http.client
 import io
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,3 +101,12 @@ def png_base64(pixels: np.ndarray) -> str:
 
 def decode_png(data: str) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(base64.b64decode(data))))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll `condition` until it holds; fail the test when it does not within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout:g} s: {condition}")
+        time.sleep(0.05)

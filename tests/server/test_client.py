@@ -31,7 +31,13 @@ from inlayer.core.client.protocol import (
 )
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 from tests.fixtures.server import ServerProcess, start_server
-from tests.server.helpers import box_mask, inpaint_request, long_request, pattern_image
+from tests.server.helpers import (
+    box_mask,
+    inpaint_request,
+    long_request,
+    pattern_image,
+    wait_until,
+)
 
 
 def test_health_and_models(inlayer_server: ServerProcess) -> None:
@@ -221,8 +227,12 @@ def test_timeout_is_a_clear_error() -> None:
 
 def test_queue_full_is_server_busy_with_retry_after(strict_server: ServerProcess) -> None:
     client = strict_server.client()
+    # A job an earlier test cancelled holds the worker until its next step: start from an idle
+    # server, and count on the long job running (not queued) before filling the queue.
+    wait_until(lambda: client.health().queue_length == 0)
     running = client.submit(long_request())
     try:
+        wait_until(lambda: client.status(running).state == JobState.RUNNING)
         queued = client.submit(inpaint_request())
         with pytest.raises(ServerBusy, match="busy") as raised:
             client.submit(inpaint_request())
