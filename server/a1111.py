@@ -84,6 +84,8 @@ A1111_FIELDS = {
     "scheduler": "sampler_name",
     "feather": "mask_blur",
     "loras": "prompt",  # <lora:NAME:SCALE> in the prompt
+    "clip_skip": "CLIP_stop_at_last_layers",  # an option, or override_settings
+    "noise_seed_delta": "eta_noise_seed_delta",
 }
 # A LoRA as A1111 users write it in the prompt: <lora:NAME> or <lora:NAME:SCALE>.
 LORA_IN_PROMPT = re.compile(r"<lora:([^<>]+)>")
@@ -209,6 +211,8 @@ def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -
         "count": body.batch_size * body.n_iter,
         "scheduler": scheduler_name(body),
         "model": _model(body, service, options),
+        "clip_skip": options.number("CLIP_stop_at_last_layers", body.override_settings),
+        "noise_seed_delta": options.number("eta_noise_seed_delta", body.override_settings),
         # A1111 clients show /progress's current_image; a latent preview per step is cheap.
         "preview_interval": 1,
     }
@@ -286,7 +290,9 @@ def png_base64(
     return base64.b64encode(data).decode("ascii")
 
 
-def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) -> str:
+def info_text(
+    body: Txt2ImgBody, request: EditRequest, result: EditResult, seed: int, sampler: str
+) -> str:
     """The "infotext" A1111 writes under each image."""
     text = body.prompt
     if body.negative_prompt:
@@ -297,6 +303,11 @@ def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) ->
     )
     if isinstance(body, Img2ImgBody):
         text += f", Denoising strength: {body.denoising_strength:g}"
+    # A1111 writes these two only where they differ from their defaults.
+    if request.clip_skip != 1:
+        text += f", Clip skip: {request.clip_skip}"
+    if request.noise_seed_delta:
+        text += f", ENSD: {request.noise_seed_delta}"
     return text
 
 
@@ -317,7 +328,7 @@ def answer(
         return {"images": [], "parameters": parameters, "info": json.dumps(info)}
     seeds = [g.seed for g in result.images]
     sampler = body.sampler_name or body.sampler_index or "Euler a"
-    infotexts = [info_text(body, result, seed, sampler) for seed in seeds]
+    infotexts = [info_text(body, request, result, seed, sampler) for seed in seeds]
     info = {
         "prompt": body.prompt,
         "all_prompts": [body.prompt] * len(seeds),
