@@ -18,6 +18,9 @@ Differences from A1111 worth knowing:
   Inlayer's feather lies outside the mask.
 - An interrupted call answers with the images finished so far: none (Inlayer keeps no partial
   images).
+- When the queue is full, a generate call waits for room, as A1111's callers wait for its one
+  queue, instead of the 429 /v1 answers (Inlayer's own clients retry); it gives up when its
+  client hangs up, and answers 429 after `QUEUE_WAIT_SECONDS`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import re
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
@@ -55,7 +58,7 @@ from inlayer.core.images import encode_image, full_size_images, open_image
 
 from .a1111_fields import EXTRAS_FIELDS, IMG2IMG_FIELDS, TXT2IMG_FIELDS, check_fields
 from .a1111_options import A1111Options, check_option, strip_hash
-from .jobs import Job
+from .jobs import Job, QueueFull
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
 # A1111 sampler names ("DPM++ 2M", or with its schedule "DPM++ 2M Karras") -> Inlayer's names.
@@ -90,6 +93,7 @@ A1111_FIELDS = {
 # A LoRA as A1111 users write it in the prompt: <lora:NAME> or <lora:NAME:SCALE>.
 LORA_IN_PROMPT = re.compile(r"<lora:([^<>]+)>")
 _POLL_SECONDS = 0.05
+QUEUE_WAIT_SECONDS = 3600.0  # how long a generate call waits for room in a full queue
 
 
 class Txt2ImgBody(BaseModel):
@@ -501,6 +505,21 @@ def memory_report() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+async def _submit_when_room(request: Request, service: Service, edit: EditRequest) -> Job | None:
+    """The job of `edit`, queued as soon as the queue has room (None: the client hung up while
+    waiting, so nothing was queued); QueueFull after `QUEUE_WAIT_SECONDS`."""
+    deadline = asyncio.get_running_loop().time() + QUEUE_WAIT_SECONDS
+    while True:
+        try:
+            return service.submit(edit, source="a1111")
+        except QueueFull:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+        if await request.is_disconnected():
+            return None
+        await asyncio.sleep(_POLL_SECONDS)
+
+
 async def _wait(request: Request, service: Service, job: Job) -> None:
     """Wait for the job without blocking the event loop; a client that hung up gets its job
     cancelled, since nobody is left to receive the images."""
@@ -519,9 +538,11 @@ def a1111_router(service: Service) -> APIRouter:
     async def run(request: Request, body: Txt2ImgBody, edit: EditRequest) -> Any:
         try:
             edit.validate()
-            job = service.submit(edit, source="a1111")
+            job = await _submit_when_room(request, service, edit)
         except InvalidRequest as error:
             raise as_a1111(error) from None
+        if job is None:  # nobody is left to answer
+            return Response(status_code=499)
         await _wait(request, service, job)
         status = service.queue.status(job)
         if status.state == JobState.FAILED:
