@@ -141,7 +141,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="NAME_OR_PATH",
         help=f"a tiny autoencoder (from a vae_approx/ folder, or a path), {VAE_TINY!r} for the "
-        f"installed one, or {VAE_FULL!r} for the model's own (default: the preset's)",
+        f"installed one, a full one from a vae/ folder in place of the model's own, or "
+        f"{VAE_FULL!r} for the model's own (default: the preset's)",
     )
     parser.add_argument(
         "--timings",

@@ -31,6 +31,7 @@ import binascii
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ from inlayer.core.engine import image_array
 from inlayer.core.images import encode_image, full_size_images, open_image
 
 from .a1111_fields import EXTRAS_FIELDS, IMG2IMG_FIELDS, TXT2IMG_FIELDS, check_fields
-from .a1111_options import A1111Options, check_option, strip_hash
+from .a1111_options import OWN_VAE, A1111Options, check_option, strip_hash
 from .jobs import Job, QueueFull
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
@@ -89,6 +90,7 @@ A1111_FIELDS = {
     "loras": "prompt",  # <lora:NAME:SCALE> in the prompt
     "clip_skip": "CLIP_stop_at_last_layers",  # an option, or override_settings
     "noise_seed_delta": "eta_noise_seed_delta",
+    "vae": "sd_vae",
 }
 # A LoRA as A1111 users write it in the prompt: <lora:NAME> or <lora:NAME:SCALE>.
 LORA_IN_PROMPT = re.compile(r"<lora:([^<>]+)>")
@@ -188,6 +190,29 @@ def _model(body: Txt2ImgBody, service: Service, options: A1111Options) -> str:
     return name
 
 
+def full_vae_name(value: Any, service: Service, field: str) -> str:
+    """The request's `vae` for an `sd_vae` value: "" (the model's own) for Automatic and None,
+    else the name of the listed full autoencoder it names (by name or by file name)."""
+    if value in OWN_VAE:
+        return ""
+    listed = [a for a in service.list_add_ons() if a.kind == AddOnKind.FULL_VAE]
+    for vae in listed:
+        if value in (vae.name, Path(vae.source).name):
+            return vae.name
+    names = [Path(vae.source).name for vae in listed]
+    raise InvalidRequest(
+        field,
+        f"{value!r} is not an autoencoder of GET /sdapi/v1/sd-vae ({names}, or Automatic or "
+        "None for the model's own); put VAE files in a vae/ folder of a models folder",
+    )
+
+
+def _vae(body: Txt2ImgBody, service: Service, options: A1111Options) -> str:
+    overridden = "sd_vae" in body.override_settings
+    field = "override_settings.sd_vae" if overridden else "sd_vae"
+    return full_vae_name(options.chosen("sd_vae", body.override_settings), service, field)
+
+
 def loras_in_prompt(prompt: str) -> tuple[str, tuple[LoraChoice, ...]]:
     """The prompt without its ``<lora:NAME:SCALE>`` tags, and the LoRAs they name."""
     loras = tuple(LoraChoice.parse(tag) for tag in LORA_IN_PROMPT.findall(prompt))
@@ -217,6 +242,7 @@ def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -
         "model": _model(body, service, options),
         "clip_skip": options.number("CLIP_stop_at_last_layers", body.override_settings),
         "noise_seed_delta": options.number("eta_noise_seed_delta", body.override_settings),
+        "vae": _vae(body, service, options),
         # A1111 clients show /progress's current_image; a latent preview per step is cheap.
         "preview_interval": 1,
     }
@@ -636,7 +662,7 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.post("/refresh-vae")
     async def refresh_vae() -> None:
-        """Inlayer has no autoencoder list to refresh (GET sd-vae is empty)."""
+        """Inlayer reads the vae/ folders on every listing: nothing is cached to refresh."""
 
     @router.get("/sd-modules")
     async def sd_modules() -> list[dict[str, Any]]:
@@ -646,9 +672,13 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.get("/sd-vae")
     async def sd_vae() -> list[dict[str, Any]]:
-        """Autoencoders to put in place of a checkpoint's own: Inlayer uses each model's own
-        (its tiny preview autoencoders are add-ons, not these)."""
-        return []
+        """The full autoencoders `sd_vae` may name in place of a checkpoint's own (the vae/
+        folders; tiny autoencoders are not these), by file name as A1111 lists them."""
+        return [
+            {"model_name": Path(a.source).name, "filename": a.source}
+            for a in service.list_add_ons()
+            if a.kind == AddOnKind.FULL_VAE
+        ]
 
     @router.get("/loras")
     async def loras() -> list[dict[str, Any]]:
@@ -750,6 +780,8 @@ def a1111_router(service: Service) -> APIRouter:
         if isinstance(body.get("sd_model_checkpoint"), str):
             body["sd_model_checkpoint"] = strip_hash(body["sd_model_checkpoint"])
             service.check_model(body["sd_model_checkpoint"], "sd_model_checkpoint")
+        if "sd_vae" in body:
+            full_vae_name(body["sd_vae"], service, "sd_vae")
         options.update(body)
         return None
 

@@ -177,10 +177,12 @@ EXTRAS_FIELDS: tuple[FieldRule, ...] = (
 # back and changes nothing.
 OPTION_FIELDS: tuple[FieldRule, ...] = (
     _supported("sd_model_checkpoint", "the model: a title of GET sd-models (its [hash] ignored)"),
-    _no_op(
+    _supported(
         "sd_vae",
-        ("Automatic", "None", None, ""),
-        "Inlayer uses each model's own autoencoder",
+        "a full autoencoder of GET sd-vae (the vae/ folder of a models folder, like A1111's "
+        "models/VAE: .safetensors files or diffusers folders), by file name or name, in place "
+        "of the model's own; Automatic and None keep the model's own (Inlayer does not look for "
+        "one named after the checkpoint); one for another model family is a 422 naming both",
     ),
     _supported(
         "CLIP_stop_at_last_layers",

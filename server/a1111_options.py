@@ -3,9 +3,10 @@ client writes is stored in a JSON file in Inlayer's config folder and read back,
 
 The options that change generation are checked when written (and in a call's
 `override_settings`), and act: `sd_model_checkpoint`, `samples_format`,
-`CLIP_stop_at_last_layers` (a request's `clip_skip`) and `eta_noise_seed_delta` (its
-`noise_seed_delta`); `sd_vae` takes only the values at which Inlayer generates, and another value
-is a 422 rather than a setting that is stored and then not honoured.
+`CLIP_stop_at_last_layers` (a request's `clip_skip`), `eta_noise_seed_delta` (its
+`noise_seed_delta`) and `sd_vae` (its `vae`, checked against the server's list in a1111.py). A
+value Inlayer would not follow is a 422 rather than a setting that is stored and then not
+honoured.
 """
 
 from __future__ import annotations
@@ -54,11 +55,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 # The image formats an answer may come in: samples_format -> Pillow's format name.
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
-# Options that change generation, and the values Inlayer generates with where it does not (yet)
-# follow another value.
-_FIXED_VALUES: dict[str, tuple[tuple[Any, ...], str]] = {
-    "sd_vae": (("Automatic", "None", None, ""), "Inlayer uses each model's own autoencoder"),
-}
+# The `sd_vae` values that keep each model's own autoencoder (any other names one of GET sd-vae).
+OWN_VAE = ("Automatic", "None", None, "")
 # Whole-number options that change generation, and their ranges.
 _NUMBERS = {
     "CLIP_stop_at_last_layers": (1, MAX_CLIP_SKIP),
@@ -86,10 +84,6 @@ def check_option(name: str, value: Any, field: str) -> None:
         low, high = _NUMBERS[name]
         if whole_number(value) is None or not low <= whole_number(value) <= high:
             raise InvalidRequest(field, f"{value!r} must be a whole number in [{low}, {high}]")
-    if name in _FIXED_VALUES:
-        accepted, instead = _FIXED_VALUES[name]
-        if value not in accepted:
-            raise InvalidRequest(field, f"{value!r} is not available: {instead}")
 
 
 class A1111Options:

@@ -677,11 +677,12 @@ class AddOnKind(str, enum.Enum):
 
     LORA = "lora"  # a request's `loras`
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
+    FULL_VAE = "full_vae"  # a full autoencoder in place of the model's own, a request's `vae`
 
 
 @dataclass(frozen=True)
 class AddOnInfo:
-    """A file a request may add to its model: a LoRA or a tiny autoencoder."""
+    """A file a request may add to its model: a LoRA or an autoencoder."""
 
     name: str  # what a request's `loras` or `vae` field takes
     kind: AddOnKind
