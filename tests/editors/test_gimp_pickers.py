@@ -20,23 +20,11 @@ from tests.editors.test_gimp import (
     new_gimp_workspace,
 )
 from tests.fixtures.models import TINY_FULL_VAE, TINY_LORA, TINY_SD15, TINY_TAESD
-from tests.fixtures.server import ServerProcess, running_server
+from tests.fixtures.server import ServerProcess
 
 pytestmark = pytest.mark.editors
 
 LORA_BLURB = "A LoRA the server lists, as NAME or NAME:SCALE (scale 1 when left out; empty: none)"
-
-
-@pytest.fixture(scope="module")
-def add_ons_server(
-    tiny_models_dir: Path,
-    tiny_add_ons_dir: Path,
-    tiny_full_vaes_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServerProcess]:
-    more = ("--models-dir", str(tiny_add_ons_dir), "--models-dir", str(tiny_full_vaes_dir))
-    with running_server(tmp_path_factory.mktemp("pickers"), tiny_models_dir, *more) as server:
-        yield server
 
 
 @pytest.fixture
