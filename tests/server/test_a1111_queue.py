@@ -26,7 +26,10 @@ def full_queue(server: ServerProcess) -> tuple[str, str]:
     deadline = time.monotonic() + 60
     while client.health().queue_length and time.monotonic() < deadline:
         time.sleep(0.1)  # an earlier test's cancelled job still finishing its step
-    return client.submit(long_request()), client.submit(inpaint_request())
+    running = client.submit(long_request())
+    while client.status(running).state.value == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)  # the worker takes it: the one waiting place is free again
+    return running, client.submit(inpaint_request())
 
 
 def hang_up_while_waiting(server: ServerProcess) -> None:
