@@ -19,6 +19,7 @@ from inlayer.packaging import cli as packaging_commands
 from inlayer.server import cli as serve_command
 
 from .client.protocol import (
+    MAX_CLIP_SKIP,
     MAX_COUNT,
     MAX_PIXELS,
     SCHEDULERS,
@@ -140,7 +141,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="NAME_OR_PATH",
         help=f"a tiny autoencoder (from a vae_approx/ folder, or a path), {VAE_TINY!r} for the "
-        f"installed one, or {VAE_FULL!r} for the model's own (default: the preset's)",
+        f"installed one, a full one from a vae/ folder in place of the model's own, or "
+        f"{VAE_FULL!r} for the model's own (default: the preset's)",
     )
     parser.add_argument(
         "--timings",
@@ -167,6 +169,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feather", type=int, default=8, help="px of soft mask edge")
     parser.add_argument("--fill", choices=[fill.value for fill in FillMode], default="auto")
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
+    parser.add_argument(
+        "--clip-skip", type=int, default=1,
+        help=f"read the prompt from this text encoder layer, counted from the last as "
+        f"AUTOMATIC1111 counts it (1 = the last, 2 = the one before; 1-{MAX_CLIP_SKIP})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--noise-seed-delta", type=int, default=0,
+        help="the noise ancestral and SDE samplers add at each step comes from seed + this "
+        "(AUTOMATIC1111's eta_noise_seed_delta, e.g. 31337); 0 = from the seed's own generator",
+    )  # fmt: skip
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
@@ -199,6 +211,8 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         feather=args.feather,
         width=args.width,
         height=args.height,
+        clip_skip=args.clip_skip,
+        noise_seed_delta=args.noise_seed_delta,
     )
     request.validate()
     return request

@@ -12,7 +12,8 @@
    context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
    (`PipelineInput`); the recipe's scheduler.
 4. **Diffuse**: one pipeline call per variation on a CPU, all variations in one batched call on
-   a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …), reporting
+   a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …; an ancestral
+   sampler's step noise from seed + `noise_seed_delta` where asked, `sampler_noise`), reporting
    progress after every step with a preview when due (the tiny autoencoder's where one fits the
    model, else the linear latent map), and stopping at the next step when cancelled. Each
    variation gives a `Variation`.
@@ -57,6 +58,7 @@ from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
+from .sampler_noise import seed_step_noise
 from .schedulers import make_scheduler
 
 if TYPE_CHECKING:
@@ -481,7 +483,7 @@ class Engine:
         import torch
 
         arguments = weighted_prompt_arguments(
-            pipe, pipeline_arguments(request, recipe, pipeline_input)
+            pipe, pipeline_arguments(request, recipe, pipeline_input), request.clip_skip
         )
         batch = request.count if model.device != "cpu" else 1
         seeds = [(seed + index) % SEED_RANGE for index in range(request.count)]
@@ -490,6 +492,7 @@ class Engine:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
             call_seeds = seeds[first : first + batch]
+            seed_step_noise(pipe.scheduler, call_seeds, request.noise_seed_delta)
             try:
                 output = pipe(
                     **arguments,

@@ -139,6 +139,13 @@ FACE_RESTORERS = ModelFileKind(
     folder_marker=None,
     tool_subfolders=("models/GFPGAN", "models/Codeformer", "models/facerestore_models"),
 )
+# Full autoencoders in place of a checkpoint's own (core/full_vae.py): a diffusers folder or a file.
+FULL_VAES = ModelFileKind(
+    subfolder="vae",
+    suffixes=MODEL_FILE_SUFFIXES,
+    folder_marker="config.json",
+    tool_subfolders=("models/VAE", "models/vae"),
+)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .client import paths
 from .client.protocol import AddOnInfo, Mode, ModelInfo, ModelLoadError, ModelNotFound
 from .few_step import FewStepSettings, few_step_settings_of_model
+from .full_vae import FullVaeFile, find_full_vaes, load_full_vae
 from .loras import ModelLoras, find_loras
 from .model_files import (
     ALLOW_PICKLE_HINT,
@@ -265,6 +266,7 @@ class ModelRegistry:
         self._in_memory: _ModelInMemory | None = None
         # Tiny autoencoders by file, kept across model switches (a few MB each).
         self._tiny_vaes: dict[tuple[Path, int], AutoencoderTiny] = {}
+        self._full_vae_kept: tuple[tuple[Path, int, Path], Any] | None = None
         self._lock = threading.RLock()
 
     @cached_property
@@ -285,9 +287,11 @@ class ModelRegistry:
         return self.catalog.default_for(mode)
 
     def add_ons(self) -> list[AddOnInfo]:
-        """The LoRAs, then the tiny autoencoders, a request may add to its model."""
+        """The LoRAs, then the tiny autoencoders, then the full ones, a request may add to its
+        model."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
-        return loras + [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+        tiny_vaes = [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+        return loras + tiny_vaes + [vae.info() for vae in find_full_vaes(self.catalog)]
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -313,7 +317,12 @@ class ModelRegistry:
             assert self._in_memory is not None, "equip() follows pipeline()"
             model = self._in_memory
             preview = None if recipe.preview_vae is None else self._tiny_vae(recipe.preview_vae)
-            vae = model.full_vae if recipe.vae is None else self._tiny_vae(recipe.vae)
+            if recipe.vae is not None:
+                vae = self._tiny_vae(recipe.vae)
+            elif recipe.full_vae is not None:
+                vae = self._full_vae(recipe.full_vae, model)
+            else:
+                vae = model.full_vae
             if recipe.vae is not None and scale_factor(vae) != model.loaded.vae_scale_factor:
                 raise ModelLoadError(
                     f"tiny autoencoder {recipe.vae.name} scales by {scale_factor(vae)}, but "
@@ -353,10 +362,30 @@ class ModelRegistry:
             )
         return self._tiny_vaes[key]
 
+    def _full_vae(self, vae: FullVaeFile, model: _ModelInMemory) -> Any:
+        """The full autoencoder `vae` for the loaded model: the last one is kept (one is about
+        as big as a tenth of an SD 1.5 model), loaded again for another file or model."""
+        key = (vae.path, vae.path.stat().st_mtime_ns, model.checkpoint.path)
+        if self._full_vae_kept is None or self._full_vae_kept[0] != key:
+            self._full_vae_kept = None  # free the previous one before loading
+            loaded = load_full_vae(
+                vae,
+                model.full_vae,
+                model.loaded.info,
+                dtype=self.dtype,
+                device=self.device,
+                allow_pickle=self.allow_pickle,
+            )
+            if self.vae_tiling:
+                loaded.enable_tiling()
+            self._full_vae_kept = (key, loaded)
+        return self._full_vae_kept[1]
+
     def unload(self) -> None:
         """Free the loaded model (and the GPU memory it held)."""
         with self._lock:
             self._in_memory = None
+            self._full_vae_kept = None
             free_memory(self.device)
 
     def _load(self, ref: str) -> _ModelInMemory:

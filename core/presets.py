@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .client.protocol import VAE_FULL, EditRequest, InvalidRequest, Mode, Preset
 from .few_step import FewStepSettings
+from .full_vae import FullVaeFile, check_fits, find_full_vae
 from .loras import ActiveLora, LoraFile, active_loras_parameters, find_loras, resolve_loras
 from .tiny_vae import TinyVaeFile, find_tiny_vaes, resolve_tiny_vae
 
@@ -45,6 +46,12 @@ class Recipe:
     vae: TinyVaeFile | None  # None = the model's own autoencoder
     preview_vae: TinyVaeFile | None  # decodes previews; None = the linear latent preview
     hint: str = ""  # one line for the user, e.g. how to get the fast preset's pieces
+    full_vae: FullVaeFile | None = None  # a full autoencoder in place of the model's own
+
+    def autoencoder_name(self) -> str:
+        """The autoencoder the run encodes and decodes with, as a request's `vae` names it."""
+        chosen = self.vae or self.full_vae
+        return chosen.name if chosen is not None else VAE_FULL
 
     def parameters(self) -> dict[str, Any]:
         """The choices as a result records them, so that they reproduce the run."""
@@ -54,7 +61,7 @@ class Recipe:
             "guidance": self.guidance,
             "scheduler": self.scheduler,
             "loras": active_loras_parameters(self.loras),
-            "vae": self.vae.name if self.vae else VAE_FULL,
+            "vae": self.autoencoder_name(),
         }
 
 
@@ -131,7 +138,10 @@ def recipe_for(request: EditRequest, model: LoadedModel, catalog: ModelCatalog) 
     else:
         steps, guidance, scheduler = QUALITY_STEPS, QUALITY_GUIDANCE, ""
 
-    if request.vae == VAE_FULL:
+    full_vae = None if request.vae in ("", VAE_FULL) else find_full_vae(request.vae, catalog)
+    if full_vae is not None:
+        check_fits(full_vae, model.info)
+    if request.vae == VAE_FULL or full_vae is not None:
         vae = None
     elif request.vae:
         vae = resolve_tiny_vae(request.vae, catalog, model.info)
@@ -155,4 +165,5 @@ def recipe_for(request: EditRequest, model: LoadedModel, catalog: ModelCatalog) 
         vae=vae,
         preview_vae=vae or (tiny_vaes[0] if tiny_vaes else None),
         hint=hint,
+        full_vae=full_vae,
     )

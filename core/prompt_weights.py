@@ -9,6 +9,12 @@ What A1111 and ComfyUI users write:
 A prompt with none of these is passed to the pipeline as text, exactly as before, so its image
 does not change. The others become weighted fragments that compel turns into embeddings (its
 own prompt syntax is not used: the fragments go to its embeddings provider).
+
+Clip skip (a request's `clip_skip`, A1111's `CLIP_stop_at_last_layers`) reads the prompt from an
+earlier layer of the text encoder, counted from the last as A1111 counts it, normalized as in
+A1111 and diffusers for SD 1.5 and 2.x and as it is for SDXL. A prompt with clip skip goes through
+compel too, even without weights: diffusers' own `clip_skip` reaches for `text_model`, which
+transformers 5's CLIP text model no longer has.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .client.protocol import InvalidRequest
 
 if TYPE_CHECKING:
     import torch
@@ -96,11 +104,55 @@ def needs_weighting(pipe: DiffusionPipeline, *prompts: str) -> bool:
     )
 
 
-def _compel(pipe: DiffusionPipeline, *, second: bool):
+def _is_xl(pipe: DiffusionPipeline) -> bool:
+    return getattr(pipe, "text_encoder_2", None) is not None
+
+
+def _default_layer(pipe: DiffusionPipeline) -> int:
+    """The layer, counted from the last, that the pipelines read a prompt from."""
+    return 2 if _is_xl(pipe) else 1
+
+
+def prompt_layer(pipe: DiffusionPipeline, clip_skip: int) -> int:
+    """The text encoder layer, counted from the last (1), that a prompt is read from. SDXL
+    reads the penultimate one at clip skip 1 and 2 alike, as in A1111."""
+    layer = max(clip_skip, 2) if _is_xl(pipe) else clip_skip
+    encoders = (pipe.text_encoder, getattr(pipe, "text_encoder_2", None))
+    layers = min(int(e.config.num_hidden_layers) for e in encoders if e is not None)
+    if layer > layers:
+        raise InvalidRequest(
+            "clip_skip",
+            f"{clip_skip} reads layer {layer} from the last, but this model's text encoder has "
+            f"{layers} layers; use 1 … {layers}",
+        )
+    return layer
+
+
+def _read_layer(compel: Any, layer: int, *, normalized: bool) -> None:
+    """Make compel's embeddings provider read hidden layer `layer` from the last (compel knows
+    only the last and the penultimate), normalized as diffusers' SD pipelines do for clip skip
+    and not for SDXL, whose penultimate layer diffusers passes on as it is."""
+    provider = compel.conditioning_provider
+    text_encoder = provider.text_encoder
+    # transformers 5 puts the final norm on the model; earlier versions on its `text_model`.
+    final_norm = getattr(text_encoder, "text_model", text_encoder).final_layer_norm
+
+    def encode(token_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        output = text_encoder(
+            token_ids, attention_mask, output_hidden_states=True, return_dict=True
+        )
+        hidden = output.hidden_states[-layer]
+        return final_norm(hidden) if normalized else hidden
+
+    # The one method compel reads a chunk's embeddings through (its "returned embeddings type").
+    provider._encode_token_ids_to_embeddings = encode
+
+
+def _compel(pipe: DiffusionPipeline, *, second: bool, layer: int):
     from compel import Compel, ReturnedEmbeddingsType
 
-    xl = getattr(pipe, "text_encoder_2", None) is not None
-    return Compel(
+    xl = _is_xl(pipe)
+    compel = Compel(
         tokenizer=pipe.tokenizer_2 if second else pipe.tokenizer,
         text_encoder=pipe.text_encoder_2 if second else pipe.text_encoder,
         # SDXL conditions on the penultimate layer, as diffusers' SDXL pipelines do.
@@ -113,6 +165,9 @@ def _compel(pipe: DiffusionPipeline, *, second: bool):
         truncate_long_prompts=False,
         device=str(pipe._execution_device),
     )
+    if layer != _default_layer(pipe):
+        _read_layer(compel, layer, normalized=not xl)
+    return compel
 
 
 def _embed(compel: Any, prompt: str) -> torch.Tensor:
@@ -135,23 +190,26 @@ def _plain_text(prompt: str) -> str:
     return " ".join(f.text for chunk in parse_weights(prompt) for f in chunk)
 
 
-def weighted_prompt_arguments(pipe: DiffusionPipeline, arguments: dict[str, Any]) -> dict[str, Any]:
-    """`arguments` with the prompts as weighted embeddings where they need them; unchanged (the
-    prompts as text) where they do not."""
+def weighted_prompt_arguments(
+    pipe: DiffusionPipeline, arguments: dict[str, Any], clip_skip: int = 1
+) -> dict[str, Any]:
+    """`arguments` with the prompts as embeddings where they need weights or `clip_skip` asks
+    for another layer than the pipeline reads; else unchanged (the prompts as text)."""
     import torch
 
+    layer = prompt_layer(pipe, clip_skip)
     prompt, negative = arguments["prompt"], arguments["negative_prompt"] or ""
-    if not needs_weighting(pipe, prompt, negative):
+    if layer == _default_layer(pipe) and not needs_weighting(pipe, prompt, negative):
         return arguments
     rest = {k: v for k, v in arguments.items() if k not in ("prompt", "negative_prompt")}
     with torch.no_grad():
-        first = _compel(pipe, second=False)
+        first = _compel(pipe, second=False, layer=layer)
         positive, negative_embeds = first.pad_conditioning_tensors_to_same_length(
             [_embed(first, prompt), _embed(first, negative)]
         )
         if getattr(pipe, "text_encoder_2", None) is None:
             return rest | {"prompt_embeds": positive, "negative_prompt_embeds": negative_embeds}
-        second = _compel(pipe, second=True)
+        second = _compel(pipe, second=True, layer=layer)
         positive_2, negative_2 = second.pad_conditioning_tensors_to_same_length(
             [_embed(second, prompt), _embed(second, negative)]
         )

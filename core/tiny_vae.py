@@ -115,9 +115,9 @@ def resolve_tiny_vae(ref: str, catalog: ModelCatalog, model: ModelInfo) -> TinyV
         listed = ", ".join(t.name for t in installed) or "none installed"
         raise InvalidRequest(
             "vae",
-            f"tiny autoencoder {ref!r} not found (available: {listed}); put it in a "
-            f"vae_approx/ folder of a models folder, give its path, or use {VAE_FULL!r} for the "
-            "model's own",
+            f"autoencoder {ref!r} not found (tiny ones: {listed}); put a tiny one in a "
+            "vae_approx/ folder of a models folder (or give its path), a full one in a vae/ "
+            f"folder, or use {VAE_FULL!r} for the model's own",
         )
     if not tiny.fits(model):
         raise InvalidRequest(

@@ -18,6 +18,9 @@ Differences from A1111 worth knowing:
   Inlayer's feather lies outside the mask.
 - An interrupted call answers with the images finished so far: none (Inlayer keeps no partial
   images).
+- When the queue is full, a generate call waits for room, as A1111's callers wait for its one
+  queue, instead of the 429 /v1 answers (Inlayer's own clients retry); it gives up when its
+  client hangs up, and answers 429 after `QUEUE_WAIT_SECONDS`.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import binascii
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
@@ -54,8 +58,8 @@ from inlayer.core.engine import image_array
 from inlayer.core.images import encode_image, full_size_images, open_image
 
 from .a1111_fields import EXTRAS_FIELDS, IMG2IMG_FIELDS, TXT2IMG_FIELDS, check_fields
-from .a1111_options import A1111Options, check_option, strip_hash
-from .jobs import Job
+from .a1111_options import OWN_VAE, A1111Options, check_option, strip_hash
+from .jobs import Job, QueueFull
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
 
 # A1111 sampler names ("DPM++ 2M", or with its schedule "DPM++ 2M Karras") -> Inlayer's names.
@@ -84,10 +88,14 @@ A1111_FIELDS = {
     "scheduler": "sampler_name",
     "feather": "mask_blur",
     "loras": "prompt",  # <lora:NAME:SCALE> in the prompt
+    "clip_skip": "CLIP_stop_at_last_layers",  # an option, or override_settings
+    "noise_seed_delta": "eta_noise_seed_delta",
+    "vae": "sd_vae",
 }
 # A LoRA as A1111 users write it in the prompt: <lora:NAME> or <lora:NAME:SCALE>.
 LORA_IN_PROMPT = re.compile(r"<lora:([^<>]+)>")
 _POLL_SECONDS = 0.05
+QUEUE_WAIT_SECONDS = 3600.0  # how long a generate call waits for room in a full queue
 
 
 class Txt2ImgBody(BaseModel):
@@ -182,6 +190,29 @@ def _model(body: Txt2ImgBody, service: Service, options: A1111Options) -> str:
     return name
 
 
+def full_vae_name(value: Any, service: Service, field: str) -> str:
+    """The request's `vae` for an `sd_vae` value: "" (the model's own) for Automatic and None,
+    else the name of the listed full autoencoder it names (by name or by file name)."""
+    if value in OWN_VAE:
+        return ""
+    listed = [a for a in service.list_add_ons() if a.kind == AddOnKind.FULL_VAE]
+    for vae in listed:
+        if value in (vae.name, Path(vae.source).name):
+            return vae.name
+    names = [Path(vae.source).name for vae in listed]
+    raise InvalidRequest(
+        field,
+        f"{value!r} is not an autoencoder of GET /sdapi/v1/sd-vae ({names}, or Automatic or "
+        "None for the model's own); put VAE files in a vae/ folder of a models folder",
+    )
+
+
+def _vae(body: Txt2ImgBody, service: Service, options: A1111Options) -> str:
+    overridden = "sd_vae" in body.override_settings
+    field = "override_settings.sd_vae" if overridden else "sd_vae"
+    return full_vae_name(options.chosen("sd_vae", body.override_settings), service, field)
+
+
 def loras_in_prompt(prompt: str) -> tuple[str, tuple[LoraChoice, ...]]:
     """The prompt without its ``<lora:NAME:SCALE>`` tags, and the LoRAs they name."""
     loras = tuple(LoraChoice.parse(tag) for tag in LORA_IN_PROMPT.findall(prompt))
@@ -209,6 +240,9 @@ def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -
         "count": body.batch_size * body.n_iter,
         "scheduler": scheduler_name(body),
         "model": _model(body, service, options),
+        "clip_skip": options.number("CLIP_stop_at_last_layers", body.override_settings),
+        "noise_seed_delta": options.number("eta_noise_seed_delta", body.override_settings),
+        "vae": _vae(body, service, options),
         # A1111 clients show /progress's current_image; a latent preview per step is cheap.
         "preview_interval": 1,
     }
@@ -286,7 +320,9 @@ def png_base64(
     return base64.b64encode(data).decode("ascii")
 
 
-def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) -> str:
+def info_text(
+    body: Txt2ImgBody, request: EditRequest, result: EditResult, seed: int, sampler: str
+) -> str:
     """The "infotext" A1111 writes under each image."""
     text = body.prompt
     if body.negative_prompt:
@@ -297,6 +333,11 @@ def info_text(body: Txt2ImgBody, result: EditResult, seed: int, sampler: str) ->
     )
     if isinstance(body, Img2ImgBody):
         text += f", Denoising strength: {body.denoising_strength:g}"
+    # A1111 writes these two only where they differ from their defaults.
+    if request.clip_skip != 1:
+        text += f", Clip skip: {request.clip_skip}"
+    if request.noise_seed_delta:
+        text += f", ENSD: {request.noise_seed_delta}"
     return text
 
 
@@ -317,7 +358,7 @@ def answer(
         return {"images": [], "parameters": parameters, "info": json.dumps(info)}
     seeds = [g.seed for g in result.images]
     sampler = body.sampler_name or body.sampler_index or "Euler a"
-    infotexts = [info_text(body, result, seed, sampler) for seed in seeds]
+    infotexts = [info_text(body, request, result, seed, sampler) for seed in seeds]
     info = {
         "prompt": body.prompt,
         "all_prompts": [body.prompt] * len(seeds),
@@ -490,6 +531,21 @@ def memory_report() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+async def _submit_when_room(request: Request, service: Service, edit: EditRequest) -> Job | None:
+    """The job of `edit`, queued as soon as the queue has room (None: the client hung up while
+    waiting, so nothing was queued); QueueFull after `QUEUE_WAIT_SECONDS`."""
+    deadline = asyncio.get_running_loop().time() + QUEUE_WAIT_SECONDS
+    while True:
+        try:
+            return service.submit(edit, source="a1111")
+        except QueueFull:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+        if await request.is_disconnected():
+            return None
+        await asyncio.sleep(_POLL_SECONDS)
+
+
 async def _wait(request: Request, service: Service, job: Job) -> None:
     """Wait for the job without blocking the event loop; a client that hung up gets its job
     cancelled, since nobody is left to receive the images."""
@@ -508,9 +564,11 @@ def a1111_router(service: Service) -> APIRouter:
     async def run(request: Request, body: Txt2ImgBody, edit: EditRequest) -> Any:
         try:
             edit.validate()
-            job = service.submit(edit, source="a1111")
+            job = await _submit_when_room(request, service, edit)
         except InvalidRequest as error:
             raise as_a1111(error) from None
+        if job is None:  # nobody is left to answer
+            return Response(status_code=499)
         await _wait(request, service, job)
         status = service.queue.status(job)
         if status.state == JobState.FAILED:
@@ -604,7 +662,7 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.post("/refresh-vae")
     async def refresh_vae() -> None:
-        """Inlayer has no autoencoder list to refresh (GET sd-vae is empty)."""
+        """Inlayer reads the vae/ folders on every listing: nothing is cached to refresh."""
 
     @router.get("/sd-modules")
     async def sd_modules() -> list[dict[str, Any]]:
@@ -614,9 +672,13 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.get("/sd-vae")
     async def sd_vae() -> list[dict[str, Any]]:
-        """Autoencoders to put in place of a checkpoint's own: Inlayer uses each model's own
-        (its tiny preview autoencoders are add-ons, not these)."""
-        return []
+        """The full autoencoders `sd_vae` may name in place of a checkpoint's own (the vae/
+        folders; tiny autoencoders are not these), by file name as A1111 lists them."""
+        return [
+            {"model_name": Path(a.source).name, "filename": a.source}
+            for a in service.list_add_ons()
+            if a.kind == AddOnKind.FULL_VAE
+        ]
 
     @router.get("/loras")
     async def loras() -> list[dict[str, Any]]:
@@ -718,6 +780,8 @@ def a1111_router(service: Service) -> APIRouter:
         if isinstance(body.get("sd_model_checkpoint"), str):
             body["sd_model_checkpoint"] = strip_hash(body["sd_model_checkpoint"])
             service.check_model(body["sd_model_checkpoint"], "sd_model_checkpoint")
+        if "sd_vae" in body:
+            full_vae_name(body["sd_vae"], service, "sd_vae")
         options.update(body)
         return None
 

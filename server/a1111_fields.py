@@ -172,10 +172,40 @@ EXTRAS_FIELDS: tuple[FieldRule, ...] = (
     _refused("codeformer_visibility", (None, 0, 0.0), "no face restorer is installed"),
     _no_op("codeformer_weight", ANY, "read only with codeformer_visibility"),
 )
+# The options that change generation, in a call's `override_settings` or stored with POST
+# /sdapi/v1/options (a1111_options.py checks their values); any other option is stored and read
+# back and changes nothing.
+OPTION_FIELDS: tuple[FieldRule, ...] = (
+    _supported("sd_model_checkpoint", "the model: a title of GET sd-models (its [hash] ignored)"),
+    _supported(
+        "sd_vae",
+        "a full autoencoder of GET sd-vae (the vae/ folder of a models folder, like A1111's "
+        "models/VAE: .safetensors files or diffusers folders), by file name or name, in place "
+        "of the model's own; Automatic and None keep the model's own (Inlayer does not look for "
+        "one named after the checkpoint); one for another model family is a 422 naming both",
+    ),
+    _supported(
+        "CLIP_stop_at_last_layers",
+        "clip skip: the prompt is read from this text encoder layer, counted from the last "
+        "(1 = the last), weighted prompts alike; SDXL reads the penultimate one at 1 and 2, as "
+        "in A1111; more than the model's text encoder has is a 422",
+    ),
+    _supported(
+        "eta_noise_seed_delta",
+        "the noise that samplers adding noise at each step (Euler a, DPM2 a, DPM++ 2M SDE, "
+        "LCM ...) draw comes from a generator seeded seed + delta, as in A1111; the initial "
+        "noise stays the seed's, and samplers without step noise (Euler, DDIM, DPM++ 2M) are "
+        "untouched, as in A1111. Diffusers' pipelines draw both from one generator; Inlayer "
+        "hands the run's scheduler a second one (core/sampler_noise.py). Pictures follow A1111's "
+        "rule, not its exact pixels: diffusers' samplers and CPU noise differ from A1111's",
+    ),
+    _supported("samples_format", "the answer's image format: png, jpg or webp"),
+)
 TABLES: dict[str, tuple[FieldRule, ...]] = {
     "txt2img": TXT2IMG_FIELDS,
     "img2img": IMG2IMG_FIELDS,
     "extras": EXTRAS_FIELDS,
+    "options": OPTION_FIELDS,
 }
 
 
@@ -219,6 +249,10 @@ def markdown() -> str:
         "value but the ones shown is a 422 naming the field and what to do instead). A field "
         "not listed is a 422 too; so is a `script_name` or an `alwayson_scripts` entry with "
         "arguments, as in AUTOMATIC1111 for a script it does not have.",
+        "",
+        "The *options* are those that change generation, in a call's `override_settings` or "
+        "stored with `POST /sdapi/v1/options`; every other option is stored, read back and "
+        "changes nothing.",
     ]
     for route, table in TABLES.items():
         lines += ["", f"## {route}", "", "| field | | accepted values | what Inlayer does |"]

@@ -2,9 +2,11 @@
 client writes is stored in a JSON file in Inlayer's config folder and read back, across restarts.
 
 The options that change generation are checked when written (and in a call's
-`override_settings`): `sd_model_checkpoint` and `samples_format` act; `sd_vae`,
-`CLIP_stop_at_last_layers` and `eta_noise_seed_delta` take only the values at which Inlayer
-generates, and another value is a 422 rather than a setting that is stored and then not honoured.
+`override_settings`), and act: `sd_model_checkpoint`, `samples_format`,
+`CLIP_stop_at_last_layers` (a request's `clip_skip`), `eta_noise_seed_delta` (its
+`noise_seed_delta`) and `sd_vae` (its `vae`, checked against the server's list in a1111.py). A
+value Inlayer would not follow is a 422 rather than a setting that is stored and then not
+honoured.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from inlayer.core.client.protocol import InvalidRequest
+from inlayer.core.client.protocol import MAX_CLIP_SKIP, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 # The image formats an answer may come in: samples_format -> Pillow's format name.
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
-# Options that change generation, and the values Inlayer generates with where it does not (yet)
-# follow another value.
-_FIXED_VALUES: dict[str, tuple[tuple[Any, ...], str]] = {
-    "sd_vae": (("Automatic", "None", None, ""), "Inlayer uses each model's own autoencoder"),
-    "CLIP_stop_at_last_layers": ((1,), "Inlayer uses the text encoder's last layer (clip skip 1)"),
-    "eta_noise_seed_delta": ((0,), "Inlayer's noise follows the seed alone"),
+# The `sd_vae` values that keep each model's own autoencoder (any other names one of GET sd-vae).
+OWN_VAE = ("Automatic", "None", None, "")
+# Whole-number options that change generation, and their ranges.
+_NUMBERS = {
+    "CLIP_stop_at_last_layers": (1, MAX_CLIP_SKIP),
+    "eta_noise_seed_delta": (0, 2**32 - 1),
 }
 
 
@@ -67,14 +69,21 @@ def strip_hash(title: str) -> str:
     return re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", title)
 
 
+def whole_number(value: Any) -> int | None:
+    """`value` as an int where it is one (A1111's sliders send 2.0 for 2); else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        return None
+    return int(value)
+
+
 def check_option(name: str, value: Any, field: str) -> None:
     """Refuse a value of an option that changes generation that Inlayer would not follow."""
     if name == "samples_format" and str(value).lower() not in IMAGE_FORMATS:
         raise InvalidRequest(field, f"{value!r} is not one of {sorted(IMAGE_FORMATS)}")
-    if name in _FIXED_VALUES:
-        accepted, instead = _FIXED_VALUES[name]
-        if value not in accepted:
-            raise InvalidRequest(field, f"{value!r} is not available: {instead}")
+    if name in _NUMBERS:
+        low, high = _NUMBERS[name]
+        if whole_number(value) is None or not low <= whole_number(value) <= high:
+            raise InvalidRequest(field, f"{value!r} must be a whole number in [{low}, {high}]")
 
 
 class A1111Options:
@@ -102,9 +111,16 @@ class A1111Options:
         """The checkpoint the options select; "" = Inlayer's default for each mode."""
         return strip_hash(str(self._values.get("sd_model_checkpoint") or ""))
 
+    def chosen(self, name: str, overrides: dict[str, Any]) -> Any:
+        """The option's value for one call: its override, else the stored value."""
+        return overrides.get(name, self.all()[name])
+
     def image_format(self, overrides: dict[str, Any]) -> str:
-        chosen = overrides.get("samples_format", self.all()["samples_format"])
-        return IMAGE_FORMATS[str(chosen).lower()]
+        return IMAGE_FORMATS[str(self.chosen("samples_format", overrides)).lower()]
+
+    def number(self, name: str, overrides: dict[str, Any]) -> int:
+        """A whole-number option (`_NUMBERS`) for one call, checked when written."""
+        return int(self.chosen(name, overrides))
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():

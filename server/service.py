@@ -98,7 +98,7 @@ class Service:
             raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
 
     def check_add_ons(self, request: EditRequest) -> None:
-        """Only LoRAs and tiny autoencoders the registry lists, by name: never a path."""
+        """Only LoRAs and autoencoders the registry lists, by name: never a path."""
         listed = self.list_add_ons()
         for lora in request.loras:
             names = [a.name for a in listed if a.kind == AddOnKind.LORA]
@@ -107,11 +107,11 @@ class Service:
                     "loras", f"LoRA {lora.name!r} is not one this server has: {names}"
                 )
         if request.vae not in ("", VAE_FULL, VAE_TINY):
-            names = [a.name for a in listed if a.kind == AddOnKind.VAE]
+            names = [a.name for a in listed if a.kind in (AddOnKind.VAE, AddOnKind.FULL_VAE)]
             if request.vae not in names:
                 raise InvalidRequest(
                     "vae",
-                    f"{request.vae!r} is not a tiny autoencoder this server has: {names} "
+                    f"{request.vae!r} is not an autoencoder this server has: {names} "
                     f"(or {VAE_FULL!r}, {VAE_TINY!r})",
                 )
 

@@ -39,6 +39,7 @@ MAX_PROMPT_CHARS = 4000
 MAX_LORAS = 16
 MAX_LORA_SCALE = 10.0
 MAX_REFERENCE_CHARS = 4096  # a name or path of a LoRA or an autoencoder
+MAX_CLIP_SKIP = 12  # SD 1.5's text encoder has 12 layers (SDXL's second one 32)
 
 
 class Mode(str, enum.Enum):
@@ -333,7 +334,13 @@ class EditRequest:
     preview_interval: int = 0  # a preview every N steps; 0 = none
     preset: str = ""  # "" = the device's default (fast on a CPU where installed); a `Preset`
     loras: tuple[LoraChoice, ...] = ()  # applied in order; the fast preset may add a speed LoRA
-    vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
+    vae: str = ""  # "" = the preset's; "full"; "tiny"; a tiny autoencoder's name or path; or a
+    # full autoencoder's name (one in a vae/ folder) in place of the model's own
+    clip_skip: int = 1  # the text encoder layer the prompt is read from, counted from the last as
+    # AUTOMATIC1111 counts it (1 = the last, 2 = the one before, ...); SDXL reads the one before
+    # the last already, so 1 and 2 are the same there
+    noise_seed_delta: int = 0  # A1111's eta_noise_seed_delta: the noise an ancestral or SDE
+    # sampler adds at each step comes from seed + this; 0 = from the initial noise's generator
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -403,6 +410,22 @@ class EditRequest:
         self._validate_loras()
         if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
             raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
+        if (
+            isinstance(self.clip_skip, bool)
+            or not isinstance(self.clip_skip, int)
+            or not 1 <= self.clip_skip <= MAX_CLIP_SKIP
+        ):
+            raise InvalidRequest(
+                "clip_skip", f"is {self.clip_skip!r}; it must be in [1, {MAX_CLIP_SKIP}] (1 = none)"
+            )
+        if (
+            isinstance(self.noise_seed_delta, bool)
+            or not isinstance(self.noise_seed_delta, int)
+            or not 0 <= self.noise_seed_delta < 2**32
+        ):
+            raise InvalidRequest(
+                "noise_seed_delta", f"is {self.noise_seed_delta!r}; use 0 … 2^32-1 (0 = none)"
+            )
 
     def _validate_loras(self) -> None:
         if not isinstance(self.loras, (tuple, list)) or len(self.loras) > MAX_LORAS:
@@ -654,11 +677,12 @@ class AddOnKind(str, enum.Enum):
 
     LORA = "lora"  # a request's `loras`
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
+    FULL_VAE = "full_vae"  # a full autoencoder in place of the model's own, a request's `vae`
 
 
 @dataclass(frozen=True)
 class AddOnInfo:
-    """A file a request may add to its model: a LoRA or a tiny autoencoder."""
+    """A file a request may add to its model: a LoRA or an autoencoder."""
 
     name: str  # what a request's `loras` or `vae` field takes
     kind: AddOnKind

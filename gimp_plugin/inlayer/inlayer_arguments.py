@@ -30,10 +30,12 @@ from typing import Any
 
 from inlayer_client.protocol import (
     MAX_COUNT,
+    MAX_LORA_SCALE,
     MAX_PROMPT_CHARS,
     MAX_STEPS,
     InlayerError,
     InvalidRequest,
+    LoraChoice,
     Mode,
     ModelNotFound,
     default_strength,
@@ -75,6 +77,29 @@ class TextArgument:
                 f"{self.max_chars}: shorten it."
             )
         return text
+
+
+@dataclass(frozen=True)
+class LoraArgument(TextArgument):
+    """A LoRA as a name, or NAME:SCALE as the command line writes it (empty: none). One text,
+    so that scripts and last-used values keep the name; the request takes a list of them."""
+
+    @property
+    def field(self) -> str:
+        return "loras"
+
+    def value_of(self, raw: object) -> tuple[LoraChoice, ...]:  # type: ignore[override]
+        text = super().value_of(raw)
+        if not text:
+            return ()
+        lora = LoraChoice.parse(text)
+        if not -MAX_LORA_SCALE <= lora.scale <= MAX_LORA_SCALE:
+            raise ArgumentRefused(
+                f"{field_label(self.label)}: the scale {lora.scale:g} of {lora.name} is out of "
+                f"range; write NAME:SCALE with a scale from -{MAX_LORA_SCALE:g} to "
+                f"{MAX_LORA_SCALE:g}."
+            )
+        return (lora,)
 
 
 @dataclass(frozen=True)
@@ -184,6 +209,19 @@ PRESET = ChoiceArgument(
 SEED = IntArgument("seed", "S_eed", "Random seed (-1: a new one each time)", -1, MAX_SEED, -1)
 COUNT = IntArgument("count", "_Variations", "How many result layers", 1, MAX_COUNT, 1)
 MODEL = TextArgument("model", "_Model", "A model the server lists (empty: the default)", strip=True)
+LORA = LoraArgument(
+    "lora",
+    "_LoRA",
+    "A LoRA the server lists, as NAME or NAME:SCALE (scale 1 when left out; empty: none)",
+    strip=True,
+)
+VAE = TextArgument(
+    "vae",
+    "_Autoencoder",
+    "Empty: the preset's; full: the model's own; tiny: the installed tiny one; or an "
+    "autoencoder the server lists",
+    strip=True,
+)
 GROW = IntArgument(
     "grow", "_Grow selection", "Pixels to grow the selection by", -MAX_GROW, MAX_GROW, 4
 )
@@ -208,7 +246,10 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
     if mode == Mode.FILL:  # no model: only where to fill
         return (GROW, FEATHER)
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
-    return (PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, GROW, FEATHER)
+    return (
+        PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, LORA, VAE, GROW,
+        FEATHER,
+    )  # fmt: skip
 
 
 def request_fields(mode: Mode, values: Mapping[str, object]) -> dict[str, Any]:

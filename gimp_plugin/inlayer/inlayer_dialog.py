@@ -2,9 +2,10 @@
 widgets a person needs to use it without the docs.
 
 - the prompt in a multi-line text box;
-- the model picked from the models the server has (asked when the dialog opens). The argument
-  stays a name, so scripts and last-used values keep working; a kept name the server no longer
-  lists stays in the list, marked;
+- the model picked from the models the server has (asked when the dialog opens), and likewise
+  the LoRA and the autoencoder from the add-ons it has (/v1/add-ons). Each argument stays a
+  name, so scripts and last-used values keep working; a kept name the server no longer lists
+  stays in the list, marked. The LoRA's list has an entry, for a scale written as NAME:SCALE;
 - without a server, or without a model, one line that says what to do next;
 - the seed of the last Inlayer result one click away.
 
@@ -21,9 +22,26 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 from gi.repository import Gimp, GimpUi, Gtk  # noqa: E402
-from inlayer_arguments import MODEL, PROMPT, SEED, arguments_for, field_label  # noqa: E402
+from inlayer_arguments import (  # noqa: E402
+    LORA,
+    MODEL,
+    PROMPT,
+    SEED,
+    VAE,
+    TextArgument,
+    arguments_for,
+    field_label,
+)
 from inlayer_client.http_client import connect  # noqa: E402
-from inlayer_client.protocol import InlayerError, Mode, ModelInfo  # noqa: E402
+from inlayer_client.protocol import (  # noqa: E402
+    VAE_FULL,
+    VAE_TINY,
+    AddOnInfo,
+    AddOnKind,
+    InlayerError,
+    Mode,
+    ModelInfo,
+)
 
 PARASITE_NAME = "inlayer-parameters"  # what the plug-in attaches to each result layer
 DEFAULT_MODEL_LABEL = "Default for this mode"
@@ -38,6 +56,13 @@ NO_MODEL_STEP = (
 PROMPT_FRAME, PROMPT_TITLE = "inlayer-prompt-frame", "inlayer-prompt-title"  # dialog ids
 PROMPT_HEIGHT = 72  # px: about four lines
 MODEL_COLUMNS = (str, str)  # the name a request takes, the text the list shows
+# The autoencoder choices every server has, before the ones it lists.
+VAE_WORDS = (
+    ("", "The preset's"),
+    (VAE_FULL, "The model's own"),
+    (VAE_TINY, "Tiny, for the model's family"),
+)
+VAE_KINDS = {AddOnKind.VAE: "tiny", AddOnKind.FULL_VAE: "full"}
 
 
 def run_dialog(
@@ -76,14 +101,28 @@ def build_dialog(
         dialog.fill_frame(PROMPT_FRAME, PROMPT_TITLE, False, PROMPT.name)
         shown[shown.index(PROMPT.name)] = PROMPT_FRAME
     if MODEL.name in shown:
-        models, error = _installed_models(mode)
+        models, add_ons, error = _server_lists(mode)
         if error is not None:
-            first_rows.append(_note(NO_SERVER_STEP))  # the name can still be typed meanwhile
+            first_rows.append(_note(NO_SERVER_STEP))  # the names can still be typed meanwhile
         else:
             if not models:
                 first_rows.append(_note(NO_MODEL_STEP))
-            first_rows.append(_model_row(config, models))
-            shown.remove(MODEL.name)
+            choices = [(m.name, f"{m.name} ({m.family})") for m in models]
+            first_rows.append(_choice_row(config, MODEL, [("", DEFAULT_MODEL_LABEL), *choices]))
+            loras = [
+                (a.name, f"{a.name} ({a.family or '?'})")
+                for a in add_ons
+                if a.kind == AddOnKind.LORA
+            ]
+            first_rows.append(_choice_row(config, LORA, [("", "None"), *loras], entry=True))
+            vaes = [
+                (a.name, f"{a.name} ({VAE_KINDS[a.kind]}, {a.family or '?'})")
+                for a in add_ons
+                if a.kind in VAE_KINDS
+            ]
+            first_rows.append(_choice_row(config, VAE, [*VAE_WORDS, *vaes]))
+            for argument in (MODEL, LORA, VAE):
+                shown.remove(argument.name)
     last_seed = _last_result_seed(image, drawables)
     dialog.fill(shown)
     content = dialog.get_content_area()
@@ -96,13 +135,17 @@ def build_dialog(
     return dialog
 
 
-def _installed_models(mode: Mode) -> tuple[list[ModelInfo], InlayerError | None]:
-    """The server's models that serve `mode`, or the error that says why there is no list."""
+def _server_lists(
+    mode: Mode,
+) -> tuple[list[ModelInfo], list[AddOnInfo], InlayerError | None]:
+    """The server's models that serve `mode` and its add-ons (LoRAs, autoencoders), or the
+    error that says why there are no lists."""
     try:
-        models = connect().models()
+        client = connect()
+        models, add_ons = client.models(), client.add_ons()
     except InlayerError as error:
-        return [], error
-    return [model for model in models if mode.value in model.modes], None
+        return [], [], error
+    return [model for model in models if mode.value in model.modes], add_ons, None
 
 
 def _note(text: str) -> Gtk.Label:
@@ -113,23 +156,53 @@ def _note(text: str) -> Gtk.Label:
     return label
 
 
-def _model_row(config: Gimp.ProcedureConfig, models: list[ModelInfo]) -> Gtk.Box:
-    """A labelled list of the models, bound to the config's model name."""
-    store = Gtk.ListStore(*MODEL_COLUMNS)
-    store.append(["", DEFAULT_MODEL_LABEL])
-    for model in models:
-        store.append([model.name, f"{model.name} ({model.family})"])
-    kept = (config.get_property(MODEL.name) or "").strip()  # None: kept empty
-    if kept and kept not in {model.name for model in models}:
-        store.append([kept, f"{kept} (not on the server)"])
-    combo = GimpUi.prop_string_combo_box_new(config, MODEL.name, store, 0, 1)
-    combo.set_tooltip_text(MODEL.blurb)
-    label = Gtk.Label(label=MODEL.label, use_underline=True, xalign=0.0)
+def _choice_row(
+    config: Gimp.ProcedureConfig,
+    argument: TextArgument,
+    choices: list[tuple[str, str]],
+    *,
+    entry: bool = False,
+) -> Gtk.Box:
+    """A labelled list of `choices` (the name a request takes, the text shown), bound to the
+    config's text `argument`; with `entry`, a list with a text entry, so that what the list
+    names can be added to (a LoRA's :SCALE)."""
+    kept = (config.get_property(argument.name) or "").strip()  # None: kept empty
+    names = {name for name, _ in choices}
+    if kept and kept not in names and not (entry and kept.rpartition(":")[0] in names):
+        choices = [*choices, (kept, f"{kept} (not on the server)")]
+    if entry:
+        combo = _entry_combo(config, argument, choices, kept)
+    else:
+        store = Gtk.ListStore(*MODEL_COLUMNS)
+        for choice in choices:
+            store.append(list(choice))
+        combo = GimpUi.prop_string_combo_box_new(config, argument.name, store, 0, 1)
+    combo.set_tooltip_text(argument.blurb)
+    label = Gtk.Label(label=argument.label, use_underline=True, xalign=0.0)
     label.set_mnemonic_widget(combo)
     row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
     row.pack_start(label, False, False, 0)
     row.pack_start(combo, True, True, 0)
     return row
+
+
+def _entry_combo(
+    config: Gimp.ProcedureConfig,
+    argument: TextArgument,
+    choices: list[tuple[str, str]],
+    kept: str,
+) -> Gtk.ComboBox:
+    """A list of `choices` with a text entry showing the chosen name, written to the config as
+    it changes (GimpUi's property combos have no entry)."""
+    store = Gtk.ListStore(*MODEL_COLUMNS)
+    for choice in choices:
+        store.append(list(choice))
+    combo = Gtk.ComboBox.new_with_model_and_entry(store)
+    combo.set_entry_text_column(0)  # the list shows the names the entry takes
+    entry = combo.get_child()
+    entry.set_text(kept)
+    entry.connect("changed", lambda e: config.set_property(argument.name, e.get_text().strip()))
+    return combo
 
 
 def _last_result_seed(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> tuple[int, str] | None:

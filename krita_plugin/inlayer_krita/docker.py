@@ -17,6 +17,7 @@ from typing import Any
 from krita import DockWidget, Krita
 
 from . import api, edits, live
+from .add_on_pickers import AddOnPickers
 from .docker_settings import GROUP, KEYS, MAX_SEED, PRESET_STEPS, DockerSettings
 from .history import HistoryEntry, session_history
 from .inlayer_client.protocol import (
@@ -91,6 +92,7 @@ class InlayerDocker(DockWidget):
         self._variations: tuple[edits.Edit, Any] | None = None  # (edit, EditResult)
         # The model the last session used, until the server's list shows whether it still exists.
         self._restored_model: str | None = None
+        self._server_has_models: bool | None = None  # None: not known yet
         self._build()
         self._restore_settings()
         self._save_on_change()  # only now: restoring field by field would save half-restored
@@ -122,6 +124,9 @@ class InlayerDocker(DockWidget):
         self.model_box = QtWidgets.QComboBox()
         self.model_box.addItem("Default for the mode", "")
         form.addRow("Model", self.model_box)
+        self.add_ons = AddOnPickers()  # the LoRA and autoencoder lists
+        form.addRow("LoRA", self.add_ons.lora_box)
+        form.addRow("Autoencoder", self.add_ons.vae_box)
         self.prompt_edit = QtWidgets.QPlainTextEdit()
         self.prompt_edit.setPlaceholderText("What to paint")
         self.prompt_edit.setMaximumHeight(70)
@@ -266,7 +271,7 @@ class InlayerDocker(DockWidget):
 
         def check() -> tuple[Any, Any]:
             client = api.default_client()
-            return client.health(), client.models()
+            return client.health(), client.models(), client.add_ons()
 
         self._call(check, self._on_connection)
 
@@ -274,7 +279,9 @@ class InlayerDocker(DockWidget):
         if error is not None:
             self.status_label.setText(f"⚠ Not connected: {error}")
             return
-        health, models = value
+        health, models, add_ons = value
+        self._server_has_models = bool(models)
+        self.add_ons.fill(add_ons)
         self.status_label.setText(f"● Connected: {health.device}, {health.queue_length} queued")
         if not models:
             self.status_label.setText(f"● Connected: {health.device}. {NO_MODEL_STEP}")
@@ -319,6 +326,8 @@ class InlayerDocker(DockWidget):
             count=self.count_spin.value(),
             model=self.chosen_model(),
             read_visible=bool(self.source_box.currentData()),
+            lora=self.add_ons.lora(),
+            vae=self.add_ons.vae(),
         )
 
     def _restore_settings(self) -> None:
@@ -337,6 +346,7 @@ class InlayerDocker(DockWidget):
         self.count_spin.setValue(settings.count)
         self.source_box.setCurrentIndex(self.source_box.findData(settings.read_visible))
         self._restored_model = settings.model
+        self.add_ons.restore(settings.lora, settings.vae)
 
     def _save_on_change(self) -> None:
         for changed in (
@@ -349,6 +359,7 @@ class InlayerDocker(DockWidget):
             self.seed_lock.toggled,
             self.count_spin.valueChanged,
             self.source_box.currentIndexChanged,
+            *self.add_ons.changed_signals(),
         ):
             changed.connect(lambda *_value: self._save_settings())
         self.model_box.currentIndexChanged.connect(lambda _index: self._on_model_picked())
@@ -379,6 +390,7 @@ class InlayerDocker(DockWidget):
             "count": self.count_spin.value(),
             "model": self.chosen_model(),
             "preview_interval": 1,
+            **self.add_ons.request_options(),
         }
 
     def start(self, kind: str) -> Job | None:
@@ -386,6 +398,9 @@ class InlayerDocker(DockWidget):
         document = Krita.instance().activeDocument()
         if document is None:
             self.show_message("Open an image first.")
+            return None
+        if self._server_has_models is False:  # the next step, not the server's error
+            self.show_message(NO_MODEL_STEP)
             return None
         try:
             edit = edits.prepare(

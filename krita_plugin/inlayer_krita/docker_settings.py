@@ -45,6 +45,8 @@ class DockerSettings:
     count: int = 1
     model: str = ""  # "" = the server's default for each mode
     read_visible: bool = False  # read the visible image instead of the active layer
+    lora: str = ""  # a LoRA's name, or NAME:SCALE; "" = none
+    vae: str = ""  # "" = the preset's; "full", "tiny" or an autoencoder's name
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, str]) -> DockerSettings:
@@ -75,6 +77,8 @@ class DockerSettings:
             count=number("count", 1, MAX_COUNT),
             model=_text(stored.get("model")).strip(),
             read_visible=flag("read_visible"),
+            lora=_text(stored.get("lora")).strip(),
+            vae=_text(stored.get("vae")).strip(),
         )
 
     def to_stored(self) -> dict[str, str]:

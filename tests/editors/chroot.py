@@ -17,6 +17,7 @@ is not root; tests/run.sh builds the chroots and names them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -164,9 +165,16 @@ def editor_chroot(request: pytest.FixtureRequest) -> Iterator[EditorChroot]:
         pytest.skip("the real-editor tests need root (chroot and mount)")
     if not (chroot.root / ".inlayer-ready").exists():
         pytest.skip(f"{chroot.root} is not a finished chroot: rerun tests/editors/build_chroot.sh")
-    mounted = _mount_editor_filesystems(chroot.root)
-    try:
+    with mounted_for_editors(chroot.root):
         yield chroot
+
+
+@contextlib.contextmanager
+def mounted_for_editors(root: Path) -> Iterator[None]:
+    """The chroot at `root` with what the editors need mounted, unmounted after."""
+    mounted = _mount_editor_filesystems(root)
+    try:
+        yield
     finally:
         for target in reversed(mounted):
             subprocess.run(["umount", "-l", str(target)], check=False)

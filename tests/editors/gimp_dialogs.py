@@ -1,6 +1,6 @@
 """Runs inside real GIMP 3 with its interface (under Xvfb): builds the dialog each Inlayer
 procedure shows in interactive mode, with the plug-in's own dialog code, and writes what it found
-(the arguments, their defaults, the dialog's widgets) as JSON to the path in
+(the arguments, their defaults, the dialog's widgets and lists) as JSON to the path in
 `INLAYER_GIMP_DIALOGS`. With `INLAYER_GIMP_SCREENSHOTS` set to a folder, each dialog is also
 shown and saved there as `gimp-<procedure>.png`. GTK reports widget problems on stderr, under the
 program name passed to `GimpUi.init`, which test_gimp.py looks for.
@@ -29,6 +29,7 @@ PROCEDURES = {
     "inlayer-fill": Mode.FILL,
 }
 SCREENSHOTS = os.environ.get("INLAYER_GIMP_SCREENSHOTS", "")
+TYPED_LORA = os.environ.get("INLAYER_GIMP_TYPE_LORA", "")  # typed into the LoRA entry when set
 LAST_SEED = 1234  # the seed of the Inlayer result the image below holds
 
 
@@ -57,6 +58,25 @@ def texts_under(widget):
         for child in widget.get_children():
             texts += texts_under(child)
     return texts
+
+
+def combos_under(widget):
+    combos = [widget] if isinstance(widget, Gtk.ComboBox) else []
+    if isinstance(widget, Gtk.Container):
+        for child in widget.get_children():
+            combos += combos_under(child)
+    return combos
+
+
+def lists_under(widget):
+    """The names each list (combo box) in `widget` offers, by the tooltip of its argument."""
+    lists = {}
+    if isinstance(widget, Gtk.ComboBox) and widget.get_model() is not None:
+        lists[widget.get_tooltip_text() or ""] = [row[0] for row in widget.get_model()]
+    if isinstance(widget, Gtk.Container):
+        for child in widget.get_children():
+            lists.update(lists_under(child))
+    return lists
 
 
 def image_with_a_result():
@@ -109,7 +129,17 @@ for name, mode in PROCEDURES.items():
         "image_types": procedure.get_image_types(),
         "widgets": widgets_under(dialog.get_content_area()),
         "texts": texts_under(dialog.get_content_area()),
+        "lists": lists_under(dialog.get_content_area()),
     }
+    if TYPED_LORA and name == "inlayer-inpaint":
+        # Type into the LoRA list's entry, as a person adds a scale: the argument follows.
+        entry = next(
+            combo.get_child()
+            for combo in combos_under(dialog.get_content_area())
+            if combo.get_has_entry()
+        )
+        entry.set_text(TYPED_LORA)
+        found[name]["lora_after_typing"] = config.get_property("lora")
     if SCREENSHOTS:
         save_window(dialog, os.path.join(SCREENSHOTS, f"gimp-{name}.png"))
     dialog.destroy()

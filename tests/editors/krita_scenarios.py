@@ -335,6 +335,40 @@ def docker_first_use(document, source) -> dict[str, Any]:
     return found
 
 
+def docker_add_ons(document, source) -> dict[str, Any]:
+    """The docker's LoRA and autoencoder lists once connected; a Transform with a LoRA (its
+    scale typed as NAME:SCALE) and an autoencoder picked; what kritarc keeps of them.
+    `CONFIG["add_ons"]`: {"lora": NAME:SCALE to type, "vae": the name to pick}."""
+    from inlayer_krita.docker import InlayerDocker
+    from inlayer_krita.docker_settings import GROUP
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    docker.refresh_connection()
+    wait_until(lambda: docker.add_ons.lora_box.count() > 1, timeout=30)
+    pickers = docker.add_ons
+    found: dict[str, Any] = {
+        "loras": [pickers.lora_box.itemData(i) for i in range(pickers.lora_box.count())],
+        "vaes": [pickers.vae_box.itemData(i) for i in range(pickers.vae_box.count())],
+        "untouched": pickers.request_options(),
+    }
+    chosen = CONFIG["add_ons"]
+    pickers.lora_box.setEditText(chosen["lora"])
+    pickers.vae_box.setCurrentIndex(pickers.vae_box.findData(chosen["vae"]))
+    docker.prompt_edit.setPlainText("a red apple")
+    docker.steps_spin.setValue(4)
+    job = docker.start("transform")
+    found["start_message"] = docker.message_label.text()
+    if job is None:
+        return found
+    wait_for(job)
+    request = job.edit.request
+    found["job_error"] = str(job.error) if job.error else ""
+    found["request"] = {"loras": [lora.to_json() for lora in request.loras], "vae": request.vae}
+    found["kept"] = {key: Krita.instance().readSetting(GROUP, key, "") for key in ("lora", "vae")}
+    return found
+
+
 def docker_and_switch(first, source) -> dict[str, Any]:
     """The docker starts a job on document `first`; the user switches to another document; the
     result lands in `first`."""
@@ -553,19 +587,16 @@ def server_crash() -> dict[str, Any]:
     return found
 
 
-def live_painting(document, source) -> dict[str, Any]:
-    """Live mode through the docker's controls: the first preview, three quick canvas changes
-    while a slow job holds the queue, Apply and its undo, the latency of single changes, and
-    switching Live off. Run in a launch of its own, against a server with the fast preset's
-    pieces (test_krita_live.py)."""
-    from inlayer_krita import api, edits
-    from inlayer_krita import document as pixels
+def paint_stroke(document, source, index: int) -> None:
+    """A stroke's worth of new pixels inside the selection (20, 20, 16 x 16)."""
+    colour = bytes([(40 + 50 * index) % 256, (200 - 30 * index) % 256, 25 * index % 256, 255])
+    source.setPixelData(colour * 64, 21 + index % 8, 21 + index % 8, 8, 8)
+    document.refreshProjection()
+
+
+def start_live(document, source):
+    """The docker's Live switch on, for `CONFIG["live_model"]`; the docker and the session."""
     from inlayer_krita.docker import InlayerDocker
-    from inlayer_krita.history import document_entries, is_live_preview
-    from inlayer_krita.inlayer_client.bounds import Bounds
-    from inlayer_krita.inlayer_client.protocol import Mode
-    from inlayer_krita.jobs import job_queue
-    from inlayer_krita.live import PREVIEW_NAME
 
     model = CONFIG["live_model"]
     window = Krita.instance().activeWindow()
@@ -576,22 +607,64 @@ def live_painting(document, source) -> dict[str, Any]:
     docker.prompt_edit.setPlainText("a garden")
     docker.seed_spin.setValue(5)
     docker.seed_lock.setChecked(True)
+    docker.live.strength_slider.setValue(60)
+    docker.live.live_check.setChecked(True)
+    return docker, docker.live.session
+
+
+def live_latency(document, source) -> dict[str, Any]:
+    """Live painting's latency (bench/bench_live.py): after the first preview,
+    `CONFIG["live_changes"]` single strokes, each waited for: from the stroke to the preview
+    showing its result, and the job's own compute (the server's total) within that."""
+    docker, session = start_live(document, source)
+    found: dict[str, Any] = {"started": session is not None, "message": docker.message_label.text()}
+    if session is None:
+        return found
+    timeout = CONFIG.get("live_timeout", 120)
+    wait_until(lambda: session.job is not None and session.job.is_finished, timeout=timeout)
+    latencies = []
+    for index in range(CONFIG.get("live_changes", 5)):
+        count = len(session.updates)
+        changed_at = time.monotonic()
+        paint_stroke(document, source, index + 3)
+        if not wait_until(lambda count=count: len(session.updates) > count, timeout=timeout):
+            found["error"] = str(session.job.error or "") if session.job else "no job"
+            break
+        update = session.updates[-1]
+        latencies.append(
+            {
+                "change_to_preview": update.shown_at - changed_at,
+                "compute": update.compute_seconds,
+                "overhead": update.shown_at - changed_at - update.compute_seconds,
+            }
+        )
+    found["latencies"] = latencies
+    docker.live.live_check.setChecked(False)
+    settle()
+    return found
+
+
+def live_painting(document, source) -> dict[str, Any]:
+    """Live mode through the docker's controls: the first preview, three quick canvas changes
+    while a slow job holds the queue, Apply and its undo, and switching Live off. Run in a
+    launch of its own, against a server with the fast preset's pieces (test_krita_live.py)."""
+    from inlayer_krita import api, edits
+    from inlayer_krita import document as pixels
+    from inlayer_krita.history import document_entries, is_live_preview
+    from inlayer_krita.inlayer_client.bounds import Bounds
+    from inlayer_krita.inlayer_client.protocol import Mode
+    from inlayer_krita.jobs import job_queue
+    from inlayer_krita.live import PREVIEW_NAME
+
+    model = CONFIG["live_model"]
+    docker, session = start_live(document, source)
     controls = docker.live
-    controls.strength_slider.setValue(60)
-    controls.live_check.setChecked(True)
-    session = controls.session
     found: dict[str, Any] = {"started": session is not None, "message": docker.message_label.text()}
     if session is None:
         return found
 
     def live_idle() -> bool:
         return session.job is not None and session.job.is_finished
-
-    def paint(index: int) -> None:
-        """A stroke's worth of new pixels inside the selection (20, 20, 16 x 16)."""
-        colour = bytes([(40 + 50 * index) % 256, (200 - 30 * index) % 256, 25 * index % 256, 255])
-        source.setPixelData(colour * 64, 21 + index % 8, 21 + index % 8, 8, 8)
-        document.refreshProjection()
 
     wait_until(live_idle)
     found["first"] = {
@@ -611,7 +684,7 @@ def live_painting(document, source) -> dict[str, Any]:
     jobs_before = len(session.jobs)
     unfinished_live_jobs = []
     for index in range(3):
-        paint(index)
+        paint_stroke(document, source, index)
         settle(300)  # a few polls: each state is seen
         unfinished_live_jobs.append(sum(not job.is_finished for job in session.jobs))
     found["blocker"] = [blocker.state.value, str(blocker.error or "")]
@@ -676,24 +749,6 @@ def live_painting(document, source) -> dict[str, Any]:
     found["names_after_undo"] = layer_names(document)
     found["names_before_apply"] = names_before
 
-    # Latency: single changes, each waited for; the job's own compute is the server's total.
-    latencies = []
-    for index in range(3, 8):
-        count = len(session.updates)
-        changed_at = time.monotonic()
-        paint(index)
-        if not wait_until(lambda count=count: len(session.updates) > count):
-            break
-        update = session.updates[-1]
-        latencies.append(
-            {
-                "change_to_preview": update.shown_at - changed_at,
-                "compute": update.compute_seconds,
-                "overhead": update.shown_at - changed_at - update.compute_seconds,
-            }
-        )
-    found["latencies"] = latencies
-
     controls.live_check.setChecked(False)
     settle()
     found["names_after_off"] = layer_names(document)
@@ -742,6 +797,8 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (docker_settings_session, "fourth"),
     (live_painting, "live"),  # only when asked for: its server has the fast preset
     (server_crash, None),  # only when asked for: the test kills and restarts the server
+    (docker_add_ons, "fifth"),  # only when asked for: its server has LoRAs and autoencoders
+    (live_latency, "live"),  # only when asked for: bench/bench_live.py
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -750,7 +807,8 @@ else:
     SCENARIOS = [
         entry
         for entry in SCENARIOS
-        if entry[0] not in (docker_settings_session, live_painting, server_crash)
+        if entry[0]
+        not in (docker_settings_session, live_painting, server_crash, docker_add_ons, live_latency)
     ]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer

@@ -1,8 +1,10 @@
 """A Krita extension that shows the Inlayer docker as a person meets it and saves screenshots:
 the docker connected, a Transform result in the Layers panel with its mask, the message for an
-empty selection, and the docker without a server. test_screenshots.py installs it beside the
-plug-in and passes, through the file named by INLAYER_KRITA_SCREENSHOTS, the folder to write
-to, the config folder the plug-in reads and a port nothing listens on. Krita's Python only.
+empty selection, the docker with a server that has no model, and without a server; first of
+all, the docker as the first start after installing shows it.
+test_screenshots.py installs it beside the plug-in and passes, through the file named by
+INLAYER_KRITA_SCREENSHOTS, the folder to write to, the config folder the plug-in reads, the
+address of a server without models and a port nothing listens on. Krita's Python only.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from collections.abc import Callable
 from krita import Extension, Krita, Selection
 
 if "PyQt6" in sys.modules:
-    from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtCore import QEventLoop, Qt, QTimer
+    from PyQt6.QtWidgets import QTreeView
 else:
-    from PyQt5.QtCore import QEventLoop, QTimer
+    from PyQt5.QtCore import QEventLoop, Qt, QTimer
+    from PyQt5.QtWidgets import QTreeView
 
 with open(os.environ["INLAYER_KRITA_SCREENSHOTS"], encoding="utf-8") as config_file:
     CONFIG = json.load(config_file)
 WIDTH, HEIGHT = 320, 240
+FINDINGS: dict[str, object] = {}  # what the first messages said, for the test
 STAGE_MS = 1500  # for Krita to take a new view and active layer
 
 
@@ -42,6 +47,20 @@ def docker():
     found = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
     found.setVisible(True)
     return found
+
+
+def first_start() -> None:
+    """Krita as it comes up the first time after installing: the docker shown by the plug-in
+    itself (not by this script), saying where Inlayer lives."""
+    from inlayer_krita.docker import InlayerDocker
+
+    window = Krita.instance().activeWindow()
+    inlayer = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    FINDINGS["first_start"] = {
+        "visible": inlayer.isVisible(),
+        "message": inlayer.message_label.text(),
+    }
+    save(inlayer, "krita-first-start.png")
 
 
 def open_photo() -> None:
@@ -68,6 +87,22 @@ def open_photo() -> None:
     document.setActiveNode(layer)
 
 
+def layers_panel_rows(name: str) -> int:
+    """How many rows of Krita's Layers panel show `name`, its tree opened to show masks (the
+    panel lists a new layer some time after the document has it)."""
+    window = Krita.instance().activeWindow()
+    panel = next(d for d in window.dockers() if d.objectName() == "KisLayerBox")
+    rows = 0
+    for view in panel.findChildren(QTreeView):
+        view.expandAll()
+        model = view.model()
+        if model is None or model.rowCount() == 0:
+            continue
+        flags = Qt.MatchFlag.MatchContains | Qt.MatchFlag.MatchRecursive
+        rows += len(model.match(model.index(0, 0), Qt.ItemDataRole.DisplayRole, name, -1, flags))
+    return rows
+
+
 def connected_and_transform() -> None:
     inlayer = docker()
     inlayer.refresh_connection()
@@ -77,6 +112,13 @@ def connected_and_transform() -> None:
     job = inlayer.start("transform")
     while job is not None and not job.is_finished:
         settle(200)
+    document = Krita.instance().activeDocument()
+    result = document.rootNode().childNodes()[-1]  # the topmost layer: the result
+    document.setActiveNode(result)
+    for _ in range(50):  # until the Layers panel lists the result and its mask
+        settle(200)
+        if layers_panel_rows(result.name()) and result.childNodes():
+            break
     settle(800)
     save(Krita.instance().activeWindow().qwindow(), "krita-result-layer.png")
 
@@ -91,6 +133,22 @@ def empty_selection() -> None:
     save(inlayer, "krita-message-empty-selection.png")
 
 
+def no_model() -> None:
+    """A running server without any model: the docker says what to run first."""
+    with open(CONFIG["server_info"], "w", encoding="utf-8") as info:
+        json.dump({"url": CONFIG["empty_server_url"]}, info)
+    inlayer = docker()
+    inlayer.refresh_connection()
+    settle(2500)
+    inlayer.start("inpaint")  # the first press: the next step, not an error
+    settle()
+    FINDINGS["no_model"] = {
+        "status": inlayer.status_label.text(),
+        "message": inlayer.message_label.text(),
+    }
+    save(inlayer, "krita-message-no-model.png")
+
+
 def no_server() -> None:
     with open(CONFIG["server_info"], "w", encoding="utf-8") as info:
         json.dump({"url": CONFIG["dead_url"]}, info)
@@ -101,13 +159,22 @@ def no_server() -> None:
 
 
 def finish() -> None:
+    with open(CONFIG["findings"], "w", encoding="utf-8") as findings:
+        json.dump(FINDINGS, findings)
     for document in Krita.instance().documents():
         document.setModified(False)
         document.close()
     Krita.instance().action("file_quit").trigger()
 
 
-STAGES: list[Callable[[], None]] = [open_photo, connected_and_transform, empty_selection, no_server]
+STAGES: list[Callable[[], None]] = [
+    first_start,
+    open_photo,
+    connected_and_transform,
+    empty_selection,
+    no_model,
+    no_server,
+]
 
 
 def run_stage(index: int) -> None:

@@ -449,7 +449,7 @@ def test_interactive_dialogs_build_from_the_procedures(gimp_workspace: ChrootWor
     found = json.loads(found_path.read_text())
     common = ["run-mode", "image", "drawables"]
     prompted = ["prompt", "negative-prompt"]
-    generation = ["preset", "steps", "seed", "count", "model", "grow", "feather"]
+    generation = ["preset", "steps", "seed", "count", "model", "lora", "vae", "grow", "feather"]
     assert found["inlayer-inpaint"]["arguments"] == [*common, *prompted, "strength", *generation]
     assert found["inlayer-img2img"]["arguments"] == [*common, *prompted, "strength", *generation]
     assert found["inlayer-txt2img"]["arguments"] == [*common, *prompted, *generation]

@@ -64,7 +64,7 @@ def test_each_procedure_takes_the_arguments_its_dialog_shows(arguments: ModuleTy
         return [argument.name for argument in arguments.arguments_for(arguments.Mode(mode_value))]
 
     prompted = ["prompt", "negative-prompt"]
-    generation = ["preset", "steps", "seed", "count", "model", "grow", "feather"]
+    generation = ["preset", "steps", "seed", "count", "model", "lora", "vae", "grow", "feather"]
     assert names("inpaint") == [*prompted, "strength", *generation]
     assert names("img2img") == [*prompted, "strength", *generation]
     assert names("txt2img") == [*prompted, *generation]
@@ -207,3 +207,20 @@ def test_other_errors_and_a_missing_default_model_stay_as_the_server_said(
     assert arguments.explain_model_refusal(steps, "tiny-sd15") is steps
     no_default = protocol.ModelNotFound("no model for inpaint is installed; looked in /models")
     assert arguments.explain_model_refusal(no_default, "") is no_default
+
+
+def test_the_lora_is_kept_as_a_name_and_read_with_its_scale(
+    arguments: ModuleType, protocol: ModuleType
+) -> None:
+    def loras(saved: object) -> tuple:
+        return arguments.request_fields(arguments.Mode.INPAINT, {"lora": saved})["loras"]
+
+    assert loras(None) == loras("") == loras("  ") == ()
+    assert loras(" tiny-style ") == (protocol.LoraChoice("tiny-style", 1.0),)
+    assert loras("tiny-style:0.5") == (protocol.LoraChoice("tiny-style", 0.5),)
+    with pytest.raises(arguments.ArgumentRefused, match=r"LoRA: the scale 40 of tiny-style"):
+        loras("tiny-style:40")
+    saved = {"lora": "tiny-style:0.7", "vae": " full "}
+    fields = arguments.request_fields(arguments.Mode.IMG2IMG, saved)
+    assert fields["vae"] == "full"
+    valid_request(arguments, protocol, "img2img", saved)

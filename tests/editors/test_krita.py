@@ -110,8 +110,11 @@ def launch_krita(
     return json.loads(findings_path.read_text(encoding="utf-8"))
 
 
-def run_krita(workspace: ChrootWorkspace, server: ServerProcess, **plan: Any) -> dict[str, Any]:
-    """Start Krita once in `workspace`'s HOME and return the test extension's findings.
+def run_krita(
+    workspace: ChrootWorkspace, server: ServerProcess, timeout: int = KRITA_TIMEOUT, **plan: Any
+) -> dict[str, Any]:
+    """Start Krita once in `workspace`'s HOME (for at most `timeout` s) and return the test
+    extension's findings.
     `plan` goes to the extension (`scenarios`: which ones to run; default all but the settings
     session)."""
     server_plan = {
@@ -119,7 +122,7 @@ def run_krita(workspace: ChrootWorkspace, server: ServerProcess, **plan: Any) ->
         "token": server.token,
         "dead_url": f"http://127.0.0.1:{_free_port()}",
     }
-    return launch_krita(workspace, "INLAYER_KRITA_TEST", {**server_plan, **plan})
+    return launch_krita(workspace, "INLAYER_KRITA_TEST", {**server_plan, **plan}, timeout)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,12 @@
 real server that has the fast preset's pieces (the tiny speed LoRA and tiny autoencoder).
 
 Krita starts once for the module and runs the `live_painting` scenario of krita_scenarios.py;
-each test asserts on one part of what it saw. The latency figures it measures are the ones
-docs/benchmarks.md reports.
+each test asserts on one part of what it saw. Its latency is measured by bench/bench_live.py.
 """
 
 from __future__ import annotations
 
 import shutil
-import statistics
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,6 @@ from tests.fixtures.server import ServerProcess, running_server
 pytestmark = pytest.mark.editors
 
 PREVIEW_NAME = "Inlayer live preview"
-# The benchmark's bound: a change shows in the preview within the job's own time plus this.
-OVERHEAD_LIMIT_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +107,3 @@ def test_apply_leaves_one_result_layer_in_one_undo_step(live: dict[str, Any]) ->
 def test_live_off_removes_the_preview_layer(live: dict[str, Any]) -> None:
     assert PREVIEW_NAME not in live["names_after_off"]
     assert not live["session_after_off"]
-
-
-def test_a_change_shows_within_the_jobs_own_time_plus_one_second(live: dict[str, Any]) -> None:
-    latencies = live["latencies"]
-    assert len(latencies) == 5, latencies
-    overheads = [latency["overhead"] for latency in latencies]
-    print(
-        "live latency: change to preview "
-        f"{[round(latency['change_to_preview'], 3) for latency in latencies]} s, job compute "
-        f"{[round(latency['compute'], 3) for latency in latencies]} s, overhead "
-        f"{[round(overhead, 3) for overhead in overheads]} s"
-    )
-    assert statistics.median(overheads) <= OVERHEAD_LIMIT_SECONDS, overheads

@@ -27,6 +27,7 @@ from tests.editors.test_gimp import (
     new_gimp_workspace,
 )
 from tests.editors.test_krita import KRITA_TIMEOUT, _enable_in_kritarc, _free_port, new_krita_home
+from tests.fixtures.server import running_server
 
 if TYPE_CHECKING:
     from tests.fixtures.server import ServerProcess
@@ -53,6 +54,8 @@ PICTURES = {
     "krita-result-layer.png": (400, 2000),
     "krita-message-empty-selection.png": (150, 1000),
     "krita-message-no-server.png": (150, 1000),
+    "krita-message-no-model.png": (150, 1000),
+    "krita-first-start.png": (150, 1000),
 }
 
 
@@ -86,7 +89,14 @@ def gimp_screenshots(chroot_root: Path, server: ServerProcess, output: Path) -> 
         shutil.rmtree(workspace.host_dir, ignore_errors=True)
 
 
-def krita_screenshots(chroot_root: Path, server: ServerProcess, output: Path) -> str:
+def krita_screenshots(
+    chroot_root: Path,
+    server: ServerProcess,
+    empty_server: ServerProcess,
+    output: Path,
+    findings: Path,
+) -> str:
+    """The Krita pictures into `output`, and what the first messages said into `findings`."""
     workspace = new_krita_home(chroot_root, server)
     try:
         resources = workspace.host_path(".local", "share", "krita", "pykrita")
@@ -103,6 +113,8 @@ def krita_screenshots(chroot_root: Path, server: ServerProcess, output: Path) ->
                 {
                     "output": workspace.inside("shots"),
                     "server_info": workspace.inside("inlayer-config", "server.json"),
+                    "empty_server_url": empty_server.url,
+                    "findings": workspace.inside("findings.json"),
                     "dead_url": f"http://127.0.0.1:{_free_port()}",
                 }
             )
@@ -118,6 +130,8 @@ def krita_screenshots(chroot_root: Path, server: ServerProcess, output: Path) ->
         )
         for picture in workspace.host_path("shots").glob("*.png"):
             shutil.copy(picture, output / picture.name)
+        if workspace.host_path("findings.json").is_file():
+            shutil.copy(workspace.host_path("findings.json"), findings)
         return (completed.stdout + completed.stderr).decode(errors="replace")[-4000:]
     finally:
         shutil.rmtree(workspace.host_dir, ignore_errors=True)
@@ -129,10 +143,25 @@ def test_the_screenshots_are_taken_from_both_editors(
     output = Path(os.environ.get("INLAYER_SCREENSHOTS_DIR") or tmp_path).resolve()
     output.mkdir(parents=True, exist_ok=True)
     logs = gimp_screenshots(chroot_root, inlayer_server, output)
-    logs += krita_screenshots(chroot_root, inlayer_server, output)
+    # A server without models, with the same token, for the first message a new user meets.
+    empty_models = tmp_path / "no-models"
+    empty_models.mkdir()
+    with running_server(
+        tmp_path / "empty-config", empty_models, token=inlayer_server.token
+    ) as empty_server:
+        logs += krita_screenshots(
+            chroot_root, inlayer_server, empty_server, output, tmp_path / "krita-findings.json"
+        )
     for name, (least, most) in PICTURES.items():
         path = output / name
         assert path.is_file(), f"no {name}:\n{logs}"
         width, height = png_size(path)
         assert least <= width <= most and 60 <= height <= most, (name, width, height)
         assert path.stat().st_size > 2000, f"{name} is nearly empty"
+    # The first minute: the docker shows itself once, saying where Inlayer lives; without a
+    # model, the first press gives the next step, not an error.
+    findings = json.loads((tmp_path / "krita-findings.json").read_text())
+    assert findings["first_start"]["visible"], findings
+    assert "Settings ▸ Dockers ▸ Inlayer" in findings["first_start"]["message"]
+    assert "inlayer models pull" in findings["no_model"]["status"]
+    assert findings["no_model"]["message"].startswith("No model installed yet"), findings

@@ -369,7 +369,8 @@ def test_webuiapi_img2img_defaults_get_what_they_ask_for(inlayer_server: ServerP
         ({"styles": ["cinematic"]}, "styles"),
         ({"bogus_option": 1}, "bogus_option"),
         ({"sampler_name": "DPM fast"}, "sampler_name"),
-        ({"override_settings": {"CLIP_stop_at_last_layers": 2}}, "override_settings"),
+        ({"override_settings": {"CLIP_stop_at_last_layers": 0}}, "override_settings"),
+        ({"override_settings": {"eta_noise_seed_delta": -1}}, "override_settings"),
     ],
 )
 def test_what_inlayer_would_drop_is_a_422_naming_the_field(
@@ -466,11 +467,53 @@ def test_options_are_stored_and_read_back(inlayer_server: ServerProcess) -> None
         assert base64.b64decode(answer.json()["images"][0])[:3] == b"\xff\xd8\xff"
     finally:
         post_json(inlayer_server, "/sdapi/v1/options", {"samples_format": "png"})
-    refused = post_json(inlayer_server, "/sdapi/v1/options", {"CLIP_stop_at_last_layers": 2})
+    refused = post_json(inlayer_server, "/sdapi/v1/options", {"CLIP_stop_at_last_layers": 0})
     assert refused.status == 422
     assert refused.json()["field"] == "CLIP_stop_at_last_layers"
     options = exchange(inlayer_server, "GET", "/sdapi/v1/options", auth="basic").json()
     assert options["CLIP_stop_at_last_layers"] == 1
+
+
+def test_clip_skip_and_eta_noise_seed_delta_act_as_option_and_override(
+    inlayer_server: ServerProcess,
+) -> None:
+    body = {"steps": 3, "width": 32, "height": 32, "seed": 11, "sampler_name": "Euler a"}
+
+    def generate(**override: object) -> tuple[np.ndarray, str]:
+        answer = post_json(
+            inlayer_server, "/sdapi/v1/txt2img", {**body, "override_settings": override}
+        )
+        assert answer.status == 200, answer.body[:300]
+        infotext = json.loads(answer.json()["info"])["infotexts"][0]
+        return decode_png(answer.json()["images"][0]), infotext
+
+    plain, plain_info = generate()
+    assert "Clip skip" not in plain_info and "ENSD" not in plain_info
+    skipped, info = generate(CLIP_stop_at_last_layers=2)
+    assert "Clip skip: 2" in info and not np.array_equal(skipped, plain)
+    offset, info = generate(eta_noise_seed_delta=31337)
+    assert "ENSD: 31337" in info and not np.array_equal(offset, plain)
+    # Stored as options, they act on every call and read back.
+    written = {"CLIP_stop_at_last_layers": 2, "eta_noise_seed_delta": 31337}
+    assert post_json(inlayer_server, "/sdapi/v1/options", written).status == 200
+    try:
+        options = exchange(inlayer_server, "GET", "/sdapi/v1/options", auth="basic").json()
+        assert {name: options[name] for name in written} == written
+        both, info = generate()
+        assert "Clip skip: 2, ENSD: 31337" in info
+        assert np.array_equal(generate(CLIP_stop_at_last_layers=1)[0], offset)
+        assert not np.array_equal(both, plain)
+    finally:
+        reset = {"CLIP_stop_at_last_layers": 1, "eta_noise_seed_delta": 0}
+        post_json(inlayer_server, "/sdapi/v1/options", reset)
+    # Past the tiny text encoder's 2 layers: a 422 naming the option, not a 500.
+    deep = post_json(
+        inlayer_server,
+        "/sdapi/v1/txt2img",
+        {**body, "override_settings": {"CLIP_stop_at_last_layers": 3}},
+    )
+    assert deep.status == 422
+    assert deep.json()["field"] == "CLIP_stop_at_last_layers"
 
 
 def test_extras_upscale_with_lanczos(inlayer_server: ServerProcess) -> None:

@@ -63,6 +63,21 @@ def test_txt2img_without_image(files, tiny_models_dir):
     assert Image.open(out).size == (48, 40)
 
 
+def test_clip_skip_and_noise_seed_delta_change_the_picture(files, tiny_models_dir):
+    def run(name: str, *extra: str) -> np.ndarray:
+        code = cli.main(
+            ["run", "txt2img", "--width", "32", "--height", "32", "--prompt", "a boat",
+             "--models-dir", str(tiny_models_dir), "--steps", "3", "--seed", "4",
+             "--scheduler", "euler_a", "--out", str(files / name), *extra]
+        )  # fmt: skip
+        assert code == 0
+        return read(files / name)
+
+    plain = run("plain.png")
+    assert not np.array_equal(run("skip.png", "--clip-skip", "2"), plain)
+    assert not np.array_equal(run("delta.png", "--noise-seed-delta", "31337"), plain)
+
+
 def test_img2img_with_the_default_model(files, tiny_models_dir):
     code = cli.main(
         ["run", "img2img", "--image", str(files / "in.png"), "--prompt", "a boat",
@@ -114,6 +129,9 @@ BAD_INPUTS = {
     "zero size": (["txt2img", "--width", "0", "--height", "64"], "empty"),
     "gigantic size": (["txt2img", "--width", "90000", "--height", "90000"], "too large"),
     "unknown model": (["img2img", *IMAGE, "--model", "nope"], "not found"),
+    "clip skip 0": (["img2img", *IMAGE, "--clip-skip", "0"], "clip_skip"),
+    "clip skip past the text encoder": (["img2img", *IMAGE, "--clip-skip", "3"], "2 layers"),
+    "negative noise seed delta": (["img2img", *IMAGE, "--noise-seed-delta", "-1"], "delta"),
     "unknown output format": (["img2img", *IMAGE, "--out", "{d}/x.nope"], "format"),
     "output folder missing": (["img2img", *IMAGE, "--out", "{d}/no/x.png"], "folder"),
 }

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inlayer.core.client.protocol import EditRequest, Mode
+from inlayer.core.client.protocol import EditRequest, InvalidRequest, Mode
 from inlayer.core.engine import Engine, image_array
 from inlayer.core.models import ModelRegistry
 from inlayer.core.prompt_weights import Fragment, parse_weights, weighted_prompt_arguments
@@ -85,3 +85,52 @@ def test_weighted_prompts_run_and_change_the_picture(registry, model) -> None:
     assert np.array_equal(picture("a red apple"), plain)
     assert not np.array_equal(picture("a (red:1.6) apple"), plain)
     assert not np.array_equal(picture("a red apple BREAK sky", "(blurry:1.2)"), plain)
+
+
+def test_clip_skip_reads_an_earlier_layer_normalized_with_or_without_weights(registry) -> None:
+    pipe, _ = registry.pipeline(TINY_SD15, Mode.TXT2IMG)
+    text = {"prompt": "a red apple", "negative_prompt": ""}
+    assert weighted_prompt_arguments(pipe, text, clip_skip=1) == text
+
+    def embeds(prompt: str, clip_skip: int) -> torch.Tensor:
+        arguments = {"prompt": prompt, "negative_prompt": ""}
+        return weighted_prompt_arguments(pipe, arguments, clip_skip)["prompt_embeds"]
+
+    ids = pipe.tokenizer(
+        "a red apple", padding="max_length", max_length=77, return_tensors="pt"
+    ).input_ids
+    with torch.no_grad():
+        output = pipe.text_encoder(ids, output_hidden_states=True)
+        last = output.last_hidden_state  # the last layer's, normalized
+        penultimate = pipe.text_encoder.final_layer_norm(output.hidden_states[-2])
+    assert not torch.allclose(last, penultimate, atol=1e-3)
+    assert torch.allclose(embeds("a red apple", 2), penultimate, atol=1e-5)
+    assert torch.allclose(embeds("a (red:1.0) apple", 2), penultimate, atol=1e-5)
+    assert torch.allclose(embeds("a (red:1.0) apple", 1), last, atol=1e-5)
+
+
+def test_clip_skip_beyond_the_text_encoder_is_refused_naming_it(registry) -> None:
+    pipe, _ = registry.pipeline(TINY_SDXL, Mode.TXT2IMG)
+    text = {"prompt": "a red apple", "negative_prompt": ""}
+    # SDXL reads the penultimate layer already: clip skip 2 changes nothing.
+    assert weighted_prompt_arguments(pipe, text, clip_skip=2) == text
+    with pytest.raises(InvalidRequest) as refused:
+        weighted_prompt_arguments(pipe, text, clip_skip=3)  # the tiny encoders have 2 layers
+    assert refused.value.field == "clip_skip"
+    assert "2 layers" in refused.value.message
+
+
+def test_clip_skip_changes_the_picture_of_an_engine_run(registry) -> None:
+    engine = Engine(registry)
+
+    def picture(clip_skip: int, prompt: str = "a red apple") -> np.ndarray:
+        request = EditRequest(
+            Mode.TXT2IMG, prompt=prompt, width=32, height=32, steps=2, seed=5,
+            guidance=7.0, model=TINY_SD15, clip_skip=clip_skip,
+        )  # fmt: skip
+        result = engine.run(request)
+        assert result.parameters["clip_skip"] == clip_skip
+        return image_array(result.images[0].image)
+
+    assert not np.array_equal(picture(2), picture(1))
+    assert np.array_equal(picture(2, "a (red:1.0) apple"), picture(2))
