@@ -21,6 +21,7 @@ from inlayer.server import cli as serve_command
 from .client.protocol import (
     MAX_COUNT,
     MAX_PIXELS,
+    REMOVER_FILL,
     SCHEDULERS,
     VAE_FULL,
     VAE_TINY,
@@ -167,13 +168,32 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feather", type=int, default=8, help="px of soft mask edge")
     parser.add_argument("--fill", choices=[fill.value for fill in FillMode], default="auto")
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
+    add_restoration_arguments(parser)
+
+
+def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of remove, restore and select, and the face restore after any mode."""
+    parser.add_argument(
+        "--remover",
+        default="",
+        metavar="NAME_OR_PATH",
+        help=f"remove: a model from an inpaint/ folder (LaMa, MAT), or {REMOVER_FILL!r} for the "
+        "weight-free fill (default: the first installed, else the fill)",
+    )
+    parser.add_argument(
+        "--refine",
+        type=float,
+        default=0.0,
+        metavar="STRENGTH",
+        help="remove: a diffusion pass over the removal at this strength (0-1), for texture",
+    )
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
     mode = Mode(args.mode)
-    if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and args.image is None:
+    if mode != Mode.TXT2IMG and args.image is None:
         raise CommandError(f"{mode.value} needs --image")
-    if mode in (Mode.INPAINT, Mode.FILL) and args.mask is None:
+    if mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE) and args.mask is None:
         raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
     if args.mask is not None and args.image is None:
         raise CommandError("--mask needs --image")
@@ -199,6 +219,8 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         feather=args.feather,
         width=args.width,
         height=args.height,
+        remover=args.remover,
+        refine=args.refine,
     )
     request.validate()
     return request
@@ -378,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="edit an image file: inpaint, img2img, txt2img or fill",
+        help="edit an image file: inpaint, img2img, txt2img, fill, remove, restore or select",
         description="Edit an image file and write the full-size result.",
     )
     add_run_arguments(run)

@@ -20,7 +20,9 @@
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.REMOVE` runs an
+object remover (`object_removal`) there too; with `refine` its result goes on through the five
+steps as a low-strength inpaint.
 """
 
 from __future__ import annotations
@@ -52,33 +54,28 @@ from .client.protocol import (
     RGBAImage,
 )
 from .fill import fill_masked
-from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
+from .geometry import (
+    blend_mask,
+    image_array,
+    layer_pixels,
+    mask_array,
+    resize_mask,
+    resize_rgb,
+    rgba_image,
+    working_extent,
+)
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
+from .object_removal import refine_request, removal_result, remove_objects
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
+from .restoration_models import ModelSource
 from .schedulers import make_scheduler
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
 SEED_RANGE = 2**32
-
-
-def image_array(image: RGBAImage) -> np.ndarray:
-    """HxWx4 uint8 view of an `RGBAImage` (read-only: it shares the bytes)."""
-    return np.frombuffer(image.data, dtype=np.uint8).reshape(image.height, image.width, 4)
-
-
-def mask_array(mask: Mask) -> np.ndarray:
-    """HxW uint8 view of a `Mask` (read-only)."""
-    return np.frombuffer(mask.data, dtype=np.uint8).reshape(mask.height, mask.width)
-
-
-def rgba_image(pixels: np.ndarray) -> RGBAImage:
-    """An `RGBAImage` of an HxWx4 uint8 array."""
-    height, width = pixels.shape[:2]
-    return RGBAImage(width, height, np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
 
 
 @dataclass(frozen=True)
@@ -340,6 +337,13 @@ def out_of_memory_message(device: str, mode: Mode) -> str:
     return f"out of memory on {device} while running {mode.value}: {fixes}"
 
 
+def with_hint(result: EditResult, first: str) -> EditResult:
+    """`result` whose hint begins with what an earlier step of the run said."""
+    if not first:
+        return result
+    return dataclasses.replace(result, hint="; ".join(filter(None, (first, result.hint))))
+
+
 def edit_result(
     request: EditRequest,
     seed: int,
@@ -393,9 +397,16 @@ class Engine:
             # 1. Check the request.
             check_request(request)
             seed = request.seed if request.seed >= 0 else secrets.randbelow(SEED_RANGE)
+            asked = request  # what the result reports; `request` below is what the model runs
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
-            asked = request  # what the result reports; `request` below is what the model runs
+            removed = ""  # a refined remove: which remover ran before the diffusion pass
+            if request.mode == Mode.REMOVE:
+                removal = remove_objects(request, ModelSource(self.registry), seed)
+                watch.lap("remove")
+                if not request.refine:
+                    return removal_result(request, removal, watch.timings())
+                request, removed = refine_request(request, removal), removal.hint
             try:
                 # 2. Load the model, then the request's recipe and what it adds to the model.
                 request = self._as_the_model_runs_it(request)
@@ -424,9 +435,10 @@ class Engine:
                     raise
                 free_memory(self.device)
                 raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
-            return edit_result(
+            result = edit_result(
                 asked, seed, model.info.name, placement.canvas, images, watch, recipe
             )
+            return with_hint(result, removed)
 
     def _as_the_model_runs_it(self, request: EditRequest) -> EditRequest:
         """The one seam where a dedicated inpainting checkpoint takes txt2img and img2img: as
