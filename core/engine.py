@@ -53,6 +53,7 @@ from .client.protocol import (
     ProgressCallback,
     RGBAImage,
 )
+from .face_restore import restore_faces_in_layers
 from .fill import fill_masked
 from .geometry import (
     blend_mask,
@@ -65,17 +66,20 @@ from .geometry import (
     working_extent,
 )
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
-from .object_removal import refine_request, removal_result, remove_objects
+from .object_removal import refine_request, remove_objects
+from .photo_restore import restore_photo
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
-from .restoration_models import ModelSource
+from .restoration_models import ModelSource, Outcome
 from .schedulers import make_scheduler
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
 SEED_RANGE = 2**32
+# Modes that run an image model (object_removal, photo_restore) instead of diffusion.
+WITHOUT_DIFFUSION = (Mode.REMOVE, Mode.RESTORE)
 
 
 @dataclass(frozen=True)
@@ -400,13 +404,17 @@ class Engine:
             asked = request  # what the result reports; `request` below is what the model runs
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
-            removed = ""  # a refined remove: which remover ran before the diffusion pass
-            if request.mode == Mode.REMOVE:
-                removal = remove_objects(request, ModelSource(self.registry), seed)
-                watch.lap("remove")
+            notes = []  # what steps other than diffusion did, for the result's hint
+            if request.mode in WITHOUT_DIFFUSION:
+                outcome = self._without_diffusion(request, seed)
+                watch.lap(request.mode.value)
                 if not request.refine:
-                    return removal_result(request, removal, watch.timings())
-                request, removed = refine_request(request, removal), removal.hint
+                    assert request.image is not None  # validate() checked
+                    canvas = Extent(request.image.width, request.image.height)
+                    result = edit_result(asked, seed, outcome.model, canvas, outcome.images, watch)
+                    return with_hint(result, outcome.hint)
+                request = refine_request(request, outcome)
+                notes.append(outcome.hint)
             try:
                 # 2. Load the model, then the request's recipe and what it adds to the model.
                 request = self._as_the_model_runs_it(request)
@@ -429,6 +437,10 @@ class Engine:
                 watch.lap("diffusion")
                 # 5. Finish: scale back and blend.
                 images = self._finish(placement, variations)
+                if request.restore_faces:
+                    source = ModelSource(self.registry)
+                    images, faces = restore_faces_in_layers(images, request.restore_faces, source)
+                    notes.append(faces)
                 watch.lap("finish")
             except Exception as error:
                 if not is_out_of_memory(error):
@@ -438,7 +450,20 @@ class Engine:
             result = edit_result(
                 asked, seed, model.info.name, placement.canvas, images, watch, recipe
             )
-            return with_hint(result, removed)
+            return with_hint(result, "; ".join(notes))
+
+    def _without_diffusion(self, request: EditRequest, seed: int) -> Outcome:
+        """The modes that run an image model instead of a diffusion pipeline."""
+        source = ModelSource(self.registry)
+        try:
+            if request.mode == Mode.REMOVE:
+                return remove_objects(request, source, seed)
+            return restore_photo(request, source, seed)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            free_memory(self.device)
+            raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
 
     def _as_the_model_runs_it(self, request: EditRequest) -> EditRequest:
         """The one seam where a dedicated inpainting checkpoint takes txt2img and img2img: as

@@ -139,6 +139,14 @@ FACE_RESTORERS = ModelFileKind(
     folder_marker=None,
     tool_subfolders=("models/GFPGAN", "models/Codeformer", "models/facerestore_models"),
 )
+# Face detectors for the face restorers (core/face_restore.py): OpenCV's YuNet, an ONNX file,
+# in ComfyUI's (facexlib's) folder name.
+FACE_DETECTORS = ModelFileKind(
+    subfolder="facedetection",
+    suffixes=(".onnx",),
+    folder_marker=None,
+    tool_subfolders=("models/facedetection",),
+)
 
 
 @dataclass(frozen=True)

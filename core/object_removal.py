@@ -15,7 +15,6 @@ engine runs it as an inpaint of the removal at that strength (`refine_request`).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,11 +22,9 @@ from .client.bounds import Bounds, Extent, context_bounds
 from .client.protocol import (
     REMOVER_FILL,
     EditRequest,
-    EditResult,
     FillMode,
     GeneratedImage,
     InvalidRequest,
-    Mask,
     Mode,
 )
 from .fill import fill_masked
@@ -43,7 +40,7 @@ from .geometry import (
 )
 from .image_models import ImageModel
 from .model_files import OBJECT_REMOVERS
-from .restoration_models import ModelSource, rgb_tensor, tensor_rgb
+from .restoration_models import ModelSource, Outcome, rgb_tensor, tensor_rgb
 
 # Contexts are cut to the selection plus surroundings; past this side they are scaled down.
 MAX_REMOVE_SIDE = 2048
@@ -51,16 +48,7 @@ CONTEXT_MULTIPLE = 8  # LaMa's size multiple
 CONTEXT_MIN_SIDE = 512  # LaMa was trained on 512² crops: a small hole still sees that much
 
 
-@dataclass(frozen=True)
-class Removal:
-    """What a remove made: the layer, and which remover did it (for the result's hint)."""
-
-    image: GeneratedImage
-    remover: str  # the model's name, or "" for the weight-free fill
-    hint: str
-
-
-def remove_objects(request: EditRequest, source: ModelSource, seed: int) -> Removal:
+def remove_objects(request: EditRequest, source: ModelSource, seed: int) -> Outcome:
     """The selection of `request` filled from its surroundings (see the module docstring)."""
     assert request.image is not None and request.mask is not None  # validate() checked
     canvas = Extent(request.image.width, request.image.height)
@@ -91,7 +79,7 @@ def remove_objects(request: EditRequest, source: ModelSource, seed: int) -> Remo
         hint = f"removed with {model.name} ({model.architecture})"
     pixels = layer_pixels(filled[inside.slices], blend)
     layer = GeneratedImage(rgba_image(pixels), mask_bounds.x, mask_bounds.y, seed)
-    return Removal(layer, name, hint)
+    return Outcome([layer], name, hint)
 
 
 def _remover(request: EditRequest, source: ModelSource) -> ImageModel | None:
@@ -126,12 +114,12 @@ def run_remover(model: ImageModel, rgb: np.ndarray, hole: np.ndarray) -> np.ndar
     return np.where(hole[..., None] > 0, output, rgb)
 
 
-def refine_request(request: EditRequest, removal: Removal) -> EditRequest:
+def refine_request(request: EditRequest, removal: Outcome) -> EditRequest:
     """The inpaint that refines a removal: the removal composited over the image, repainted
     under the same selection at the request's `refine` strength."""
     assert request.image is not None
     canvas = np.array(image_array(request.image))
-    layer = removal.image
+    [layer] = removal.images
     bounds = Bounds(layer.x, layer.y, layer.image.width, layer.image.height)
     pixels = image_array(layer.image)
     canvas[bounds.slices] = composite(canvas[bounds.slices], pixels, pixels[..., 3])
@@ -139,25 +127,7 @@ def refine_request(request: EditRequest, removal: Removal) -> EditRequest:
         request,
         mode=Mode.INPAINT,
         image=rgba_image(canvas),
-        mask=Mask(request.mask.width, request.mask.height, request.mask.data)
-        if request.mask
-        else None,
         strength=request.refine,
         refine=0.0,
         fill=FillMode.KEEP,
-    )
-
-
-def removal_result(request: EditRequest, removal: Removal, timings: dict[str, float]) -> EditResult:
-    """The answer to a remove without refinement."""
-    assert request.image is not None
-    parameters = request.parameters() | {"seed": removal.image.seed, "model": removal.remover}
-    return EditResult(
-        [removal.image],
-        parameters,
-        timings,
-        request.image.width,
-        request.image.height,
-        model=removal.remover,
-        hint=removal.hint,
     )

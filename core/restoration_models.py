@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .client.protocol import InvalidRequest
+from .client.protocol import GeneratedImage, InvalidRequest
 from .image_models import ImageModel, Purpose, load_image_model
 from .model_files import MODEL_FILE_SUFFIXES, ModelFileKind
 
@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 
 # Loaded image models kept in memory: a remover, a face restorer and a repair model together.
 CACHED_IMAGE_MODELS = 4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a mode without diffusion made: its layers, the model that made them ("" for none or
+    several), and one line for the user saying what was done."""
+
+    images: list[GeneratedImage]
+    model: str
+    hint: str
 
 
 @dataclass(frozen=True)
