@@ -187,6 +187,25 @@ def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="STRENGTH",
         help="remove: a diffusion pass over the removal at this strength (0-1), for texture",
     )
+    faces_help = "from a facerestore_models/ folder (GFPGAN, RestoreFormer, CodeFormer); FIDELITY "
+    faces_help += "0-1 keeps that much of the original face (CodeFormer's weight, default 0.5)"
+    parser.add_argument(
+        "--faces", default="", metavar="MODEL[:FIDELITY]", help=f"restore: faces, {faces_help}"
+    )
+    parser.add_argument(
+        "--restore-faces",
+        default="",
+        metavar="MODEL[:FIDELITY]",
+        help=f"txt2img, img2img, inpaint: restore the faces of the result, {faces_help}",
+    )
+    for option, what in (("denoise", "denoise or JPEG-artifact"), ("colorize", "colorization")):
+        parser.add_argument(
+            f"--{option}",
+            default="",
+            metavar="MODEL[:STRENGTH]",
+            help=f"restore: a {what} model from an upscale_models/ folder, its picture blended "
+            "over the input by STRENGTH (default 1)",
+        )
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
@@ -221,6 +240,9 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         height=args.height,
         remover=args.remover,
         refine=args.refine,
+        restore_faces=args.faces or args.restore_faces,
+        denoise=args.denoise,
+        colorize=args.colorize,
     )
     request.validate()
     return request
@@ -290,6 +312,8 @@ def run_command(args: argparse.Namespace) -> int:
         write_image_file(pixels, path, result.parameters_of(generated), content_credentials=sign)
     for path, generated in zip(paths, result.images, strict=True):
         print(f"{path} (seed {generated.seed})")
+    if not result.images:
+        print("inlayer: nothing written", file=sys.stderr)
     if result.hint:
         print(f"inlayer: hint: {result.hint}", file=sys.stderr)
     if args.timings:

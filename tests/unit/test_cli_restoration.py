@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from inlayer.core import cli
-from tests.fixtures.image_models import LAMA
+from tests.fixtures.image_models import DRUNET, LAMA
 
 WIDTH, HEIGHT = 80, 64
 
@@ -48,3 +48,20 @@ def test_remove_writes_the_image_with_the_selection_filled(files, restoration_mo
 def test_remove_needs_a_mask(files, capsys):
     code = cli.main(["run", "remove", "--image", str(files / "in.png"), "--out", "x.png"])
     assert code == 2 and "--mask" in capsys.readouterr().err
+
+
+def test_restore_denoise_writes_the_repaired_image(files, restoration_models_dir, capsys):
+    out = files / "out.png"
+    code = cli.main(
+        ["run", "restore", "--image", str(files / "in.png"), "--denoise", f"{DRUNET}:0.8",
+         "--models-dir", str(restoration_models_dir), "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    assert f"denoise with {DRUNET}" in capsys.readouterr().err
+    assert read(out).shape == read(files / "in.png").shape
+    assert (read(out) != read(files / "in.png")).any()
+
+
+def test_restore_without_anything_to_do_says_what_it_takes(files, capsys):
+    code = cli.main(["run", "restore", "--image", str(files / "in.png"), "--out", "x.png"])
+    assert code == 2 and "--faces, --denoise, --colorize" in capsys.readouterr().err
