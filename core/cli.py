@@ -26,6 +26,7 @@ from .client.protocol import (
     VAE_FULL,
     VAE_TINY,
     EditRequest,
+    EditResult,
     FillMode,
     InlayerError,
     InvalidRequest,
@@ -187,6 +188,12 @@ def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="STRENGTH",
         help="remove: a diffusion pass over the removal at this strength (0-1), for texture",
     )
+    parser.add_argument(
+        "--near",
+        type=Path,
+        metavar="MASK",
+        help="select: look for the subject under this mask (white) rather than in the whole image",
+    )
     faces_help = "from a facerestore_models/ folder (GFPGAN, RestoreFormer, CodeFormer); FIDELITY "
     faces_help += "0-1 keeps that much of the original face (CodeFormer's weight, default 0.5)"
     parser.add_argument(
@@ -214,6 +221,10 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         raise CommandError(f"{mode.value} needs --image")
     if mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE) and args.mask is None:
         raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
+    if args.near is not None:
+        if mode != Mode.SELECT or args.mask is not None:
+            raise CommandError("--near is select's mask: give it to select, instead of --mask")
+        args.mask = args.near
     if args.mask is not None and args.image is None:
         raise CommandError("--mask needs --image")
     strength = default_strength(mode) if args.strength is None else args.strength
@@ -306,9 +317,11 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     paths = output_paths(args.out, len(result.images))
-    for pixels, path, generated in zip(
-        full_size_images(request, result), paths, result.images, strict=True
-    ):
+    if request.mode == Mode.SELECT:
+        pictures = subject_masks(result)
+    else:
+        pictures = full_size_images(request, result)
+    for pixels, path, generated in zip(pictures, paths, result.images, strict=True):
         write_image_file(pixels, path, result.parameters_of(generated), content_credentials=sign)
     for path, generated in zip(paths, result.images, strict=True):
         print(f"{path} (seed {generated.seed})")
@@ -319,6 +332,22 @@ def run_command(args: argparse.Namespace) -> int:
     if args.timings:
         print(json.dumps({step: round(seconds, 3) for step, seconds in result.timings.items()}))
     return 0
+
+
+def subject_masks(result: EditResult) -> list:
+    """A select result's masks (their layers' alpha), each as an opaque grey picture of the
+    canvas, white where the subject is."""
+    import numpy as np
+
+    from .geometry import image_array
+
+    masks = []
+    for subject in result.images:
+        mask = np.zeros((result.canvas_height, result.canvas_width), dtype=np.uint8)
+        rows = slice(subject.y, subject.y + subject.image.height)
+        mask[rows, subject.x : subject.x + subject.image.width] = image_array(subject.image)[..., 3]
+        masks.append(np.dstack([mask, mask, mask, np.full_like(mask, 255)]))
+    return masks
 
 
 # --- inlayer inspect --------------------------------------------------------------------------

@@ -20,9 +20,10 @@
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.REMOVE` runs an
-object remover (`object_removal`) there too; with `refine` its result goes on through the five
-steps as a low-strength inpaint.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.REMOVE`,
+`Mode.RESTORE` and `Mode.SELECT` run there too (`object_removal`, `photo_restore`,
+`subject_selection`); a remove with `refine` goes on through the five steps as a low-strength
+inpaint of its result. `restore_faces` restores the faces of a generation in step 5.
 """
 
 from __future__ import annotations
@@ -73,13 +74,15 @@ from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
 from .restoration_models import ModelSource, Outcome
 from .schedulers import make_scheduler
+from .subject_selection import select_subject
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
 SEED_RANGE = 2**32
-# Modes that run an image model (object_removal, photo_restore) instead of diffusion.
-WITHOUT_DIFFUSION = (Mode.REMOVE, Mode.RESTORE)
+# Modes that run an image model or OpenCV (object_removal, photo_restore, subject_selection)
+# instead of diffusion.
+WITHOUT_DIFFUSION = (Mode.REMOVE, Mode.RESTORE, Mode.SELECT)
 
 
 @dataclass(frozen=True)
@@ -458,6 +461,8 @@ class Engine:
         try:
             if request.mode == Mode.REMOVE:
                 return remove_objects(request, source, seed)
+            if request.mode == Mode.SELECT:
+                return select_subject(request, seed)
             return restore_photo(request, source, seed)
         except Exception as error:
             if not is_out_of_memory(error):
