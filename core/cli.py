@@ -415,6 +415,7 @@ def models_command(args: argparse.Namespace) -> int:
     registry = make_registry(args)
     models = registry.list()
     if not models:
+        print_image_models(registry)
         folders = ", ".join(str(d) for d in registry.models_dirs) or "none"
         print(
             f"No models found (models folders: {folders}). Put a diffusers folder or a "
@@ -425,6 +426,7 @@ def models_command(args: argparse.Namespace) -> int:
     rows = [("NAME", "FAMILY", "MODES", "FORMAT", "SOURCE")]
     rows += [(m.name, m.family, ",".join(m.modes), m.format, m.source) for m in models]
     print_table(rows)
+    print_image_models(registry)
     add_ons = registry.add_ons()
     if add_ons:
         print()
@@ -432,6 +434,26 @@ def models_command(args: argparse.Namespace) -> int:
         rows += [(a.name, a.kind.value, a.family or "?", a.speed or "-", a.source) for a in add_ons]
         print_table(rows)
     return 0
+
+
+def print_image_models(registry: ModelRegistry) -> None:
+    """The files in the folders of the image models (no weights read), with what each does."""
+    from .model_files import FACE_DETECTORS, FACE_RESTORERS, OBJECT_REMOVERS, UPSCALERS
+
+    uses = (
+        (OBJECT_REMOVERS, "object remover: remove (--remover)"),
+        (FACE_RESTORERS, "face restorer: restore --faces, --restore-faces"),
+        (FACE_DETECTORS, "face detector: finds the faces to restore"),
+        (UPSCALERS, "upscaler, or a repair model: restore --denoise / --colorize"),
+    )
+    rows = [
+        (found.name, f"{kind.subfolder}/", use, str(found.path))
+        for kind, use in uses
+        for found in registry.catalog.find(kind)
+    ]
+    if rows:
+        print()
+        print_table([("NAME", "FOLDER", "WHAT IT DOES", "SOURCE"), *rows])
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:

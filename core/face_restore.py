@@ -82,8 +82,8 @@ def load_face_restorer(source: ModelSource, choice: str, field: str) -> FaceRest
         if not installed:
             raise InvalidRequest(
                 field,
-                "no face restorer is installed in a facerestore_models/ folder; "
-                "`inlayer models pull gfpgan` fetches GFPGAN",
+                "no face restorer is installed: put GFPGAN, RestoreFormer or CodeFormer weights "
+                "in a facerestore_models/ folder (pickled .pth files need --allow-pickle)",
             )
         name = installed[0]
     model = source.load(FACE_RESTORERS, name, field=field, purposes=("FaceSR",))
