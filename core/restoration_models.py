@@ -17,7 +17,13 @@ import numpy as np
 
 from .client.protocol import GeneratedImage, InvalidRequest
 from .image_models import ImageModel, Purpose, load_image_model
-from .model_files import MODEL_FILE_SUFFIXES, ModelFileKind
+from .model_files import (
+    FACE_RESTORERS,
+    MODEL_FILE_SUFFIXES,
+    OBJECT_REMOVERS,
+    UPSCALERS,
+    ModelFileKind,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -63,6 +69,17 @@ class ModelSource:
             f"{reference!r} is neither a model in the {kind.subfolder}/ folder of a models "
             f"folder ({names}) nor a weights file; `inlayer models pull` fetches the usual ones",
         )
+
+    def names_by_field(self) -> dict[str, list[str]]:
+        """The names each request field that names an image model may take (a server takes
+        only these, never a path)."""
+        repair = self.names(UPSCALERS)
+        return {
+            "remover": self.names(OBJECT_REMOVERS),
+            "restore_faces": self.names(FACE_RESTORERS),
+            "denoise": repair,
+            "colorize": repair,
+        }
 
     def load(
         self, kind: ModelFileKind, reference: str, *, field: str, purposes: tuple[Purpose, ...]

@@ -94,6 +94,8 @@ DIGITAL_SOURCE_TYPES = {
 PROMPTLESS_MODES = (Mode.FILL, Mode.REMOVE, Mode.RESTORE, Mode.SELECT)
 # The request's `remover` that asks for the weight-free fill even where a model is installed.
 REMOVER_FILL = "fill"
+# The request fields that name an image model (``NAME[:NUMBER]``).
+IMAGE_MODEL_FIELDS = ("remover", "restore_faces", "denoise", "colorize")
 
 
 class FillMode(str, enum.Enum):
@@ -439,7 +441,7 @@ class EditRequest:
 
     def _validate_restoration(self) -> None:
         """The fields of remove and restore: model references with an optional number."""
-        for name in ("remover", "restore_faces", "denoise", "colorize"):
+        for name in IMAGE_MODEL_FIELDS:
             text = getattr(self, name)
             if not isinstance(text, str) or len(text) > MAX_REFERENCE_CHARS:
                 raise InvalidRequest(name, f"must be text of at most {MAX_REFERENCE_CHARS} chars")
