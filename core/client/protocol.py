@@ -336,6 +336,9 @@ class EditRequest:
     - restore: needs `image` and at least one of `restore_faces`, `denoise`, `colorize`; with a
       `mask`, only the masked part.
     - select: needs `image`; with a `mask`, the subject under it. The result's alpha is the mask.
+
+    Remove (without `refine`), restore and select run deterministic models: one image whatever
+    `count`.
     """
 
     mode: Mode
