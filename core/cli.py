@@ -22,10 +22,12 @@ from .client.protocol import (
     MAX_CLIP_SKIP,
     MAX_COUNT,
     MAX_PIXELS,
+    REMOVER_FILL,
     SCHEDULERS,
     VAE_FULL,
     VAE_TINY,
     EditRequest,
+    EditResult,
     FillMode,
     InlayerError,
     InvalidRequest,
@@ -179,14 +181,62 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="the noise ancestral and SDE samplers add at each step comes from seed + this "
         "(AUTOMATIC1111's eta_noise_seed_delta, e.g. 31337); 0 = from the seed's own generator",
     )  # fmt: skip
+    add_restoration_arguments(parser)
+
+
+def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of remove, restore and select, and the face restore after any mode."""
+    parser.add_argument(
+        "--remover",
+        default="",
+        metavar="NAME_OR_PATH",
+        help=f"remove: a model from an inpaint/ folder (LaMa, MAT), or {REMOVER_FILL!r} for the "
+        "weight-free fill (default: the first installed, else the fill)",
+    )
+    parser.add_argument(
+        "--refine",
+        type=float,
+        default=0.0,
+        metavar="STRENGTH",
+        help="remove: a diffusion pass over the removal at this strength (0-1), for texture",
+    )
+    parser.add_argument(
+        "--near",
+        type=Path,
+        metavar="MASK",
+        help="select: look for the subject under this mask (white) rather than in the whole image",
+    )
+    faces_help = "from a facerestore_models/ folder (GFPGAN, RestoreFormer, CodeFormer); FIDELITY "
+    faces_help += "0-1 keeps that much of the original face (CodeFormer's weight, default 0.5)"
+    parser.add_argument(
+        "--faces", default="", metavar="MODEL[:FIDELITY]", help=f"restore: faces, {faces_help}"
+    )
+    parser.add_argument(
+        "--restore-faces",
+        default="",
+        metavar="MODEL[:FIDELITY]",
+        help=f"txt2img, img2img, inpaint: restore the faces of the result, {faces_help}",
+    )
+    for option, what in (("denoise", "denoise or JPEG-artifact"), ("colorize", "colorization")):
+        parser.add_argument(
+            f"--{option}",
+            default="",
+            metavar="MODEL[:STRENGTH]",
+            help=f"restore: a {what} model from an upscale_models/ folder, its picture blended "
+            "over the input by STRENGTH (default 1)",
+        )
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
     mode = Mode(args.mode)
-    if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and args.image is None:
+    if mode != Mode.TXT2IMG and args.image is None:
         raise CommandError(f"{mode.value} needs --image")
-    if mode in (Mode.INPAINT, Mode.FILL) and args.mask is None:
+    if mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE) and args.mask is None:
         raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
+    if args.near is not None:
+        if mode != Mode.SELECT or args.mask is not None:
+            raise CommandError("--near is select's mask: give it to select, instead of --mask")
+        args.mask = args.near
     if args.mask is not None and args.image is None:
         raise CommandError("--mask needs --image")
     strength = default_strength(mode) if args.strength is None else args.strength
@@ -213,6 +263,11 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         height=args.height,
         clip_skip=args.clip_skip,
         noise_seed_delta=args.noise_seed_delta,
+        remover=args.remover,
+        refine=args.refine,
+        restore_faces=args.faces or args.restore_faces,
+        denoise=args.denoise,
+        colorize=args.colorize,
     )
     request.validate()
     return request
@@ -276,17 +331,37 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     paths = output_paths(args.out, len(result.images))
-    for pixels, path, generated in zip(
-        full_size_images(request, result), paths, result.images, strict=True
-    ):
+    if request.mode == Mode.SELECT:
+        pictures = subject_masks(result)
+    else:
+        pictures = full_size_images(request, result)
+    for pixels, path, generated in zip(pictures, paths, result.images, strict=True):
         write_image_file(pixels, path, result.parameters_of(generated), content_credentials=sign)
     for path, generated in zip(paths, result.images, strict=True):
         print(f"{path} (seed {generated.seed})")
+    if not result.images:
+        print("inlayer: nothing written", file=sys.stderr)
     if result.hint:
         print(f"inlayer: hint: {result.hint}", file=sys.stderr)
     if args.timings:
         print(json.dumps({step: round(seconds, 3) for step, seconds in result.timings.items()}))
     return 0
+
+
+def subject_masks(result: EditResult) -> list:
+    """A select result's masks (their layers' alpha), each as an opaque grey picture of the
+    canvas, white where the subject is."""
+    import numpy as np
+
+    from .geometry import image_array
+
+    masks = []
+    for subject in result.images:
+        mask = np.zeros((result.canvas_height, result.canvas_width), dtype=np.uint8)
+        rows = slice(subject.y, subject.y + subject.image.height)
+        mask[rows, subject.x : subject.x + subject.image.width] = image_array(subject.image)[..., 3]
+        masks.append(np.dstack([mask, mask, mask, np.full_like(mask, 255)]))
+    return masks
 
 
 # --- inlayer inspect --------------------------------------------------------------------------
@@ -354,6 +429,7 @@ def models_command(args: argparse.Namespace) -> int:
     registry = make_registry(args)
     models = registry.list()
     if not models:
+        print_image_models(registry)
         folders = ", ".join(str(d) for d in registry.models_dirs) or "none"
         print(
             f"No models found (models folders: {folders}). Put a diffusers folder or a "
@@ -364,6 +440,7 @@ def models_command(args: argparse.Namespace) -> int:
     rows = [("NAME", "FAMILY", "MODES", "FORMAT", "SOURCE")]
     rows += [(m.name, m.family, ",".join(m.modes), m.format, m.source) for m in models]
     print_table(rows)
+    print_image_models(registry)
     add_ons = registry.add_ons()
     if add_ons:
         print()
@@ -371,6 +448,26 @@ def models_command(args: argparse.Namespace) -> int:
         rows += [(a.name, a.kind.value, a.family or "?", a.speed or "-", a.source) for a in add_ons]
         print_table(rows)
     return 0
+
+
+def print_image_models(registry: ModelRegistry) -> None:
+    """The files in the folders of the image models (no weights read), with what each does."""
+    from .model_files import FACE_DETECTORS, FACE_RESTORERS, OBJECT_REMOVERS, UPSCALERS
+
+    uses = (
+        (OBJECT_REMOVERS, "object remover: remove (--remover)"),
+        (FACE_RESTORERS, "face restorer: restore --faces, --restore-faces"),
+        (FACE_DETECTORS, "face detector: finds the faces to restore"),
+        (UPSCALERS, "upscaler, or a repair model: restore --denoise / --colorize"),
+    )
+    rows = [
+        (found.name, f"{kind.subfolder}/", use, str(found.path))
+        for kind, use in uses
+        for found in registry.catalog.find(kind)
+    ]
+    if rows:
+        print()
+        print_table([("NAME", "FOLDER", "WHAT IT DOES", "SOURCE"), *rows])
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
@@ -392,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="edit an image file: inpaint, img2img, txt2img or fill",
+        help="edit an image file: inpaint, img2img, txt2img, fill, remove, restore or select",
         description="Edit an image file and write the full-size result.",
     )
     add_run_arguments(run)

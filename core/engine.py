@@ -21,7 +21,10 @@
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.REMOVE`,
+`Mode.RESTORE` and `Mode.SELECT` run there too (`object_removal`, `photo_restore`,
+`subject_selection`); a remove with `refine` goes on through the five steps as a low-strength
+inpaint of its result. `restore_faces` restores the faces of a generation in step 5.
 """
 
 from __future__ import annotations
@@ -52,35 +55,36 @@ from .client.protocol import (
     ProgressCallback,
     RGBAImage,
 )
+from .face_restore import restore_faces_in_layers
 from .fill import fill_masked
-from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
+from .geometry import (
+    blend_mask,
+    image_array,
+    layer_pixels,
+    mask_array,
+    resize_mask,
+    resize_rgb,
+    rgba_image,
+    working_extent,
+)
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
+from .object_removal import refine_request, remove_objects
+from .photo_restore import restore_photo
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
+from .restoration_models import ModelSource, Outcome
 from .sampler_noise import seed_step_noise
 from .schedulers import make_scheduler
+from .subject_selection import select_subject
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
 SEED_RANGE = 2**32
-
-
-def image_array(image: RGBAImage) -> np.ndarray:
-    """HxWx4 uint8 view of an `RGBAImage` (read-only: it shares the bytes)."""
-    return np.frombuffer(image.data, dtype=np.uint8).reshape(image.height, image.width, 4)
-
-
-def mask_array(mask: Mask) -> np.ndarray:
-    """HxW uint8 view of a `Mask` (read-only)."""
-    return np.frombuffer(mask.data, dtype=np.uint8).reshape(mask.height, mask.width)
-
-
-def rgba_image(pixels: np.ndarray) -> RGBAImage:
-    """An `RGBAImage` of an HxWx4 uint8 array."""
-    height, width = pixels.shape[:2]
-    return RGBAImage(width, height, np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+# Modes that run an image model or OpenCV (object_removal, photo_restore, subject_selection)
+# instead of diffusion.
+WITHOUT_DIFFUSION = (Mode.REMOVE, Mode.RESTORE, Mode.SELECT)
 
 
 @dataclass(frozen=True)
@@ -342,6 +346,13 @@ def out_of_memory_message(device: str, mode: Mode) -> str:
     return f"out of memory on {device} while running {mode.value}: {fixes}"
 
 
+def with_hint(result: EditResult, first: str) -> EditResult:
+    """`result` whose hint begins with what an earlier step of the run said."""
+    if not first:
+        return result
+    return dataclasses.replace(result, hint="; ".join(filter(None, (first, result.hint))))
+
+
 def edit_result(
     request: EditRequest,
     seed: int,
@@ -395,9 +406,20 @@ class Engine:
             # 1. Check the request.
             check_request(request)
             seed = request.seed if request.seed >= 0 else secrets.randbelow(SEED_RANGE)
+            asked = request  # what the result reports; `request` below is what the model runs
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
-            asked = request  # what the result reports; `request` below is what the model runs
+            notes = []  # what steps other than diffusion did, for the result's hint
+            if request.mode in WITHOUT_DIFFUSION:
+                outcome = self._without_diffusion(request, seed)
+                watch.lap(request.mode.value)
+                if not request.refine:
+                    assert request.image is not None  # validate() checked
+                    canvas = Extent(request.image.width, request.image.height)
+                    result = edit_result(asked, seed, outcome.model, canvas, outcome.images, watch)
+                    return with_hint(result, outcome.hint)
+                request = refine_request(request, outcome)
+                notes.append(outcome.hint)
             try:
                 # 2. Load the model, then the request's recipe and what it adds to the model.
                 request = self._as_the_model_runs_it(request)
@@ -420,15 +442,35 @@ class Engine:
                 watch.lap("diffusion")
                 # 5. Finish: scale back and blend.
                 images = self._finish(placement, variations)
+                if request.restore_faces:
+                    source = ModelSource(self.registry)
+                    images, faces = restore_faces_in_layers(images, request.restore_faces, source)
+                    notes.append(faces)
                 watch.lap("finish")
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
                 free_memory(self.device)
                 raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
-            return edit_result(
+            result = edit_result(
                 asked, seed, model.info.name, placement.canvas, images, watch, recipe
             )
+            return with_hint(result, "; ".join(notes))
+
+    def _without_diffusion(self, request: EditRequest, seed: int) -> Outcome:
+        """The modes that run an image model instead of a diffusion pipeline."""
+        source = ModelSource(self.registry)
+        try:
+            if request.mode == Mode.REMOVE:
+                return remove_objects(request, source, seed)
+            if request.mode == Mode.SELECT:
+                return select_subject(request, seed)
+            return restore_photo(request, source, seed)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            free_memory(self.device)
+            raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
 
     def _as_the_model_runs_it(self, request: EditRequest) -> EditRequest:
         """The one seam where a dedicated inpainting checkpoint takes txt2img and img2img: as

@@ -21,6 +21,23 @@ import cv2
 import numpy as np
 
 from .client.bounds import Bounds, Extent
+from .client.protocol import Mask, RGBAImage
+
+
+def image_array(image: RGBAImage) -> np.ndarray:
+    """HxWx4 uint8 view of an `RGBAImage` (read-only: it shares the bytes)."""
+    return np.frombuffer(image.data, dtype=np.uint8).reshape(image.height, image.width, 4)
+
+
+def mask_array(mask: Mask) -> np.ndarray:
+    """HxW uint8 view of a `Mask` (read-only)."""
+    return np.frombuffer(mask.data, dtype=np.uint8).reshape(mask.height, mask.width)
+
+
+def rgba_image(pixels: np.ndarray) -> RGBAImage:
+    """An `RGBAImage` of an HxWx4 uint8 array."""
+    height, width = pixels.shape[:2]
+    return RGBAImage(width, height, np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
 
 
 def nonzero_bounds(mask: np.ndarray) -> Bounds | None:

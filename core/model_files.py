@@ -146,6 +146,14 @@ FULL_VAES = ModelFileKind(
     folder_marker="config.json",
     tool_subfolders=("models/VAE", "models/vae"),
 )
+# Face detectors for the face restorers (core/face_restore.py): OpenCV's YuNet, an ONNX file,
+# in ComfyUI's (facexlib's) folder name.
+FACE_DETECTORS = ModelFileKind(
+    subfolder="facedetection",
+    suffixes=(".onnx",),
+    folder_marker=None,
+    tool_subfolders=("models/facedetection",),
+)
 
 
 @dataclass(frozen=True)

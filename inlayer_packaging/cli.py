@@ -18,9 +18,11 @@ from inlayer.core.client import paths
 from inlayer.core.command_line import CommandError
 from inlayer.core.model_files import (
     CHECKPOINTS,
+    FACE_DETECTORS,
     HUB_FILE_PATTERNS,
     HUB_IGNORE_PATTERNS,
     LORAS,
+    OBJECT_REMOVERS,
     TINY_VAES,
     ModelFileKind,
 )
@@ -189,6 +191,21 @@ KNOWN_MODELS = {
         kind=TINY_VAES,
         patterns=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
+    # The restore modes' models (core/object_removal.py, core/face_restore.py).
+    "lama": KnownModel(
+        "smartywu/lama-big-safetensors",
+        "LaMa (big-lama): removes objects from a selection in seconds on a CPU (about 200 MB)",
+        ("big-lama", "lama"),
+        kind=OBJECT_REMOVERS,
+        single_file="model.safetensors",
+    ),
+    "yunet": KnownModel(
+        "opencv/face_detection_yunet",
+        "OpenCV's YuNet face detector: finds the faces that restore faces (about 230 KB)",
+        ("face_detection_yunet_2023mar",),
+        kind=FACE_DETECTORS,
+        single_file="face_detection_yunet_2023mar.onnx",
+    ),
     "sd-turbo": KnownModel(
         "stabilityai/sd-turbo",
         "SD-Turbo (SD 2.1 family): a distilled model, good pictures in 1-4 steps (about 5 GB)",
@@ -215,7 +232,7 @@ def pull_target(model: str, settings: Settings) -> tuple[str, Path]:
     """The repo id to download and the folder it goes to (named as `inlayer models` lists it)."""
     known = KNOWN_MODELS.get(model)
     if known:
-        name = model + (".safetensors" if known.single_file else "")
+        name = model + (Path(known.single_file).suffix if known.single_file else "")
         return known.repo_id, settings.download_dir / known.kind.subfolder / name
     if model.count("/") != 1 or not all(model.split("/")):
         raise CommandError(
@@ -230,7 +247,8 @@ def existing_copy(model: str, target: Path, settings: Settings) -> Path | None:
     known checkpoint file, in any models folder (AUTOMATIC1111's and ComfyUI's included)."""
     known = KNOWN_MODELS.get(model)
     kind = known.kind if known else CHECKPOINTS
-    names = [f"{name}.safetensors" for name in known.checkpoint_names] if known else []
+    suffix = Path(known.single_file).suffix if known and known.single_file else ".safetensors"
+    names = [f"{name}{suffix}" for name in known.checkpoint_names] if known else []
     folders = [target.parent, *(d / kind.subfolder for d in settings.all_models_dirs)]
     for folder in dict.fromkeys(folders):
         candidate = folder / target.name
@@ -306,7 +324,12 @@ def pull(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    use = {LORAS: "LoRA", TINY_VAES: "tiny autoencoder"}.get(known.kind if known else CHECKPOINTS)
+    use = {
+        LORAS: "LoRA",
+        TINY_VAES: "tiny autoencoder",
+        OBJECT_REMOVERS: "remover (remove's --remover)",
+        FACE_DETECTORS: "face detector",
+    }.get(known.kind if known else CHECKPOINTS)
     name = target.stem if target.suffix else target.name
     print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")
     return 0

@@ -57,6 +57,13 @@ from inlayer.core.client.protocol import (
 from inlayer.core.engine import image_array
 from inlayer.core.images import encode_image, full_size_images, open_image
 
+from .a1111_faces import (
+    extras_face_restore,
+    face_restore_request,
+    face_restorers_answer,
+    restore_faces_field,
+    with_restored_faces,
+)
 from .a1111_fields import EXTRAS_FIELDS, IMG2IMG_FIELDS, TXT2IMG_FIELDS, check_fields
 from .a1111_options import OWN_VAE, A1111Options, check_option, strip_hash
 from .jobs import Job, QueueFull
@@ -245,6 +252,7 @@ def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -
         "vae": _vae(body, service, options),
         # A1111 clients show /progress's current_image; a latent preview per step is cheap.
         "preview_interval": 1,
+        **restore_faces_field(body, service),
     }
 
 
@@ -725,7 +733,7 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.get("/face-restorers")
     async def face_restorers() -> list[dict[str, Any]]:
-        return []
+        return face_restorers_answer(service)
 
     @router.get("/realesrgan-models")
     async def realesrgan_models() -> list[dict[str, Any]]:
@@ -785,17 +793,49 @@ def a1111_router(service: Service) -> APIRouter:
         options.update(body)
         return None
 
+    async def job_result(request: Request, edit: EditRequest) -> EditResult:
+        """The result of a job the route runs for its own purposes; its failure as an error."""
+        try:
+            job = service.submit(edit, source="a1111")
+        except InvalidRequest as error:
+            raise as_a1111(error) from None
+        await _wait(request, service, job)
+        status = service.queue.status(job)
+        if status.state == JobState.FAILED:
+            raise as_a1111(status.failure())
+        assert status.result is not None
+        return status.result
+
+    async def with_faces(request: Request, body: ExtrasBody, image: str) -> str:
+        """An extras image with its faces restored where the body asks (a1111_faces.py)."""
+        asked = extras_face_restore(body, service)
+        if asked is None:
+            return image
+        restorer, visibility = asked
+        decoded = decode_image(image, "image", service.limits.max_pixels).convert("RGBA")
+        pixels = np.asarray(decoded)
+        result = await job_result(request, face_restore_request(pixels, restorer))
+        return await asyncio.to_thread(
+            png_base64, with_restored_faces(pixels, result, visibility), result.parameters
+        )
+
     @router.post("/extra-single-image")
-    async def extra_single_image(body: ExtrasSingleBody) -> dict[str, Any]:
+    async def extra_single_image(request: Request, body: ExtrasSingleBody) -> dict[str, Any]:
         check_fields(body.model_dump(exclude_unset=True), EXTRAS_FIELDS)
         image = await asyncio.to_thread(upscale, body, body.image, "image", service)
-        return {"html_info": "", "image": image}
+        return {"html_info": "", "image": await with_faces(request, body, image)}
 
     @router.post("/extra-batch-images")
-    async def extra_batch_images(body: ExtrasBatchBody) -> dict[str, Any]:
+    async def extra_batch_images(request: Request, body: ExtrasBatchBody) -> dict[str, Any]:
         check_fields(body.model_dump(exclude_unset=True), EXTRAS_FIELDS)
         images = [
-            await asyncio.to_thread(upscale, body, item.data, f"imageList.{index}.data", service)
+            await with_faces(
+                request,
+                body,
+                await asyncio.to_thread(
+                    upscale, body, item.data, f"imageList.{index}.data", service
+                ),
+            )
             for index, item in enumerate(body.imageList)
         ]
         return {"html_info": "", "images": images}

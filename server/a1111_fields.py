@@ -82,7 +82,10 @@ _COMMON = (
     _refused("subseed_strength", (None, 0, 0.0), "variation seeds: use another seed instead"),
     _no_op("seed_resize_from_h", (None, 0, -1), "Inlayer does not resize seeds"),
     _no_op("seed_resize_from_w", (None, 0, -1), "Inlayer does not resize seeds"),
-    _refused("restore_faces", _OFF, "no face restorer is installed (GET face-restorers)"),
+    _supported(
+        "restore_faces",
+        "restores the faces of each image with the first face restorer of GET face-restorers",
+    ),
     _refused("tiling", _OFF, "tiling textures are not available yet"),
     _no_op("do_not_save_samples", ANY, "Inlayer saves nothing on the server"),
     _no_op("do_not_save_grid", ANY, "Inlayer saves nothing on the server"),
@@ -167,10 +170,18 @@ EXTRAS_FIELDS: tuple[FieldRule, ...] = (
     _no_op("show_extras_results", ANY, "the images are always in the answer"),
     _refused("upscaler_2", _NONE, "one upscaler at a time: upscale again with another"),
     _no_op("extras_upscaler_2_visibility", ANY, "read only with upscaler_2"),
-    _no_op("upscale_first", ANY, "Inlayer has no face restorer to order it against"),
-    _refused("gfpgan_visibility", (None, 0, 0.0), "no face restorer is installed"),
-    _refused("codeformer_visibility", (None, 0, 0.0), "no face restorer is installed"),
-    _no_op("codeformer_weight", ANY, "read only with codeformer_visibility"),
+    _no_op("upscale_first", ANY, "Inlayer restores faces after the upscale, whatever its value"),
+    _supported(
+        "gfpgan_visibility",
+        "restores faces with the first face restorer named GFPGAN (else the first listed), "
+        "blended by this visibility",
+    ),
+    _supported(
+        "codeformer_visibility",
+        "restores faces with the first face restorer named CodeFormer (else the first "
+        "listed), blended by this visibility; one of the two visibilities at a time",
+    ),
+    _supported("codeformer_weight", "CodeFormer's fidelity (0 = most restored, 1 = most kept)"),
 )
 # The options that change generation, in a call's `override_settings` or stored with POST
 # /sdapi/v1/options (a1111_options.py checks their values); any other option is stored and read

@@ -99,6 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inlayer.core.engine import Engine
+    from inlayer.core.restoration_models import ModelSource
     from inlayer.core.settings import SettingsError
 
     from .app import create_app
@@ -148,6 +149,7 @@ def serve(args: argparse.Namespace) -> int:
         limits=Limits(max_body_bytes=max_body, max_pixels=args.max_pixels),
         content_credentials=settings.content_credentials,
         a1111_options_path=paths.config_dir() / "a1111-options.json",
+        list_image_models=ModelSource(registry).names_by_field,
     )
     app = create_app(
         service,

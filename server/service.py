@@ -15,6 +15,8 @@ from pathlib import Path
 from fastapi.responses import JSONResponse
 
 from inlayer.core.client.protocol import (
+    IMAGE_MODEL_FIELDS,
+    REMOVER_FILL,
     VAE_FULL,
     VAE_TINY,
     AddOnInfo,
@@ -27,6 +29,7 @@ from inlayer.core.client.protocol import (
     ModelNotFound,
     ServerBusy,
     TooLarge,
+    split_name_value,
 )
 
 from .jobs import Job, JobQueue
@@ -79,6 +82,7 @@ class Service:
         list_add_ons: Callable[[], list[AddOnInfo]] = list,
         content_credentials: bool = False,
         a1111_options_path: Path | None = None,
+        list_image_models: Callable[[], dict[str, list[str]]] = dict,
     ) -> None:
         self.queue = queue
         self.list_models = list_models
@@ -88,6 +92,8 @@ class Service:
         self.limits = limits
         self.content_credentials = content_credentials  # sign the images the routes return
         self.a1111_options_path = a1111_options_path  # where POST /sdapi/v1/options keeps them
+        # The image models each request field may name (restoration_models.image_model_names)
+        self.list_image_models = list_image_models
 
     def check_model(self, name: str, field_name: str = "model") -> None:
         """Only names the registry lists: a client must never make the server open a path."""
@@ -115,6 +121,17 @@ class Service:
                     f"(or {VAE_FULL!r}, {VAE_TINY!r})",
                 )
 
+    def check_image_models(self, request: EditRequest) -> None:
+        """Only image models the registry lists, by name: never a path."""
+        listed = self.list_image_models()
+        for field_name in IMAGE_MODEL_FIELDS:
+            names = listed.get(field_name, [])
+            name, _ = split_name_value(getattr(request, field_name))
+            if name and name != REMOVER_FILL and name not in names:
+                raise InvalidRequest(
+                    field_name, f"{name!r} is not a model this server has for it: {names}"
+                )
+
     def check_pixels(self, field_name: str, width: int, height: int) -> None:
         """Refuse a canvas of more pixels than this server's limit (before anything is made of
         that size)."""
@@ -132,6 +149,7 @@ class Service:
             self.check_pixels("width", request.width or 0, request.height or 0)
         self.check_model(request.model)
         self.check_add_ons(request)
+        self.check_image_models(request)
         return self.queue.submit(request, source)
 
     def job(self, job_id: str) -> Job:

@@ -79,7 +79,7 @@ def plan_canvas(
     - `grow`, `feather`, `strength`: the request's, which decide how much context it needs.
     """
     if selection is None:
-        if mode in (Mode.INPAINT, Mode.FILL):
+        if mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE):
             raise CanvasRefused(NO_SELECTION)
         if mode == Mode.TXT2IMG:
             return CanvasPlan(Bounds.of(image), read_pixels=False, read_mask=False)

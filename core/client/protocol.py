@@ -49,6 +49,9 @@ class Mode(str, enum.Enum):
     IMG2IMG = "img2img"  # transform the canvas (or only its masked part) by `strength`
     TXT2IMG = "txt2img"  # generate from noise into the mask, or the whole canvas
     FILL = "fill"  # weight-free fill of the masked area from its surroundings (no model)
+    REMOVE = "remove"  # take out what the mask covers: a big-mask inpainting model, no prompt
+    RESTORE = "restore"  # restore faces, denoise, repair JPEG artifacts, colorize (no prompt)
+    SELECT = "select"  # the subject of the layer (or under the selection) as a mask
 
 
 # The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
@@ -82,7 +85,18 @@ DIGITAL_SOURCE_TYPES = {
     Mode.INPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.IMG2IMG: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.FILL: IPTC_DIGITAL_SOURCE_TYPE + "compositeSynthetic",
+    Mode.REMOVE: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    Mode.RESTORE: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    # A selection keeps the source's own pixels; only its alpha is the model's.
+    Mode.SELECT: IPTC_DIGITAL_SOURCE_TYPE + "algorithmicallyEnhanced",
 }
+
+# Modes that take no prompt: their layers are named after the mode.
+PROMPTLESS_MODES = (Mode.FILL, Mode.REMOVE, Mode.RESTORE, Mode.SELECT)
+# The request's `remover` that asks for the weight-free fill even where a model is installed.
+REMOVER_FILL = "fill"
+# The request fields that name an image model (``NAME[:NUMBER]``).
+IMAGE_MODEL_FIELDS = ("remover", "restore_faces", "denoise", "colorize")
 
 
 class FillMode(str, enum.Enum):
@@ -269,6 +283,18 @@ class Mask:
 # --------------------------------------------------------------------------------------------
 
 
+def split_name_value(text: str) -> tuple[str, float | None]:
+    """``NAME[:NUMBER]`` as (name, number or None). A colon followed by no number belongs to
+    the name (``C:\\loras\\x.safetensors``)."""
+    name, colon, tail = text.strip().rpartition(":")
+    if colon and name:
+        try:
+            return name.strip(), float(tail)
+        except ValueError:
+            pass
+    return text.strip(), None
+
+
 @dataclass(frozen=True)
 class LoraChoice:
     """A LoRA a request applies on top of its model, and how strongly (0 = not at all)."""
@@ -279,14 +305,9 @@ class LoraChoice:
     @staticmethod
     def parse(text: str) -> LoraChoice:
         """``NAME_OR_PATH[:SCALE]``, as the command line and A1111's ``<lora:NAME:SCALE>`` write
-        it. A colon followed by no number belongs to the name (``C:\\loras\\x.safetensors``)."""
-        name, colon, tail = text.strip().rpartition(":")
-        if colon and name:
-            try:
-                return LoraChoice(name.strip(), float(tail))
-            except ValueError:
-                pass
-        return LoraChoice(text.strip())
+        it (`split_name_value`)."""
+        name, scale = split_name_value(text)
+        return LoraChoice(name) if scale is None else LoraChoice(name, scale)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "scale": self.scale}
@@ -312,6 +333,13 @@ class EditRequest:
     - txt2img: `image` optional (it gives the canvas size and, with a `mask`, where to generate);
       without an image, `width` and `height` give the canvas size.
     - fill: needs `image` and a non-empty `mask`; uses no model.
+    - remove: needs `image` and a non-empty `mask`; no prompt (`remover`, `refine`).
+    - restore: needs `image` and at least one of `restore_faces`, `denoise`, `colorize`; with a
+      `mask`, only the masked part.
+    - select: needs `image`; with a `mask`, the subject under it. The result's alpha is the mask.
+
+    Remove (without `refine`), restore and select run deterministic models: one image whatever
+    `count`.
     """
 
     mode: Mode
@@ -341,6 +369,15 @@ class EditRequest:
     # the last already, so 1 and 2 are the same there
     noise_seed_delta: int = 0  # A1111's eta_noise_seed_delta: the noise an ancestral or SDE
     # sampler adds at each step comes from seed + this; 0 = from the initial noise's generator
+    # remove: a model in inpaint/ (name or path); "" = the first installed, else the
+    # weight-free fill; "fill" = the weight-free fill
+    remover: str = ""
+    refine: float = 0.0  # remove: strength of a diffusion pass over the removal; 0 = none
+    # Any mode: "MODEL[:FIDELITY]", a face restorer in facerestore_models/ run over the result
+    # (fidelity 0-1: CodeFormer's weight, else a blend with the unrestored face); "" = none
+    restore_faces: str = ""
+    denoise: str = ""  # restore: "MODEL[:STRENGTH]", a repair model (denoise, JPEG artifacts)
+    colorize: str = ""  # restore: "MODEL[:STRENGTH]", a colorization model (DDColor)
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -358,9 +395,9 @@ class EditRequest:
                     f"is {self.mask.width}x{self.mask.height} but the image is "
                     f"{self.image.width}x{self.image.height}; they must match",
                 )
-        if self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and self.image is None:
+        if self.mode != Mode.TXT2IMG and self.image is None:
             raise InvalidRequest("image", f"{self.mode.value} needs an image")
-        needs_mask = self.mode in (Mode.INPAINT, Mode.FILL)
+        needs_mask = self.mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE)
         if needs_mask and (self.mask is None or self.mask.is_empty()):
             raise InvalidRequest("mask", f"{self.mode.value} needs a selection: the mask is empty")
         if self.mode == Mode.TXT2IMG and self.image is None:
@@ -425,6 +462,27 @@ class EditRequest:
         ):
             raise InvalidRequest(
                 "noise_seed_delta", f"is {self.noise_seed_delta!r}; use 0 … 2^32-1 (0 = none)"
+            )
+        self._validate_restoration()
+
+    def _validate_restoration(self) -> None:
+        """The fields of remove and restore: model references with an optional number."""
+        for name in IMAGE_MODEL_FIELDS:
+            text = getattr(self, name)
+            if not isinstance(text, str) or len(text) > MAX_REFERENCE_CHARS:
+                raise InvalidRequest(name, f"must be text of at most {MAX_REFERENCE_CHARS} chars")
+            model, value = split_name_value(text)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise InvalidRequest(name, f"{model}: {value:g} must be in [0, 1]")
+        if not isinstance(self.refine, (int, float)) or not 0.0 <= self.refine <= 1.0:
+            raise InvalidRequest("refine", f"is {self.refine!r}; it must be in [0, 1] (0 = off)")
+        if self.refine and self.mode != Mode.REMOVE:
+            raise InvalidRequest("refine", "refines a remove; other modes have strength")
+        if self.mode == Mode.RESTORE and not (self.restore_faces or self.denoise or self.colorize):
+            raise InvalidRequest(
+                "restore_faces",
+                "restore needs something to do: restore_faces, denoise or colorize "
+                "(--faces, --denoise, --colorize)",
             )
 
     def _validate_loras(self) -> None:
@@ -641,8 +699,8 @@ class EditResult:
     def layer_name(self, image: GeneratedImage, max_prompt_chars: int = 48) -> str:
         """The name the plug-ins give the layer holding `image`: the prompt and the seed."""
         mode = self.parameters.get("mode", "")
-        if mode == Mode.FILL.value:  # no prompt, and the seed changes nothing worth naming
-            return "Inlayer fill"
+        if mode in (m.value for m in PROMPTLESS_MODES):  # the seed changes little worth naming
+            return f"Inlayer {mode}"
         prompt = " ".join(str(self.parameters.get("prompt", "")).split())
         if len(prompt) > max_prompt_chars:
             prompt = prompt[: max_prompt_chars - 1] + "…"

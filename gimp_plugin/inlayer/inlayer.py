@@ -52,6 +52,7 @@ from inlayer_client.protocol import (  # noqa: E402
     RGBAImage,
 )
 from inlayer_dialog import run_dialog  # noqa: E402
+from inlayer_remove import ONE_CLICK_MODES, REMOVE_BLURB, REMOVE_LABEL, REMOVE_PROCEDURE  # noqa: E402
 from inlayer_repeat import REPEAT_PROCEDURE, create_repeat_procedure, remember_inpaint  # noqa: E402
 
 PLUG_IN_NAME = "inlayer"
@@ -99,6 +100,7 @@ TASKS = {
         "_Fill Selection (no model)...",
         "Fill the selection from its surroundings without a model",
     ),
+    REMOVE_PROCEDURE: Task(Mode.REMOVE, REMOVE_LABEL, REMOVE_BLURB),
 }
 
 
@@ -339,7 +341,7 @@ def insert_results(
 
 def run_task(procedure, run_mode, image, drawables, config, _data):
     task = TASKS[procedure.get_name()]
-    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE and task.mode not in ONE_CLICK_MODES
     if interactive and not run_dialog(procedure, task.mode, image, drawables, config, PLUG_IN_NAME):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:

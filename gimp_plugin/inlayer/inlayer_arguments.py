@@ -243,7 +243,7 @@ def strength_argument(mode: Mode) -> FloatArgument:
 
 def arguments_for(mode: Mode) -> tuple[Argument, ...]:
     """The arguments of `mode`'s procedure, in the order its dialog shows them."""
-    if mode == Mode.FILL:  # no model: only where to fill
+    if mode in (Mode.FILL, Mode.REMOVE):  # no prompt: only where to fill
         return (GROW, FEATHER)
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
     return (

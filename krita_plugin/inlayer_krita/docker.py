@@ -42,10 +42,16 @@ KINDS = {
     "inpaint": Mode.INPAINT,
     "transform": Mode.IMG2IMG,
     "generate": Mode.TXT2IMG,
+    "remove": Mode.REMOVE,
 }
 # The buttons whose strength the user sets, each its own (Generate starts from noise).
 STRENGTH_KINDS = ("inpaint", "transform")
-BUTTON_TEXT = {"inpaint": "Inpaint", "transform": "Transform", "generate": "Generate"}
+BUTTON_TEXT = {
+    "inpaint": "Inpaint",
+    "transform": "Transform",
+    "generate": "Generate",
+    "remove": "Remove",
+}
 # The preset box: what it shows, and the request's `preset` for it.
 PRESET_CHOICES = (
     ("For this device", ""),
@@ -191,6 +197,7 @@ class InlayerDocker(DockWidget):
             ("inpaint", "Repaint the selection, by Inpaint strength"),
             ("transform", "Transform the layer or its selected part, by Transform strength"),
             ("generate", "Generate into the selection, or the whole image, from noise"),
+            ("remove", "Remove what the selection covers, filled from its surroundings; no prompt"),
         ):
             button = QtWidgets.QPushButton(BUTTON_TEXT[kind])
             button.setToolTip(tip)

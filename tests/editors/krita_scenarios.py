@@ -369,6 +369,31 @@ def docker_add_ons(document, source) -> dict[str, Any]:
     return found
 
 
+def docker_remove(document, source) -> dict[str, Any]:
+    """The docker's Remove on a selection (20, 20, 16 × 16): one new masked layer above the
+    source, the source untouched, no prompt needed."""
+    from inlayer_krita.docker import InlayerDocker
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    docker.refresh_connection()
+    settle()
+    docker.prompt_edit.setPlainText("")
+    names_before, before = layer_names(document), digest(source, document)
+    job = docker.start("remove")
+    wait_for(job)
+    settle()
+    added = [node for node in document.topLevelNodes() if node.name() not in names_before]
+    return {
+        "error": str(job.error) if job is not None and job.error else "",
+        "message": docker.message_label.text(),
+        "button": docker.buttons["remove"].text(),
+        "layers": [describe_layer(node, document) for node in added],
+        "names_after": layer_names(document),
+        "source_unchanged": digest(source, document) == before,
+    }
+
+
 def docker_and_switch(first, source) -> dict[str, Any]:
     """The docker starts a job on document `first`; the user switches to another document; the
     result lands in `first`."""
@@ -795,6 +820,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (errors, None),
     (queue_and_cancel, None),
     (docker_settings_session, "fourth"),
+    (docker_remove, "remove"),  # only when asked for
     (live_painting, "live"),  # only when asked for: its server has the fast preset
     (server_crash, None),  # only when asked for: the test kills and restarts the server
     (docker_add_ons, "fifth"),  # only when asked for: its server has LoRAs and autoencoders
@@ -808,7 +834,14 @@ else:
         entry
         for entry in SCENARIOS
         if entry[0]
-        not in (docker_settings_session, live_painting, server_crash, docker_add_ons, live_latency)
+        not in (
+            docker_settings_session,
+            live_painting,
+            server_crash,
+            docker_add_ons,
+            live_latency,
+            docker_remove,
+        )
     ]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer

@@ -96,6 +96,15 @@ def _scenarios(server: ServerProcess) -> list[dict]:
             "procedure": "inlayer-fill",
         },
         {
+            "name": "remove_selection",
+            "server": good,
+            "image": {
+                **canvas_with_offset_layer,
+                "selection": {"rect": [28, 18, 24, 20], "feather": GIMP_FEATHER},
+            },
+            "procedure": "inlayer-remove",
+        },
+        {
             "name": "fill_gray16_selection",
             "server": good,
             "image": {
@@ -318,6 +327,18 @@ def test_fill_with_selection_beyond_the_layer(gimp_run: dict) -> None:
     assert mask_at(result, 45, 35) == 255
     assert mask_at(result, placed.right - 1, placed.bottom - 1) < 128
     assert result["parasite"]["mode"] == "fill"
+
+
+def test_remove_selection_gives_one_masked_layer_and_leaves_the_source(gimp_run: dict) -> None:
+    seen = scenario(gimp_run, "remove_selection")
+    assert_added_above_source(seen, count=1)
+    (result,) = seen["results"]
+    placed = layer_bounds(result)
+    assert placed.contains(Bounds(28, 18, 24, 20)), placed
+    assert mask_at(result, 40, 28) == 255, "the middle of the selection is removed"
+    assert mask_at(result, placed.x, placed.y) < 128, "the corner lies outside the selection"
+    assert result["parasite"]["mode"] == "remove"
+    assert result["name"] == "Inlayer remove"
 
 
 def test_fill_on_a_16_bit_grayscale_layer_with_a_feathered_selection(gimp_run: dict) -> None:

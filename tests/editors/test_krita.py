@@ -287,6 +287,7 @@ def test_the_docker_starts_with_the_defaults_the_buttons_promise(findings: dict[
         "inpaint": "Inpaint 100 %",
         "transform": "Transform 60 %",
         "generate": "Generate",
+        "remove": "Remove",
     }
     assert (untouched["preset"], untouched["steps"]) == ("", 0), "steps and preset: the device's"
 
@@ -514,3 +515,27 @@ def test_hand_edited_settings_come_back_valid_and_a_gone_model_is_named(
     # What Krita keeps now is valid, and the stale model is gone from it.
     kept = krita_sessions["kept_after_hand_edited"]
     assert (kept["model"], kept["steps"], kept["transform_strength_percent"]) == ("", "0", "100")
+
+
+@pytest.fixture(scope="module")
+def remove_findings(chroot_root: Path, inlayer_server: ServerProcess) -> Iterator[dict[str, Any]]:
+    """One Krita launch running only the docker's Remove."""
+    workspace = new_krita_home(chroot_root, inlayer_server)
+    try:
+        yield run_krita(workspace, inlayer_server, scenarios=["docker_remove"])
+    finally:
+        shutil.rmtree(workspace.host_dir, ignore_errors=True)
+
+
+def test_the_docker_remove_gives_one_masked_layer_and_leaves_the_source(
+    remove_findings: dict[str, Any],
+) -> None:
+    found = scenario(remove_findings, "docker_remove")
+    assert found["error"] == "" and found["message"].startswith("Added 1 layer"), found
+    assert found["button"] == "Remove"
+    [layer] = found["layers"]
+    assert_result_layer_around(layer, Bounds(20, 20, 16, 16), margin=4 + 8)
+    assert layer["name"] == "Inlayer remove"
+    names = found["names_after"]
+    assert names.index(layer["name"]) == names.index("source") + 1
+    assert found["source_unchanged"]

@@ -27,7 +27,7 @@ def plan(mode: Mode, **situation: object) -> CanvasPlan:
     return plan_canvas(mode, image=IMAGE, **{**GROWTH, **situation})
 
 
-@pytest.mark.parametrize("mode", [Mode.INPAINT, Mode.FILL])
+@pytest.mark.parametrize("mode", [Mode.INPAINT, Mode.FILL, Mode.REMOVE])
 def test_modes_that_repaint_a_selection_refuse_without_one(mode: Mode) -> None:
     with pytest.raises(CanvasRefused, match="selection is empty") as refused:
         plan(mode, source=OFFSET_LAYER, selection=None)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from inlayer.core import cli, content_credentials
-from inlayer.core.client.protocol import Mode
+from inlayer.core.client.protocol import PROMPTLESS_MODES, Mode
 from inlayer.core.provenance import (
     DIGITAL_SOURCE_TYPES,
     IPTC_TERMS,
@@ -20,6 +20,7 @@ from inlayer.core.provenance import (
     read_origin,
     xmp_packet,
 )
+from tests.fixtures.image_models import DRUNET
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 
 WIDTH, HEIGHT = 64, 48
@@ -38,13 +39,22 @@ def files(tmp_path, monkeypatch):
     return tmp_path
 
 
-def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str) -> None:
+def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str, repair: str = "") -> None:
     arguments = ["run", mode.value, "--out", str(files / out), "--seed", "4", *extra]
     if mode != Mode.TXT2IMG:
         arguments += ["--image", str(files / "in.png")]
-    if mode in (Mode.INPAINT, Mode.FILL):
+    if mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE):
         arguments += ["--mask", str(files / "mask.png")]
-    if mode != Mode.FILL:
+    if mode == Mode.REMOVE:
+        arguments += ["--remover", "fill"]
+    if mode == Mode.SELECT:  # noise has no subject: a red square on grey has one
+        picture = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+        picture[12:36, 20:44] = (200, 30, 30)
+        Image.fromarray(picture).save(files / "subject.png")
+        arguments += ["--image", str(files / "subject.png")]
+    if mode == Mode.RESTORE:
+        arguments += ["--denoise", repair]
+    if mode not in PROMPTLESS_MODES:
         model = TINY_SD15_INPAINTING if mode == Mode.INPAINT else TINY_SD15
         arguments += ["--models-dir", str(tiny_models_dir), "--model", model, "--steps", "2"]
         arguments += ["--prompt", "a lighthouse <at> dusk & more"]
@@ -55,8 +65,14 @@ def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str) -> None:
 
 @pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
-def test_each_written_file_names_its_digital_source_type(files, tiny_models_dir, mode, suffix):
-    run(files, tiny_models_dir, mode, f"out{suffix}")
+def test_each_written_file_names_its_digital_source_type(
+    files, tiny_models_dir, mode, suffix, request
+):
+    repair = ""
+    if mode == Mode.RESTORE:  # a repair model's file
+        models = request.getfixturevalue("restoration_models_dir")
+        repair = str(models / "upscale_models" / f"{DRUNET}.safetensors")
+    run(files, tiny_models_dir, mode, f"out{suffix}", repair=repair)
 
     origin = read_origin(files / f"out{suffix}")
     assert origin.digital_source_type == DIGITAL_SOURCE_TYPES[mode]
@@ -64,7 +80,7 @@ def test_each_written_file_names_its_digital_source_type(files, tiny_models_dir,
     assert origin.creator_tool.startswith("Inlayer ")
     assert origin.parameters["mode"] == mode.value
     assert origin.parameters["seed"] == 4
-    if mode != Mode.FILL:
+    if mode not in PROMPTLESS_MODES:
         assert origin.prompt == "a lighthouse <at> dusk & more"
         assert origin.ai_system == f"Inlayer ({origin.parameters['model']})"
     if suffix == ".png":  # AUTOMATIC1111's generation data, which image browsers show
@@ -78,6 +94,9 @@ def test_the_digital_source_type_follows_what_each_mode_makes():
         Mode.INPAINT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.IMG2IMG: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.FILL: IPTC_TERMS + "compositeSynthetic",
+        Mode.REMOVE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
+        Mode.RESTORE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
+        Mode.SELECT: IPTC_TERMS + "algorithmicallyEnhanced",
     }
 
 
