@@ -30,6 +30,7 @@ from inlayer.core.client.protocol import (
 )
 
 from .jobs import Job, JobQueue
+from .replicas import LOCAL_BACKEND, ReplicaInfo
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class Service:
         list_add_ons: Callable[[], list[AddOnInfo]] = list,
         content_credentials: bool = False,
         a1111_options_path: Path | None = None,
+        describe_replicas: Callable[[], list[ReplicaInfo]] = list,
+        backend: str = LOCAL_BACKEND,
     ) -> None:
         self.queue = queue
         self.list_models = list_models
@@ -88,6 +91,8 @@ class Service:
         self.limits = limits
         self.content_credentials = content_credentials  # sign the images the routes return
         self.a1111_options_path = a1111_options_path  # where POST /sdapi/v1/options keeps them
+        self.describe_replicas = describe_replicas  # the engines that run jobs, for health
+        self.backend = backend  # where jobs run: "local" (this process) or "ray" (Ray Serve)
 
     def check_model(self, name: str, field_name: str = "model") -> None:
         """Only names the registry lists: a client must never make the server open a path."""
