@@ -15,6 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from inlayer.core.client.http_client import HttpClient
+from inlayer.core.client.protocol import AuthenticationFailed, InvalidRequest
+from inlayer.core.client.remote_server import (
+    RemoteServer,
+    load_remote_server,
+    save_remote_server,
+)
 from inlayer.server.user_tokens import TokenError, UserTokens, add_token, revoke_token
 from tests.fixtures.server import REPO_ROOT, ServerProcess, running_server
 from tests.server.helpers import exchange
@@ -185,3 +192,49 @@ def test_tls_listens_beyond_loopback_and_speaks_https(
             plain.request("GET", "/v1/health")
             plain.getresponse()
         assert "plain HTTP" not in server.log()
+
+
+def test_the_plug_ins_server_settings_reach_a_remote_server_with_a_user_token(
+    inlayer_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client the plug-ins carry, with the URL and token of their settings (remote.json in
+    this artist's own config folder), not the server's config folder."""
+    monkeypatch.setenv("INLAYER_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("INLAYER_SERVER", raising=False)
+    monkeypatch.delenv("INLAYER_TOKEN", raising=False)
+    token = add_token("grace", inlayer_server.config_dir / "tokens.json")
+    try:
+        save_remote_server(f"  {inlayer_server.url}/ ", token)
+        assert (tmp_path / "remote.json").stat().st_mode & 0o077 == 0
+        client = HttpClient()
+        assert client.url == inlayer_server.url
+        assert "tiny-sd15" in [model.name for model in client.models()]
+        # The environment still wins over the settings.
+        monkeypatch.setenv("INLAYER_SERVER", "http://127.0.0.1:9")
+        assert HttpClient().url == "http://127.0.0.1:9"
+        monkeypatch.delenv("INLAYER_SERVER")
+        # An empty URL goes back to the local server.
+        assert save_remote_server("", "") is None
+        assert load_remote_server() is None
+    finally:
+        revoke_token("grace", inlayer_server.config_dir / "tokens.json")
+    with pytest.raises(AuthenticationFailed, match="plug-in's server settings"):
+        save_remote_server(inlayer_server.url, token)
+        HttpClient().models()
+
+
+def test_wrong_server_settings_name_the_field_and_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INLAYER_CONFIG_DIR", str(tmp_path))
+    save_remote_server("https://inlayer.example.com", "kept")
+    with pytest.raises(InvalidRequest) as raised:
+        save_remote_server("inlayer.example.com", "token")
+    assert raised.value.field == "server URL"
+    assert "https://inlayer.example.com or" in raised.value.message
+    with pytest.raises(InvalidRequest, match="port that is not a number"):
+        save_remote_server("http://host:port", "token")
+    with pytest.raises(InvalidRequest) as raised:
+        save_remote_server("https://other.example.com", "  ")
+    assert raised.value.field == "token"
+    assert load_remote_server() == RemoteServer("https://inlayer.example.com", "kept")
