@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray-address",
         default=None,
         metavar="ADDRESS",
-        help="with --backend ray: the Ray cluster to join (e.g. ray://head:10001 or auto); "
+        help="with --backend ray: the Ray cluster to join (auto, or HEAD:6379; run the server on "
+        "a node of the cluster); "
         "default: start a Ray instance on this machine",
     )
     parser.add_argument(

@@ -177,14 +177,17 @@ class EngineReplica:
 
     @serve.multiplexed(max_num_models_per_replica=1)
     async def _hold(self, model: str) -> str:
-        """Tells Serve's router which model this replica holds: the engine loads it in the job
-        itself (and keeps one at a time, as `max_num_models_per_replica` says)."""
+        """Tells Serve's router which model this replica holds. Called after each job with the
+        model the engine has in memory then (it keeps one at a time, as
+        `max_num_models_per_replica` says), not with the one a job asked for: a job that fails
+        before loading its model leaves the previous one in memory."""
         return model
 
-    async def run(self, request: EditRequest) -> AsyncIterator[ReplicaEvent]:
-        model = serve.get_multiplexed_model_id()
-        if model:
+    async def _record_models(self) -> None:
+        for model in self._registry.loaded_models():
             await self._hold(model)
+
+    async def run(self, request: EditRequest) -> AsyncIterator[ReplicaEvent]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[ReplicaEvent | None] = asyncio.Queue()
         cancel = threading.Event()
@@ -210,7 +213,9 @@ class EngineReplica:
         except asyncio.CancelledError:  # the front cancelled the call: stop after this step
             cancel.set()
             raise
-        yield await finished
+        outcome = await finished
+        await self._record_models()  # before the front learns the outcome and routes again
+        yield outcome
 
     def _run(
         self, request: EditRequest, on_progress: ProgressCallback, cancel: threading.Event

@@ -5,6 +5,7 @@ through Ray, a replica killed mid-job, health. One server (one Ray instance) for
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -13,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from inlayer.core.client.protocol import InvalidRequest, JobState, Progress
-from tests.fixtures.models import TINY_SD15
+from inlayer.core.client.protocol import (
+    InlayerError,
+    InvalidRequest,
+    JobState,
+    Progress,
+    ServerBusy,
+)
+from tests.fixtures.models import TINY_SD15, TINY_SD15_SINGLE
 from tests.fixtures.server import ServerProcess, start_server
-from tests.server.helpers import exchange, inpaint_request, long_request
+from tests.server.helpers import decode_png, exchange, inpaint_request, long_request, post_json
 
 pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install inlayer[ray])")
 
@@ -173,3 +180,96 @@ def test_a_bad_request_fails_in_the_replica_with_its_field(ray_server: ServerPro
         ray_server.client(timeout=60).run(inpaint_request(steps=2, strength=0.1))
     assert raised.value.field == "strength"
     assert "runs no step" in raised.value.message
+
+
+def test_the_a1111_routes_and_the_guard_front_the_replicas(ray_server: ServerProcess) -> None:
+    request = {"prompt": "a lighthouse", "seed": 42, "steps": 2, "width": 64, "height": 48}
+    answer = post_json(ray_server, "/sdapi/v1/txt2img", {**request, "batch_size": 2})
+    assert answer.status == 200, answer.body
+    pixels = [decode_png(image) for image in answer.json()["images"]]
+    assert [p.shape[:2] for p in pixels] == [(48, 64), (48, 64)]
+    assert post_json(ray_server, "/sdapi/v1/txt2img", request, auth=None).status == 401
+    foreign = exchange(ray_server, "GET", "/v1/models", headers={"Host": "evil.example:80"})
+    assert foreign.status == 421
+
+
+def test_jobs_go_to_the_replica_that_holds_their_model(ray_server: ServerProcess) -> None:
+    """Two models on two replicas, alternating jobs: each job finds its model warm (the router
+    prefers it); a router blind to models would swap them about every other job."""
+    client = ray_server.client(timeout=120)
+    models = (TINY_SD15, TINY_SD15_SINGLE)
+
+    def holders() -> dict[str, int]:
+        return {r["models"][0]: r["pid"] for r in health(ray_server)["replicas"] if r["models"]}
+
+    for index in range(6):  # until each replica holds one of the two
+        client.run(inpaint_request(seed=index, model=models[index % 2]))
+        time.sleep(1.0)  # Serve tells the router which replica holds which model
+        if set(holders()) == set(models):
+            break
+    placed = holders()
+    assert set(placed) == set(models)
+    for index in range(6):
+        client.run(inpaint_request(seed=index, model=models[index % 2]))
+        time.sleep(1.0)
+        assert holders() == placed
+
+
+def test_the_queue_limit_holds_across_replicas(ray_server: ServerProcess) -> None:
+    """One running job per replica, then the queue's 8 (the default --queue-size), then busy."""
+    client = ray_server.client(timeout=60)
+    running = [client.submit(long_request(model=TINY_SD15)) for _ in range(2)]
+    submitted = list(running)
+    try:
+        wait_for(
+            lambda: all(client.status(job).state == JobState.RUNNING for job in running),
+            "a job on each replica",
+        )
+        submitted += [client.submit(inpaint_request(model=TINY_SD15)) for _ in range(8)]
+        with pytest.raises(ServerBusy) as raised:
+            client.submit(inpaint_request(model=TINY_SD15))
+        assert raised.value.retry_after >= 1
+        assert health(ray_server)["queue_length"] == 10
+    finally:
+        for job in reversed(submitted):
+            client.cancel(job)
+    wait_for(lambda: health(ray_server)["queue_length"] == 0, "the queue to empty", 60)
+
+
+def placement(resources: dict[str, float], replicas=None, gpus=None) -> tuple[float, int, int]:
+    from inlayer.core.settings import Settings
+    from inlayer.server.ray_backend import RayBackend
+
+    settings = Settings()
+    backend = RayBackend(
+        settings, settings.model_registry(), address=None, replicas=replicas, gpus_per_replica=gpus
+    )
+    return backend._placement(resources)
+
+
+def test_replicas_default_to_one_per_gpu_else_one_on_all_the_cpus() -> None:
+    assert placement({"CPU": 32, "GPU": 4}) == (1.0, 1, 4)
+    assert placement({"CPU": 32, "GPU": 2}, gpus=0.5) == (0.5, 1, 4)
+    assert placement({"CPU": 16}) == (0.0, 16, 1)
+    assert placement({"CPU": 2}, replicas=2) == (0.0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("resources", "replicas", "gpus", "words"),
+    [
+        (
+            {"CPU": 8},
+            None,
+            1.0,
+            "--gpus-per-replica: 1 GPUs per replica, but the Ray cluster has 0",
+        ),
+        ({"CPU": 8, "GPU": 2}, 3, None, "--replicas: 3 replicas of 1 GPUs need 3 GPUs"),
+        ({"CPU": 2}, 3, None, "--replicas: 3 replicas need a CPU each, but the Ray cluster has 2"),
+        ({"CPU": 2}, 0, None, "--replicas: 0 replicas; use 1 or more"),
+    ],
+)
+def test_replicas_the_cluster_cannot_hold_are_refused_clearly(
+    resources: dict[str, float], replicas, gpus, words: str
+) -> None:
+    with pytest.raises(InlayerError, match=re.escape(words)):
+        placement(resources, replicas, gpus)
