@@ -41,6 +41,7 @@ import ray
 import ray.exceptions
 from ray import serve
 from ray.serve.config import RequestRouterConfig
+from ray.serve.exceptions import ReplicaUnavailableError
 from ray.serve.request_router import (
     FIFOMixin,
     MultiplexMixin,
@@ -263,9 +264,16 @@ class ReplicaRunner:
                     return _outcome(event)
                 if on_progress is not None:
                     on_progress(event.progress)
-        except (ray.exceptions.RayError, asyncio.CancelledError, CancelledError) as error:
+        except (
+            ray.exceptions.RayError,
+            ReplicaUnavailableError,
+            asyncio.CancelledError,
+            CancelledError,
+        ) as error:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled") from None
+            if not isinstance(error, (ray.exceptions.RayActorError, ReplicaUnavailableError)):
+                raise  # not a lost replica: the queue reports it as an internal error
             where = f" {replica.replica} (pid {replica.pid} on {replica.node})" if replica else ""
             raise ReplicaLost(
                 f"the Ray Serve replica{where} running this job stopped before it finished "
