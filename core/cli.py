@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from inlayer.packaging import cli as packaging_commands
 from inlayer.server import cli as serve_command
+from inlayer.server import user_tokens as token_command
 
 from .client.protocol import (
     MAX_CLIP_SKIP,
@@ -512,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Each `register` adds its parsers, giving each a handler with `set_defaults(handler=fn)`,
     # where `fn(args) -> int` returns the exit code.
     serve_command.register(commands)  # inlayer serve
+    token_command.register(commands)  # inlayer token add|revoke|list
     packaging_commands.register(commands)  # inlayer install-plugins, inlayer config
     packaging_commands.register_models(models_commands)  # inlayer models pull
     return parser

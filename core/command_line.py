@@ -19,9 +19,15 @@ class CommandError(Exception):
 
 
 def add_model_options(
-    parser: argparse.ArgumentParser, *, device: bool = True, allow_pickle: bool = False
+    parser: argparse.ArgumentParser,
+    *,
+    device: bool = True,
+    allow_pickle: bool = False,
+    more_backends: tuple[str, ...] = (),
+    more_backends_help: str = "",
 ) -> None:
-    """--models-dir (repeatable), and optionally --device with --backend, and --allow-pickle."""
+    """--models-dir (repeatable), and optionally --device with --backend, and --allow-pickle.
+    `more_backends`: other --backend values a command takes (`inlayer serve --backend ray`)."""
     parser.add_argument(
         "--models-dir",
         action="append",
@@ -39,11 +45,12 @@ def add_model_options(
         )
         parser.add_argument(
             "--backend",
-            choices=BACKEND_CHOICES,
+            choices=BACKEND_CHOICES + more_backends,
             default=None,
             help="what computes the model on the CPU: torch, or openvino (the UNet and tiny "
-            "autoencoder converted once; needs inlayer[openvino]); default: config.ini, else "
-            "torch",
+            "autoencoder converted once; needs inlayer[openvino])"
+            + more_backends_help
+            + "; default: config.ini, else torch",
         )
     if allow_pickle:
         parser.add_argument(

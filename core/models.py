@@ -381,6 +381,11 @@ class ModelRegistry:
             self._full_vae_kept = (key, loaded)
         return self._full_vae_kept[1]
 
+    def loaded_models(self) -> list[str]:
+        """The names of the models in memory now (the server's health reports them)."""
+        with self._lock:
+            return [self._in_memory.loaded.info.name] if self._in_memory is not None else []
+
     def unload(self) -> None:
         """Free the loaded model (and the GPU memory it held)."""
         with self._lock:

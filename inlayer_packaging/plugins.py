@@ -56,6 +56,7 @@ REQUIRED_CLIENT_MODULES = (
     "bounds.py",
     "canvas.py",
     "paths.py",
+    "remote_server.py",
 )
 
 KRITARC_SECTION = "python"

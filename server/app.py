@@ -21,7 +21,9 @@ from inlayer.core.client.protocol import InlayerError, InvalidRequest, ServerBus
 from .a1111 import a1111_router
 from .auth import A1111_PREFIX, GuardMiddleware
 from .jobs import QueueFull
+from .replicas import replica_to_json
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
+from .user_tokens import UserTokens
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -56,11 +58,13 @@ def create_app(
     token: str,
     hosts: frozenset[str] | None,
     a1111_without_token: bool = False,
+    user_tokens: UserTokens | None = None,
 ) -> FastAPI:
     """The ASGI app: the routes behind the token/Host/Origin/size guard.
 
     `a1111_without_token`: the /sdapi/v1 routes answer without the token (`a1111_auth = none`);
-    the caller allows it only on loopback."""
+    the caller allows it only on loopback. `user_tokens`: per-user tokens the guard accepts too
+    (`inlayer token add`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +90,7 @@ def create_app(
         hosts=hosts,
         max_body_bytes=service.limits.max_body_bytes,
         open_prefixes=(A1111_PREFIX,) if a1111_without_token else (),
+        user_tokens=user_tokens,
     )
     return app
 
@@ -125,15 +130,23 @@ _ENVELOPE_BODY = {
 
 def _add_v1_routes(app: FastAPI, service: Service) -> None:
     @app.get("/v1/health", tags=["v1"])
-    async def health() -> dict:
-        """Version, device and queue length. Needs no token."""
-        return wire.health_to_json(
-            ServerHealth(
-                version=__version__,
-                device=service.device,
-                queue_length=service.queue.queue_length(),
-            )
-        )
+    def health() -> dict:
+        """Version, device and queue length, and the engines that run jobs: `backend` "local"
+        (one, in the server) or "ray" (Ray Serve replicas), each with its device, the models it
+        holds and whether it is busy. Needs no token."""
+        replicas = service.describe_replicas()
+        return {
+            **wire.health_to_json(
+                ServerHealth(
+                    version=__version__,
+                    device=service.device,
+                    queue_length=service.queue.queue_length(),
+                )
+            ),
+            "backend": service.backend,
+            "replica_count": len(replicas),
+            "replicas": [replica_to_json(replica) for replica in replicas],
+        }
 
     @app.get("/v1/models", tags=["v1"])
     async def models() -> list[dict]:

@@ -1,6 +1,7 @@
 """Who may talk to the server: the token, the Host and Origin checks, and the body size limit.
 
-- Every request but `/v1/health` needs the token: `Authorization: Bearer TOKEN`, or, on the
+- Every request but `/v1/health` needs the token (the server's, or a user's from `inlayer token
+  add`: user_tokens.py): `Authorization: Bearer TOKEN`, or, on the
   AUTOMATIC1111 routes and the API docs, HTTP Basic auth with the token as password (A1111
   clients and browsers send that). By the user's choice (`a1111_auth = none`), the A1111 routes
   answer without it; only on loopback, and the Host and Origin checks still apply.
@@ -30,6 +31,7 @@ from inlayer.core.client import paths
 from inlayer.core.client.protocol import AuthenticationFailed, InlayerError, TooLarge
 
 from .service import HTTP_STATUS_BY_CODE, error_body
+from .user_tokens import UserTokens
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -117,10 +119,13 @@ class GuardMiddleware:
         hosts: frozenset[str] | None,
         max_body_bytes: int,
         open_prefixes: tuple[str, ...] = (),
+        user_tokens: UserTokens | None = None,
     ) -> None:
-        """`open_prefixes`: paths that need no token (the Host and Origin checks still apply)."""
+        """`open_prefixes`: paths that need no token (the Host and Origin checks still apply).
+        `user_tokens`: per-user tokens accepted beside `token`."""
         self.app = app
         self.token = token.encode()
+        self.user_tokens = user_tokens
         self.hosts = hosts
         self.max_body_bytes = max_body_bytes
         self.open_prefixes = open_prefixes
@@ -195,12 +200,23 @@ class GuardMiddleware:
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer":
-            return hmac.compare_digest(credentials.strip().encode(), self.token)
+            return self._known(credentials.strip().encode())
         if scheme == "basic" and basic_allowed:
             try:
                 decoded = base64.b64decode(credentials.strip(), validate=True)
             except (binascii.Error, ValueError):
                 return False
             _, _, password = decoded.partition(b":")
-            return hmac.compare_digest(password, self.token)
+            return self._known(password)
         return False
+
+    def _known(self, token: bytes) -> bool:
+        """The server's token, or a user's that has not been revoked."""
+        if hmac.compare_digest(token, self.token):
+            return True
+        if self.user_tokens is None:
+            return False
+        try:
+            return self.user_tokens.owner(token.decode()) is not None
+        except UnicodeDecodeError:
+            return False

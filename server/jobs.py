@@ -1,4 +1,5 @@
-"""The job queue: first in, first out, bounded, with ONE worker thread that owns the engine.
+"""The job queue: first in, first out, bounded, with one worker thread per engine it drives:
+one by default (the local engine), one per Ray Serve replica with `inlayer serve --backend ray`.
 
 HTTP handlers only touch `Job` records under the queue's lock (microseconds): they never wait
 for the engine, so health and progress answer while a job runs. Finished jobs are kept for
@@ -104,11 +105,13 @@ class JobQueue:
         self,
         runner_factory: Callable[[], Runner],
         *,
+        workers: int = 1,
         max_queued: int = 8,
         keep_seconds: float = 600.0,
         keep_finished: int = 32,
     ) -> None:
-        """`runner_factory` builds the engine inside the worker thread, which then owns it."""
+        """`runner_factory` builds the engine inside each of the `workers` threads, which then
+        owns it. `max_queued` bounds the jobs waiting for any worker."""
         self._runner_factory = runner_factory
         self.max_queued = max_queued
         self.keep_seconds = keep_seconds
@@ -117,13 +120,17 @@ class JobQueue:
         self._wakeup = threading.Condition(self._lock)
         self._waiting: collections.deque[Job] = collections.deque()
         self._jobs: dict[str, Job] = {}
-        self._running: Job | None = None
+        self._running: list[Job] = []  # in the order they started
         self._stopping = False
         self._step_seconds = 1.0  # recent seconds per step, for Retry-After
-        self._thread = threading.Thread(target=self._work, name="inlayer-worker", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"inlayer-worker-{index}", daemon=True)
+            for index in range(workers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Cancel everything and let the worker finish its current step."""
@@ -132,11 +139,13 @@ class JobQueue:
             for job in self._waiting:
                 self._finish(job, JobState.CANCELLED, error="the server is shutting down")
             self._waiting.clear()
-            if self._running is not None:
-                self._running.cancel.set()
+            for job in self._running:
+                job.cancel.set()
             self._wakeup.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     # ---- called from HTTP handlers -----------------------------------------------------------
 
@@ -161,7 +170,7 @@ class JobQueue:
         with self._lock:
             position = 0
             if job.state == JobState.QUEUED:
-                position = self._waiting.index(job) + 1 + (self._running is not None)
+                position = self._waiting.index(job) + 1 + len(self._running)
             return JobStatus(
                 job_id=job.job_id,
                 state=job.state,
@@ -185,21 +194,22 @@ class JobQueue:
                 job.cancel.set()
 
     def running(self) -> Job | None:
+        """The running job that started first."""
         with self._lock:
-            return self._running
+            return self._running[0] if self._running else None
 
     def latest(self, source: str) -> Job | None:
         """The running job, else the most recently submitted one from `source`."""
         with self._lock:
-            if self._running is not None:
-                return self._running
+            if self._running:
+                return self._running[0]
             candidates = [j for j in self._jobs.values() if j.source == source]
             return max(candidates, key=lambda j: j.submitted_at, default=None)
 
     def queue_length(self) -> int:
-        """Jobs waiting plus the one running."""
+        """Jobs waiting plus the ones running."""
         with self._lock:
-            return len(self._waiting) + (self._running is not None)
+            return len(self._waiting) + len(self._running)
 
     # ---- the worker --------------------------------------------------------------------------
 
@@ -214,10 +224,10 @@ class JobQueue:
                 job = self._waiting.popleft()
                 job.state = JobState.RUNNING
                 job.started_at = time.monotonic()
-                self._running = job
+                self._running.append(job)
             self._run(runner, job)
             with self._lock:
-                self._running = None
+                self._running.remove(job)
 
     def _run(self, runner: Runner, job: Job) -> None:
         def on_progress(progress: Progress) -> None:
@@ -274,6 +284,6 @@ class JobQueue:
 
     def _retry_after(self) -> int:
         """Seconds until a queue slot is likely free: about one job's worth of steps."""
-        running = self._running
+        running = self._running[0] if self._running else None
         steps = running.total - running.step if running and running.total else 20
         return max(1, round(steps * self._step_seconds))

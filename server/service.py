@@ -33,6 +33,7 @@ from inlayer.core.client.protocol import (
 )
 
 from .jobs import Job, JobQueue
+from .replicas import LOCAL_BACKEND, ReplicaInfo
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Service:
         content_credentials: bool = False,
         a1111_options_path: Path | None = None,
         list_image_models: Callable[[], dict[str, list[str]]] = dict,
+        describe_replicas: Callable[[], list[ReplicaInfo]] = list,
+        backend: str = LOCAL_BACKEND,
     ) -> None:
         self.queue = queue
         self.list_models = list_models
@@ -94,6 +97,8 @@ class Service:
         self.a1111_options_path = a1111_options_path  # where POST /sdapi/v1/options keeps them
         # The image models each request field may name (restoration_models.image_model_names)
         self.list_image_models = list_image_models
+        self.describe_replicas = describe_replicas  # the engines that run jobs, for health
+        self.backend = backend  # where jobs run: "local" (this process) or "ray" (Ray Serve)
 
     def check_model(self, name: str, field_name: str = "model") -> None:
         """Only names the registry lists: a client must never make the server open a path."""

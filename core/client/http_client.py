@@ -8,8 +8,9 @@ plug-in shows as it is.
     result = client.run(request, on_progress=show, cancel=stop_event)
 
 Where the HTTP client finds the server: the `url`/`token` arguments, else the INLAYER_SERVER and
-INLAYER_TOKEN environment variables, else server.json and token in Inlayer's config folder
-(written by `inlayer serve`), else http://127.0.0.1:7878.
+INLAYER_TOKEN environment variables, else the remote server of the plug-ins' settings
+(remote.json: remote_server.py), else server.json and token in Inlayer's config folder (written
+by `inlayer serve`), else http://127.0.0.1:7878.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .protocol import (
     ServerHealth,
     error_from,
 )
+from .remote_server import load_remote_server
 
 SERVER_ENV = "INLAYER_SERVER"
 TOKEN_ENV = "INLAYER_TOKEN"
@@ -72,13 +74,17 @@ class HttpClient(Client):
     ) -> None:
         """`timeout`: seconds one HTTP exchange may take. `reconnect_seconds`: how long `wait`
         keeps trying when the connection drops mid-job before it gives up."""
+        remote = None if url or os.environ.get(SERVER_ENV) else load_remote_server()
         # A server found through the config folder may move: a restarted `inlayer serve` writes
-        # its new address there. One named by the caller or the environment stays where it is.
-        self._follows_config_folder = not (url or os.environ.get(SERVER_ENV))
+        # its new address there. One named by the caller, the environment or the plug-ins'
+        # settings stays where it is.
+        self._follows_config_folder = not (url or os.environ.get(SERVER_ENV) or remote)
         if token:
             self.token, self._token_source = token, "the caller"
         elif os.environ.get(TOKEN_ENV):
             self.token, self._token_source = os.environ[TOKEN_ENV], TOKEN_ENV
+        elif remote is not None:
+            self.token, self._token_source = remote.token, "the plug-in's server settings"
         else:
             self.token, self._token_source = _token_from_file(), str(paths.token_path())
         self._token_from_folder = self._token_source == str(paths.token_path())
@@ -87,6 +93,7 @@ class HttpClient(Client):
         self._point_at(
             url
             or os.environ.get(SERVER_ENV)
+            or (remote.url if remote else None)
             or _server_info_url()
             or f"http://{paths.DEFAULT_HOST}:{paths.DEFAULT_PORT}"
         )
@@ -281,7 +288,8 @@ class HttpClient(Client):
                 )
             return AuthenticationFailed(
                 f"The Inlayer server at {self.url} refused the token from {self._token_source}: "
-                f"use that server's token (its {paths.token_path().name} file, or {TOKEN_ENV})."
+                f"use that server's token (its {paths.token_path().name} file, or {TOKEN_ENV}), "
+                "or one its administrator made for you (`inlayer token add NAME`)."
             )
         if status == 429:
             wait = retry_after or "a few"

@@ -54,6 +54,7 @@ from inlayer_client.protocol import (  # noqa: E402
 from inlayer_dialog import run_dialog  # noqa: E402
 from inlayer_remove import ONE_CLICK_MODES, REMOVE_BLURB, REMOVE_LABEL, REMOVE_PROCEDURE  # noqa: E402
 from inlayer_repeat import REPEAT_PROCEDURE, create_repeat_procedure, remember_inpaint  # noqa: E402
+from inlayer_server_settings import SERVER_PROCEDURE, create_server_procedure  # noqa: E402
 
 PLUG_IN_NAME = "inlayer"
 MENU_PATH = "<Image>/Filters/Inlayer"
@@ -394,7 +395,7 @@ def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
 
 class InlayerPlugIn(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [*TASKS, REPEAT_PROCEDURE]
+        return [*TASKS, REPEAT_PROCEDURE, SERVER_PROCEDURE]
 
     def do_set_i18n(self, _name):
         return False
@@ -402,6 +403,8 @@ class InlayerPlugIn(Gimp.PlugIn):
     def do_create_procedure(self, name):
         if name == REPEAT_PROCEDURE:
             return create_repeat_procedure(self, MENU_PATH)
+        if name == SERVER_PROCEDURE:
+            return create_server_procedure(self, MENU_PATH, PLUG_IN_NAME)
         task = TASKS[name]
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_task, None)
         procedure.set_image_types("RGB*, GRAY*")

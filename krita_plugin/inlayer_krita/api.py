@@ -12,8 +12,8 @@ the document unchanged.
 
 Options are `EditRequest` fields: negative_prompt, strength, steps, guidance, seed, count,
 scheduler, model, fill, grow, feather. `client=` picks another server connection (default:
-`inlayer_client.http_client.connect()`, configured by INLAYER_SERVER / INLAYER_TOKEN or Inlayer's
-config folder).
+`inlayer_client.http_client.connect()`, configured by INLAYER_SERVER / INLAYER_TOKEN, the
+docker's Server… settings or Inlayer's config folder).
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ def default_client() -> inlayer_client.Client:
     if _default_client is None:
         _default_client = inlayer_client.connect()
     return _default_client
+
+
+def forget_client() -> None:
+    """Connect anew on next use (after the user picked another server)."""
+    global _default_client
+    _default_client = None
 
 
 def wait(job: Job) -> None:

@@ -31,6 +31,7 @@ from .inlayer_client.protocol import (
 )
 from .jobs import Job, job_queue
 from .qt import QtCore, QtGui, QtWidgets, Signal
+from .server_settings import ServerSettingsDialog
 
 DOCKER_ID = "inlayer_docker"
 HEALTH_INTERVAL_MS = 10_000
@@ -122,7 +123,12 @@ class InlayerDocker(DockWidget):
         refresh.setText("↻")
         refresh.setToolTip("Check the connection and reload the model list")
         refresh.clicked.connect(self.refresh_connection)
+        server = QtWidgets.QToolButton()
+        server.setText("Server…")
+        server.setToolTip("Use a server on another machine: its URL and your token")
+        server.clicked.connect(self.edit_server)
         status_row.addWidget(self.status_label, 1)
+        status_row.addWidget(server)
         status_row.addWidget(refresh)
         layout.addLayout(status_row)
 
@@ -271,6 +277,11 @@ class InlayerDocker(DockWidget):
         call.finished.connect(lambda: self._calls.remove(call))
         self._calls.append(call)
         call.start()
+
+    def edit_server(self) -> None:
+        if ServerSettingsDialog(self).exec():
+            api.forget_client()  # the next call connects to the server just chosen
+            self.refresh_connection()
 
     def refresh_connection(self) -> None:
         if any(call.isRunning() for call in self._calls):
