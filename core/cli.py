@@ -21,6 +21,8 @@ from inlayer.server import cli as serve_command
 from .client.protocol import (
     MAX_COUNT,
     MAX_PIXELS,
+    REFINE_AUTO,
+    REFINE_OFF,
     SCHEDULERS,
     VAE_FULL,
     VAE_TINY,
@@ -167,11 +169,27 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feather", type=int, default=8, help="px of soft mask edge")
     parser.add_argument("--fill", choices=[fill.value for fill in FillMode], default="auto")
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
+    parser.add_argument(
+        "--refine",
+        choices=[REFINE_AUTO, REFINE_OFF],
+        default=REFINE_AUTO,
+        help="inpaint/img2img: refine a result larger than the model's size at full resolution "
+        "in tiles (auto: when it is scaled up by about 1.2× a side or more)",
+    )
+    parser.add_argument(
+        "--extend",
+        default="",
+        metavar="LEFT,TOP,RIGHT,BOTTOM",
+        help="outpaint: px to add on each side",
+    )
+    parser.add_argument(
+        "--aspect", default="", metavar="W:H", help="outpaint: grow the canvas to 16:9, 4:3, …"
+    )
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
     mode = Mode(args.mode)
-    if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and args.image is None:
+    if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.OUTPAINT) and args.image is None:
         raise CommandError(f"{mode.value} needs --image")
     if mode in (Mode.INPAINT, Mode.FILL) and args.mask is None:
         raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
@@ -199,9 +217,26 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         feather=args.feather,
         width=args.width,
         height=args.height,
+        refine=args.refine,
+        extend=parse_extend(args.extend),
+        aspect=args.aspect,
     )
     request.validate()
     return request
+
+
+def parse_extend(text: str) -> tuple[int, int, int, int]:
+    """``LEFT,TOP,RIGHT,BOTTOM`` px (empty: nothing) as `EditRequest.extend` takes them."""
+    if not text:
+        return (0, 0, 0, 0)
+    parts = text.split(",")
+    try:
+        left, top, right, bottom = (int(part) for part in parts)
+    except ValueError:
+        raise InvalidRequest(
+            "extend", f"{text!r}: write 4 px counts LEFT,TOP,RIGHT,BOTTOM, e.g. 0,0,256,0"
+        ) from None
+    return (left, top, right, bottom)
 
 
 def make_registry(args: argparse.Namespace) -> ModelRegistry:

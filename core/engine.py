@@ -14,13 +14,17 @@
 4. **Diffuse**: one pipeline call per variation on a CPU, all variations in one batched call on
    a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …), reporting
    progress after every step with a preview when due (the tiny autoencoder's where one fits the
-   model, else the linear latent map), and stopping at the next step when cancelled. Each
-   variation gives a `Variation`.
+   model, else the linear latent map), and stopping at the next step when cancelled; a `tiling`
+   request pads circularly (`seamless`). Each variation gives a `Variation`. When the context
+   is much larger than the working extent, each variation is then scaled to the context and
+   refined there in tiles at low strength (`tiled_refine`), so the result has detail at full
+   resolution.
 5. **Finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.OUTPAINT` runs as
+an inpaint of the grown canvas's new border (`outpaint.border_inpaint`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 
 from .client.bounds import Bounds, Extent, context_bounds
 from .client.protocol import (
+    REFINE_OFF,
     Cancelled,
     EditRequest,
     EditResult,
@@ -54,10 +59,19 @@ from .client.protocol import (
 from .fill import fill_masked
 from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
+from .outpaint import border_inpaint
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
 from .schedulers import make_scheduler
+from .seamless import circular_padding, resize_wrapping
+from .tiled_refine import (
+    RefinePlan,
+    RefineProgress,
+    refine_picture,
+    refine_plan,
+    with_surroundings,
+)
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -396,6 +410,10 @@ class Engine:
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
             asked = request  # what the result reports; `request` below is what the model runs
+            origin = (0, 0)  # where the request's canvas sits on the result's
+            if request.mode == Mode.OUTPAINT:
+                request, original = border_inpaint(request)
+                origin = (original.x, original.y)
             try:
                 # 2. Load the model, then the request's recipe and what it adds to the model.
                 request = self._as_the_model_runs_it(request)
@@ -410,11 +428,30 @@ class Engine:
                 watch.lap("load")
                 # 3. Prepare: mask, context, scale; the scheduler.
                 placement, pipeline_input = self._prepare(request, recipe, pipe, model, seed)
-                watch.lap("prepare")
-                # 4. Diffuse, with progress, previews and cancel.
-                variations = self._diffuse(
-                    request, recipe, pipe, model, pipeline_input, seed, preview, on_progress, cancel
+                refine = refine_plan(
+                    REFINE_OFF if request.tiling else request.refine,  # refine tiles never wrap
+                    placement.context.extent,
+                    placement.mask_bounds.relative_to(placement.context),
+                    pipeline_input.working,
+                    tile_side=model.native_side,
+                    steps=recipe.steps,
                 )
+                progress = RefineProgress(on_progress, refine, request.count)
+                watch.lap("prepare")
+                # 4. Diffuse, with progress, previews and cancel; refine at full size in tiles.
+                variations = self._diffuse(
+                    request, recipe, pipe, model, pipeline_input, seed, preview,
+                    progress.of_diffusion, cancel,
+                )  # fmt: skip
+                if refine is not None:
+                    variations = self._refine(
+                        request, recipe, model, placement, refine, variations, progress, cancel
+                    )
+                elif request.tiling:  # scaled to the canvas as the torus it is
+                    size = placement.context.extent
+                    variations = [
+                        Variation(v.seed, resize_wrapping(v.rgb, size)) for v in variations
+                    ]
                 watch.lap("diffusion")
                 # 5. Finish: scale back and blend.
                 images = self._finish(placement, variations)
@@ -424,9 +461,10 @@ class Engine:
                     raise
                 free_memory(self.device)
                 raise OutOfMemory(out_of_memory_message(self.device, request.mode)) from None
-            return edit_result(
+            result = edit_result(
                 asked, seed, model.info.name, placement.canvas, images, watch, recipe
             )
+            return dataclasses.replace(result, origin_x=origin[0], origin_y=origin[1])
 
     def _as_the_model_runs_it(self, request: EditRequest) -> EditRequest:
         """The one seam where a dedicated inpainting checkpoint takes txt2img and img2img: as
@@ -491,22 +529,75 @@ class Engine:
                 raise Cancelled("cancelled")
             call_seeds = seeds[first : first + batch]
             try:
-                output = pipe(
-                    **arguments,
-                    num_images_per_prompt=len(call_seeds),
-                    # One generator per variation: each draws the noise a call of its own would.
-                    # CPU generators draw the same noise whatever the device the pipeline runs on.
-                    generator=[torch.Generator("cpu").manual_seed(s) for s in call_seeds],
-                    callback_on_step_end=step_callback(
-                        request, first, len(call_seeds), preview, on_progress, cancel
-                    ),
-                )
+                with circular_padding(pipe, request.tiling):
+                    output = pipe(
+                        **arguments,
+                        num_images_per_prompt=len(call_seeds),
+                        # One generator per variation: each draws the noise a call of its own
+                        # would. CPU generators draw the same noise whatever the device.
+                        generator=[torch.Generator("cpu").manual_seed(s) for s in call_seeds],
+                        callback_on_step_end=step_callback(
+                            request, first, len(call_seeds), preview, on_progress, cancel
+                        ),
+                    )
             except _StopRun:
                 raise Cancelled("cancelled") from None
             for variation_seed, image in zip(call_seeds, output.images, strict=True):
                 rgb = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
                 variations.append(Variation(variation_seed, rgb))
         return variations
+
+    def _refine(
+        self,
+        request: EditRequest,
+        recipe: Recipe,
+        model: LoadedModel,
+        placement: Placement,
+        plan: RefinePlan,
+        variations: list[Variation],
+        progress: RefineProgress,
+        cancel: threading.Event | None,
+    ) -> list[Variation]:
+        """Step 4, second pass: each variation at the context's size, refined in tiles by the
+        model's img2img pipeline (a dedicated inpainting model's inpaint pipeline)."""
+        mode = Mode.INPAINT if model.info.inpainting else Mode.IMG2IMG
+        ref = request.model or self.registry.default_for(request.mode)
+        pipe, _ = self.registry.pipeline(ref, mode)
+        self.registry.equip(pipe, recipe)
+        pipe.scheduler = make_scheduler(recipe.scheduler, model.scheduler_config)
+        arguments = weighted_prompt_arguments(
+            pipe,
+            {
+                "prompt": request.prompt,
+                "negative_prompt": request.negative_prompt,
+                "guidance_scale": recipe.guidance,
+            },
+        )
+        original = context_blend = None
+        if request.image is not None and placement.blend is not None:
+            original = image_array(request.image)[placement.context.slices][..., :3]
+            context_blend = np.zeros(
+                (placement.context.height, placement.context.width), dtype=np.uint8
+            )
+            context_blend[placement.mask_bounds.relative_to(placement.context).slices] = (
+                placement.blend
+            )
+        refined = []
+        for index, variation in enumerate(variations):
+            picture = resize_rgb(variation.rgb, placement.context.extent)
+            rgb = refine_picture(
+                with_surroundings(picture, original, context_blend),
+                plan,
+                pipe=pipe,
+                arguments=arguments,
+                inpainting=model.info.inpainting,
+                seed=variation.seed,
+                multiple=model.vae_scale_factor,
+                on_step=progress.of_refine(index),
+                cancel=cancel,
+            )
+            refined.append(Variation(variation.seed, rgb))
+        return refined
 
     def _finish(self, placement: Placement, variations: list[Variation]) -> list[GeneratedImage]:
         """Step 5: each variation as a layer over the mask bounds."""

@@ -48,6 +48,7 @@ class Mode(str, enum.Enum):
     IMG2IMG = "img2img"  # transform the canvas (or only its masked part) by `strength`
     TXT2IMG = "txt2img"  # generate from noise into the mask, or the whole canvas
     FILL = "fill"  # weight-free fill of the masked area from its surroundings (no model)
+    OUTPAINT = "outpaint"  # grow the canvas (`extend` or `aspect`) and paint the new border
 
 
 # The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
@@ -71,6 +72,11 @@ class Preset(str, enum.Enum):
 VAE_FULL = "full"  # the model's own autoencoder
 VAE_TINY = "tiny"  # the installed tiny autoencoder that fits the model's family
 
+# What an `EditRequest.refine` takes (core/tiled_refine.py): refine a result larger than the
+# model's working size at full resolution in tiles, or not.
+REFINE_AUTO = "auto"
+REFINE_OFF = "off"
+
 
 # What each mode makes, in IPTC's words (https://cv.iptc.org/newscodes/digitalsourcetype/):
 # a picture a trained model made from a prompt; the input with a trained model's pixels in it;
@@ -81,6 +87,7 @@ DIGITAL_SOURCE_TYPES = {
     Mode.INPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.IMG2IMG: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.FILL: IPTC_DIGITAL_SOURCE_TYPE + "compositeSynthetic",
+    Mode.OUTPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
 }
 
 
@@ -334,6 +341,10 @@ class EditRequest:
     preset: str = ""  # "" = the device's default (fast on a CPU where installed); a `Preset`
     loras: tuple[LoraChoice, ...] = ()  # applied in order; the fast preset may add a speed LoRA
     vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
+    refine: str = REFINE_AUTO  # REFINE_AUTO: a full-resolution tiled pass when scaled up; "off"
+    extend: tuple[int, int, int, int] = (0, 0, 0, 0)  # outpaint: px added left, top, right, bottom
+    aspect: str = ""  # outpaint: grow the canvas to this aspect ratio, "W:H" (e.g. "16:9")
+    tiling: bool = False  # txt2img/img2img of the whole canvas: a texture that tiles seamlessly
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -351,7 +362,10 @@ class EditRequest:
                     f"is {self.mask.width}x{self.mask.height} but the image is "
                     f"{self.image.width}x{self.image.height}; they must match",
                 )
-        if self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and self.image is None:
+        if (
+            self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.OUTPAINT)
+            and self.image is None
+        ):
             raise InvalidRequest("image", f"{self.mode.value} needs an image")
         needs_mask = self.mode in (Mode.INPAINT, Mode.FILL)
         if needs_mask and (self.mask is None or self.mask.is_empty()):
@@ -403,6 +417,54 @@ class EditRequest:
         self._validate_loras()
         if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
             raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
+        if self.refine not in (REFINE_AUTO, REFINE_OFF):
+            raise InvalidRequest(
+                "refine", f"{self.refine!r} is unknown; choose {REFINE_AUTO!r} or {REFINE_OFF!r}"
+            )
+        self._validate_outpaint()
+        if not isinstance(self.tiling, bool):
+            raise InvalidRequest("tiling", f"is {self.tiling!r}; it must be true or false")
+        whole_picture = self.mode in (Mode.TXT2IMG, Mode.IMG2IMG)
+        if self.tiling and (not whole_picture or self.mask is not None):
+            part = "a selection" if whole_picture else self.mode.value
+            raise InvalidRequest(
+                "tiling",
+                f"works on whole pictures only (txt2img or img2img without a selection): "
+                f"{part} repaints a part "
+                f"whose edges are not the picture's edges, so there is nothing to wrap",
+            )
+
+    def _validate_outpaint(self) -> None:
+        extend = self.extend
+        if (
+            not isinstance(extend, (tuple, list))
+            or len(extend) != 4
+            or not all(isinstance(px, int) and not isinstance(px, bool) for px in extend)
+            or not all(0 <= px <= MAX_SIDE for px in extend)
+        ):
+            raise InvalidRequest(
+                "extend",
+                f"is {extend!r}; give 4 px counts LEFT,TOP,RIGHT,BOTTOM in [0, {MAX_SIDE}]",
+            )
+        if not isinstance(self.aspect, str):
+            raise InvalidRequest("aspect", "must be text W:H, e.g. 16:9")
+        if self.mode != Mode.OUTPAINT:
+            if any(extend) or self.aspect:
+                name = "aspect" if self.aspect else "extend"
+                raise InvalidRequest(name, f"only outpaint grows the canvas, not {self.mode.value}")
+            return
+        if self.mask is not None:
+            raise InvalidRequest("mask", "outpaint paints the new border; it takes no mask")
+        if self.aspect and any(extend):
+            raise InvalidRequest("aspect", "give either an aspect ratio or extend, not both")
+        if self.aspect:
+            parse_aspect(self.aspect)
+        elif not any(extend):
+            raise InvalidRequest(
+                "extend",
+                "extends by nothing; give px for at least one side (LEFT,TOP,RIGHT,BOTTOM) "
+                "or an aspect ratio",
+            )
 
     def _validate_loras(self) -> None:
         if not isinstance(self.loras, (tuple, list)) or len(self.loras) > MAX_LORAS:
@@ -465,11 +527,27 @@ class EditRequest:
                 raise InvalidRequest(
                     "fill", f"{values['fill']!r} is unknown; one of {[f.value for f in FillMode]}"
                 ) from None
+        if isinstance(values.get("extend"), list):  # JSON has no tuples
+            values["extend"] = tuple(values["extend"])
         if "loras" in values:
             if not isinstance(values["loras"], (list, tuple)):
                 raise InvalidRequest("loras", "must be a list of LoRAs")
             values["loras"] = tuple(LoraChoice.from_json(lora) for lora in values["loras"])
         return cls(image=image, mask=mask, **values)
+
+
+def parse_aspect(text: str) -> tuple[int, int]:
+    """An aspect ratio ``W:H`` (``16:9``, ``4:3``, ``1:1``, ``9:16`` …) as two integers ≥ 1."""
+    width, colon, height = text.strip().partition(":")
+    try:
+        ratio = (int(width), int(height))
+    except ValueError:
+        ratio = (0, 0)
+    if not colon or min(ratio) < 1 or max(ratio) > MAX_SIDE:
+        raise InvalidRequest(
+            "aspect", f"{text!r} is not an aspect ratio; write W:H with W, H ≥ 1, e.g. 16:9"
+        )
+    return ratio
 
 
 @dataclass(frozen=True)
@@ -599,6 +677,10 @@ class EditResult:
     canvas_height: int
     model: str = ""  # the model actually used ("" for fill)
     hint: str = ""  # one line for the user, e.g. how to make such edits faster ("" = none)
+    # Where the request's canvas sits on the result's (an outpaint grows it on the left and top
+    # too): an editor grows its canvas to canvas_width x canvas_height with this offset.
+    origin_x: int = 0
+    origin_y: int = 0
 
     def parameters_of(self, image: GeneratedImage) -> dict[str, Any]:
         """What reproduces this one variation: its own seed, one image, the model that ran."""
