@@ -22,7 +22,6 @@ from .client.protocol import (
     MAX_COUNT,
     MAX_PIXELS,
     REFINE_AUTO,
-    REFINE_OFF,
     SCHEDULERS,
     VAE_FULL,
     VAE_TINY,
@@ -171,10 +170,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
     parser.add_argument(
         "--refine",
-        choices=[REFINE_AUTO, REFINE_OFF],
         default=REFINE_AUTO,
+        metavar="auto|off|STRENGTH",
         help="inpaint/img2img: refine a result larger than the model's size at full resolution "
-        "in tiles (auto: when it is scaled up by about 1.2× a side or more)",
+        "in tiles (auto: when it is scaled up by about 1.2× a side or more); upscale: the "
+        "strength of that refine after the upscaler (default: none)",
+    )
+    parser.add_argument("--scale", type=int, default=2, help="upscale: by 2 or 4")
+    parser.add_argument(
+        "--upscaler",
+        default="",
+        help="upscale: a model from an upscale_models/ folder, a file, or Lanczos "
+        "(default: the first installed model, else Lanczos)",
     )
     parser.add_argument(
         "--extend",
@@ -189,7 +196,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
     mode = Mode(args.mode)
-    if mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.OUTPAINT) and args.image is None:
+    if (
+        mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.OUTPAINT, Mode.UPSCALE)
+        and not args.image
+    ):
         raise CommandError(f"{mode.value} needs --image")
     if mode in (Mode.INPAINT, Mode.FILL) and args.mask is None:
         raise CommandError(f"{mode.value} needs --mask (white = the area to repaint)")
@@ -218,6 +228,8 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         width=args.width,
         height=args.height,
         refine=args.refine,
+        scale=args.scale,
+        upscaler=args.upscaler,
         extend=parse_extend(args.extend),
         aspect=args.aspect,
     )

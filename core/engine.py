@@ -23,8 +23,9 @@
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.OUTPAINT` runs as
-an inpaint of the grown canvas's new border (`outpaint.border_inpaint`).
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model; `Mode.UPSCALE` an
+upscaler (`upscalers`), then, with a refine strength, the tiled refine with the model.
+`Mode.OUTPAINT` runs as an inpaint of the grown canvas's new border (`outpaint.border_inpaint`).
 """
 
 from __future__ import annotations
@@ -55,9 +56,17 @@ from .client.protocol import (
     Progress,
     ProgressCallback,
     RGBAImage,
+    refine_strength,
 )
 from .fill import fill_masked
-from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
+from .geometry import (
+    blend_mask,
+    layer_pixels,
+    nonzero_bounds,
+    resize_mask,
+    resize_rgb,
+    working_extent,
+)
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
 from .outpaint import border_inpaint
 from .presets import Recipe, recipe_for
@@ -68,10 +77,12 @@ from .seamless import circular_padding, resize_wrapping
 from .tiled_refine import (
     RefinePlan,
     RefineProgress,
+    plan_refine,
     refine_picture,
     refine_plan,
     with_surroundings,
 )
+from .upscalers import choose_upscaler, load_upscaler, upscale_rgba, upscaled_extent
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -409,6 +420,8 @@ class Engine:
             seed = request.seed if request.seed >= 0 else secrets.randbelow(SEED_RANGE)
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
+            if request.mode == Mode.UPSCALE:
+                return self._upscale(request, seed, watch, on_progress, cancel)
             asked = request  # what the result reports; `request` below is what the model runs
             origin = (0, 0)  # where the request's canvas sits on the result's
             if request.mode == Mode.OUTPAINT:
@@ -606,6 +619,60 @@ class Engine:
             GeneratedImage(rgba_image(finish(placement, variation.rgb)), x, y, variation.seed)
             for variation in variations
         ]
+
+    def _upscale(
+        self,
+        request: EditRequest,
+        seed: int,
+        watch: Stopwatch,
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> EditResult:
+        """Mode.UPSCALE: the canvas, or the rectangle around the selection, scaled by the
+        upscaler; then, when `refine` gives a strength, refined in tiles by the model."""
+        assert request.image is not None  # validate() checked
+        pixels = image_array(request.image)
+        area = Bounds.of(Extent(request.image.width, request.image.height))
+        if request.mask is not None:
+            area = nonzero_bounds(mask_array(request.mask)) or area
+        target = upscaled_extent(area.extent, request.scale)
+        catalog = self.registry.catalog
+        choice = choose_upscaler(catalog, request.upscaler)
+        upscaler = load_upscaler(choice, allow_pickle=catalog.allow_pickle, device=self.device)
+        watch.lap("load")
+        upscaled = upscale_rgba(pixels[area.slices], target, upscaler, cancel)
+        watch.lap("prepare")
+        strength = refine_strength(request.refine)
+        model_name, recipe = "", None
+        if strength:
+            whole = Bounds.of(target)
+            refine_request = dataclasses.replace(
+                request,
+                mode=Mode.IMG2IMG,
+                image=rgba_image(upscaled),
+                mask=None,
+                strength=strength,
+                refine=REFINE_OFF,
+            )
+            pipe, model = self._load(refine_request)
+            recipe = recipe_for(refine_request, model, catalog)
+            self.registry.equip(pipe, recipe)
+            plan = plan_refine(
+                target, whole, tile_side=model.native_side, steps=recipe.steps, strength=strength
+            )
+            placement = Placement(target, whole, whole, None, None)
+            (refined,) = self._refine(
+                refine_request, recipe, model, placement, plan,
+                [Variation(seed, np.ascontiguousarray(upscaled[..., :3]))],
+                RefineProgress(on_progress, plan, 1), cancel,
+            )  # fmt: skip
+            upscaled = np.dstack((refined.rgb, upscaled[..., 3]))
+            model_name = model.info.name
+        watch.lap("diffusion")
+        watch.skip("finish")
+        image = GeneratedImage(rgba_image(upscaled), 0, 0, seed)
+        result = edit_result(request, seed, model_name, target, [image], watch, recipe)
+        return dataclasses.replace(result, parameters=result.parameters | {"upscaler": choice.name})
 
     def _fill(self, request: EditRequest, seed: int, watch: Stopwatch) -> EditResult:
         """Mode.FILL: the masked area filled from its surroundings, no model."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .client.bounds import Bounds, Extent
-from .client.protocol import REFINE_AUTO, Cancelled, Progress, ProgressCallback
+from .client.protocol import Cancelled, Progress, ProgressCallback, refine_strength
 from .geometry import resize_rgb
 
 if TYPE_CHECKING:
@@ -70,13 +70,15 @@ def refine_plan(
     *,
     tile_side: int,
     steps: int,
-    strength: float = REFINE_STRENGTH,
 ) -> RefinePlan | None:
-    """The refine of a run whose request chose `refine`, or None when it has none: with
-    `REFINE_AUTO`, a run whose context (`mask_bounds` in its coordinates) has at least
+    """The refine of a run whose request chose `refine`, or None when it has none: unless
+    "off", a run whose context (`mask_bounds` in its coordinates) has at least
     `REFINE_THRESHOLD` times the pixels of its working extent refines, in tiles of the model's
-    native side, each running `steps` at `strength`."""
-    if refine != REFINE_AUTO or context.pixel_count < REFINE_THRESHOLD * working.pixel_count:
+    native side, each running `steps` at the request's strength (auto: `REFINE_STRENGTH`)."""
+    strength = refine_strength(refine)
+    if strength is None:
+        strength = REFINE_STRENGTH
+    if not strength or context.pixel_count < REFINE_THRESHOLD * working.pixel_count:
         return None
     return plan_refine(context, mask_bounds, tile_side=tile_side, steps=steps, strength=strength)
 

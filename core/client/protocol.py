@@ -49,6 +49,7 @@ class Mode(str, enum.Enum):
     TXT2IMG = "txt2img"  # generate from noise into the mask, or the whole canvas
     FILL = "fill"  # weight-free fill of the masked area from its surroundings (no model)
     OUTPAINT = "outpaint"  # grow the canvas (`extend` or `aspect`) and paint the new border
+    UPSCALE = "upscale"  # scale the canvas (or the selection) by `scale` with `upscaler`
 
 
 # The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
@@ -73,7 +74,8 @@ VAE_FULL = "full"  # the model's own autoencoder
 VAE_TINY = "tiny"  # the installed tiny autoencoder that fits the model's family
 
 # What an `EditRequest.refine` takes (core/tiled_refine.py): refine a result larger than the
-# model's working size at full resolution in tiles, or not.
+# model's working size at full resolution in tiles, or not; or the strength of that pass as a
+# number ("0.3"), which an upscale needs to refine at all.
 REFINE_AUTO = "auto"
 REFINE_OFF = "off"
 
@@ -88,6 +90,7 @@ DIGITAL_SOURCE_TYPES = {
     Mode.IMG2IMG: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.FILL: IPTC_DIGITAL_SOURCE_TYPE + "compositeSynthetic",
     Mode.OUTPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    Mode.UPSCALE: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
 }
 
 
@@ -341,10 +344,12 @@ class EditRequest:
     preset: str = ""  # "" = the device's default (fast on a CPU where installed); a `Preset`
     loras: tuple[LoraChoice, ...] = ()  # applied in order; the fast preset may add a speed LoRA
     vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
-    refine: str = REFINE_AUTO  # REFINE_AUTO: a full-resolution tiled pass when scaled up; "off"
+    refine: str = REFINE_AUTO  # a full-resolution tiled pass when scaled up; "off"; a strength
     extend: tuple[int, int, int, int] = (0, 0, 0, 0)  # outpaint: px added left, top, right, bottom
     aspect: str = ""  # outpaint: grow the canvas to this aspect ratio, "W:H" (e.g. "16:9")
     tiling: bool = False  # txt2img/img2img of the whole canvas: a texture that tiles seamlessly
+    scale: int = 2  # upscale: by 2 or 4
+    upscaler: str = ""  # upscale: "" = the first installed model, else Lanczos; or a name, a path
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -362,10 +367,8 @@ class EditRequest:
                     f"is {self.mask.width}x{self.mask.height} but the image is "
                     f"{self.image.width}x{self.image.height}; they must match",
                 )
-        if (
-            self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.OUTPAINT)
-            and self.image is None
-        ):
+        needs_image = (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.OUTPAINT, Mode.UPSCALE)
+        if self.mode in needs_image and self.image is None:
             raise InvalidRequest("image", f"{self.mode.value} needs an image")
         needs_mask = self.mode in (Mode.INPAINT, Mode.FILL)
         if needs_mask and (self.mask is None or self.mask.is_empty()):
@@ -417,10 +420,16 @@ class EditRequest:
         self._validate_loras()
         if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
             raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
-        if self.refine not in (REFINE_AUTO, REFINE_OFF):
-            raise InvalidRequest(
-                "refine", f"{self.refine!r} is unknown; choose {REFINE_AUTO!r} or {REFINE_OFF!r}"
-            )
+        refine_strength(self.refine)
+        if self.mode == Mode.UPSCALE:
+            if self.scale not in UPSCALE_FACTORS or isinstance(self.scale, bool):
+                raise InvalidRequest(
+                    "scale", f"is {self.scale!r}; upscale by one of {list(UPSCALE_FACTORS)}"
+                )
+            if self.tiling or any(self.extend) or self.aspect:
+                raise InvalidRequest("mode", "upscale neither tiles nor grows the canvas")
+        if not isinstance(self.upscaler, str) or len(self.upscaler) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest("upscaler", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
         self._validate_outpaint()
         if not isinstance(self.tiling, bool):
             raise InvalidRequest("tiling", f"is {self.tiling!r}; it must be true or false")
@@ -534,6 +543,29 @@ class EditRequest:
                 raise InvalidRequest("loras", "must be a list of LoRAs")
             values["loras"] = tuple(LoraChoice.from_json(lora) for lora in values["loras"])
         return cls(image=image, mask=mask, **values)
+
+
+UPSCALE_FACTORS = (2, 4)
+
+
+def refine_strength(refine: str) -> float | None:
+    """The strength an `EditRequest.refine` asks for: None for REFINE_AUTO (the engine's),
+    0 for REFINE_OFF, else its number in (0, 1]."""
+    if refine == REFINE_AUTO:
+        return None
+    if refine == REFINE_OFF:
+        return 0.0
+    try:
+        strength = float(refine)
+    except (TypeError, ValueError):
+        strength = -1.0
+    if not 0.0 < strength <= 1.0:
+        raise InvalidRequest(
+            "refine",
+            f"{refine!r} is unknown; choose {REFINE_AUTO!r}, {REFINE_OFF!r} or a strength in "
+            "(0, 1], e.g. '0.3'",
+        )
+    return strength
 
 
 def parse_aspect(text: str) -> tuple[int, int]:

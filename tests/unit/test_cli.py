@@ -83,6 +83,13 @@ def test_outpaint_to_an_aspect_ratio_writes_the_grown_canvas(files, tiny_models_
     assert np.array_equal(written[:, 9 : 9 + WIDTH, :3], read(files / "in.png")[..., :3])
 
 
+def test_upscale_with_lanczos_when_no_upscaler_is_installed(files, tiny_models_dir):
+    out = files / "big.png"
+    arguments = ["run", "upscale", "--image", str(files / "in.png"), "--scale", "4"]
+    code = cli.main([*arguments, "--out", str(out), "--models-dir", str(tiny_models_dir)])
+    assert code == 0 and read(out).shape == (4 * HEIGHT, 4 * WIDTH, 4)
+
+
 def test_fill_works_without_any_model(files, tmp_path):
     code = cli.main(
         ["run", "fill", "--image", str(files / "in.png"), "--mask", str(files / "mask.png"),
@@ -131,6 +138,8 @@ BAD_INPUTS = {
     "aspect wide": (["outpaint", *IMAGE, "--aspect", "wide"], "W:H"),
     "extend by nothing": (["outpaint", *IMAGE, "--extend", "0,0,0,0"], "extends by nothing"),
     "extend of 3 sides": (["outpaint", *IMAGE, "--extend", "1,2,3"], "LEFT,TOP,RIGHT,BOTTOM"),
+    "upscale by 3": (["upscale", *IMAGE, "--scale", "3"], "scale"),
+    "unknown refine": (["img2img", *IMAGE, "--refine", "always"], "refine"),
 }
 
 
