@@ -82,7 +82,13 @@ from .tiled_refine import (
     refine_plan,
     with_surroundings,
 )
-from .upscalers import choose_upscaler, load_upscaler, upscale_rgba, upscaled_extent
+from .upscalers import (
+    choose_upscaler,
+    load_upscaler,
+    upscale_rgb,
+    upscale_rgba,
+    upscaled_extent,
+)
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -595,9 +601,17 @@ class Engine:
             context_blend[placement.mask_bounds.relative_to(placement.context).slices] = (
                 placement.blend
             )
+        upscaler = None  # scale up with the request's upscaler model (A1111's hr_upscaler)
+        if request.upscaler:
+            catalog = self.registry.catalog
+            upscaler = load_upscaler(
+                choose_upscaler(catalog, request.upscaler),
+                allow_pickle=catalog.allow_pickle,
+                device=self.device,
+            )
         refined = []
         for index, variation in enumerate(variations):
-            picture = resize_rgb(variation.rgb, placement.context.extent)
+            picture = upscale_rgb(variation.rgb, placement.context.extent, upscaler, cancel)
             rgb = refine_picture(
                 with_surroundings(picture, original, context_blend),
                 plan,
@@ -653,6 +667,7 @@ class Engine:
                 mask=None,
                 strength=strength,
                 refine=REFINE_OFF,
+                upscaler="",  # the picture is upscaled already
             )
             pipe, model = self._load(refine_request)
             recipe = recipe_for(refine_request, model, catalog)

@@ -36,6 +36,7 @@ from .model_files import (
     side_config_folder,
 )
 from .tiny_vae import TinyVaeFile, find_tiny_vaes, load_tiny_vae, scale_factor
+from .upscalers import installed_upscalers
 
 if TYPE_CHECKING:
     import torch
@@ -285,9 +286,14 @@ class ModelRegistry:
         return self.catalog.default_for(mode)
 
     def add_ons(self) -> list[AddOnInfo]:
-        """The LoRAs, then the tiny autoencoders, a request may add to its model."""
+        """The LoRAs, then the tiny autoencoders, a request may add to its model; then the
+        upscaler models an upscale may use."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
-        return loras + [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+        return (
+            loras
+            + [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+            + installed_upscalers(self.catalog)
+        )
 
     # --- loading -------------------------------------------------------------------------------
 

@@ -19,7 +19,15 @@ import cv2
 import numpy as np
 
 from .client.bounds import Bounds, Extent
-from .client.protocol import MAX_PIXELS, MAX_SIDE, Cancelled, InvalidRequest
+from .client.protocol import (
+    MAX_PIXELS,
+    MAX_SIDE,
+    AddOnInfo,
+    AddOnKind,
+    Cancelled,
+    InvalidRequest,
+)
+from .geometry import resize_rgb
 from .image_models import ImageModel, load_image_model
 from .model_files import UPSCALERS, ModelCatalog
 
@@ -42,6 +50,15 @@ def upscaler_choices(catalog: ModelCatalog) -> list[UpscalerChoice]:
     for model_file in catalog.find(UPSCALERS):
         found.setdefault(model_file.name.lower(), UpscalerChoice(model_file.name, model_file.path))
     return list(found.values())
+
+
+def installed_upscalers(catalog: ModelCatalog) -> list[AddOnInfo]:
+    """The installed upscaler files, as the lists of what a request may add name them."""
+    return [
+        AddOnInfo(choice.name, AddOnKind.UPSCALER, "", str(choice.path))
+        for choice in upscaler_choices(catalog)
+        if choice.path is not None
+    ]
 
 
 def choose_upscaler(catalog: ModelCatalog, name: str) -> UpscalerChoice:
@@ -109,6 +126,19 @@ def upscale_rgba(
         alpha, (target.width, target.height), interpolation=cv2.INTER_LINEAR
     )
     return result
+
+
+def upscale_rgb(
+    rgb: np.ndarray, target: Extent, model: ImageModel | None, cancel: threading.Event | None
+) -> np.ndarray:
+    """HxWx3 uint8 `rgb` scaled up to `target`: by `model` then Lanczos to the exact size, or
+    bicubic without a model (as the engine scales its results)."""
+    if (rgb.shape[1], rgb.shape[0]) == (target.width, target.height):
+        return rgb
+    if model is None:
+        return resize_rgb(rgb, target)
+    upscaled = run_in_tiles(rgb, model, cancel)
+    return lanczos(upscaled, target) if upscaled.shape[:2] != rgb.shape[:2] else upscaled
 
 
 def run_in_tiles(rgb: np.ndarray, model: ImageModel, cancel: threading.Event | None) -> np.ndarray:

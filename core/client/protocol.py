@@ -768,6 +768,7 @@ class AddOnKind(str, enum.Enum):
 
     LORA = "lora"  # a request's `loras`
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
+    UPSCALER = "upscaler"  # an upscaler model, an upscale request's `upscaler`
 
 
 @dataclass(frozen=True)
