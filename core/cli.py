@@ -176,6 +176,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "in tiles (auto: when it is scaled up by about 1.2× a side or more); upscale: the "
         "strength of that refine after the upscaler (default: none)",
     )
+    parser.add_argument(
+        "--tiling",
+        action="store_true",
+        help="txt2img/img2img of the whole image: a texture that tiles without seams",
+    )
     parser.add_argument("--scale", type=int, default=2, help="upscale: by 2 or 4")
     parser.add_argument(
         "--upscaler",
@@ -228,6 +233,7 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         width=args.width,
         height=args.height,
         refine=args.refine,
+        tiling=args.tiling,
         scale=args.scale,
         upscaler=args.upscaler,
         extend=parse_extend(args.extend),

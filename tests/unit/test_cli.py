@@ -139,6 +139,10 @@ BAD_INPUTS = {
     "extend by nothing": (["outpaint", *IMAGE, "--extend", "0,0,0,0"], "extends by nothing"),
     "extend of 3 sides": (["outpaint", *IMAGE, "--extend", "1,2,3"], "LEFT,TOP,RIGHT,BOTTOM"),
     "upscale by 3": (["upscale", *IMAGE, "--scale", "3"], "scale"),
+    "tiling an inpaint": (
+        ["inpaint", *IMAGE, "--mask", "{d}/mask.png", "--tiling"],
+        "edges are not the picture's edges",
+    ),
     "unknown refine": (["img2img", *IMAGE, "--refine", "always"], "refine"),
 }
 
