@@ -701,6 +701,29 @@ def live_painting(document, source) -> dict[str, Any]:
     return found
 
 
+def outpaint_16_9() -> dict[str, Any]:
+    """Outpaint a 96x72 layer to 16:9: the canvas grows, one layer is added, the source keeps
+    its pixels (moved with the canvas); one undo takes the layer back."""
+    from inlayer_krita import api
+
+    document, _view = new_document("outpaint", 96, 72)
+    source = add_source(document, "source", gradient_u8)
+    settle()
+    before = bytes(source.pixelData(0, 0, 96, 72))
+    names_before = layer_names(document)
+    layers = api.outpaint(document, "a beach", node=source, aspect="16:9", steps=STEPS, seed=3)
+    found = {
+        "size": [document.width(), document.height()],
+        "names_before": names_before,
+        "names_after": layer_names(document),
+        "layers": [describe_layer(layer, document) for layer in layers],
+        "source_bounds": rect_of(source),
+        # The source moved with the canvas: its pixels are where the old canvas now sits.
+        "source_unchanged": bytes(source.pixelData(16, 0, 96, 72)) == before,
+    }
+    return found
+
+
 def wait_for(job) -> None:
     while job is not None and not job.is_finished:
         settle(100)
@@ -742,6 +765,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (docker_settings_session, "fourth"),
     (live_painting, "live"),  # only when asked for: its server has the fast preset
     (server_crash, None),  # only when asked for: the test kills and restarts the server
+    (outpaint_16_9, None),  # only when asked for: test_outpaint.py
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -750,7 +774,7 @@ else:
     SCENARIOS = [
         entry
         for entry in SCENARIOS
-        if entry[0] not in (docker_settings_session, live_painting, server_crash)
+        if entry[0] not in (docker_settings_session, live_painting, server_crash, outpaint_16_9)
     ]
 FINDINGS: dict[str, Any] = {}
 SETTLE_MS = 1500  # for Krita to take a new active layer

@@ -207,3 +207,25 @@ def test_other_errors_and_a_missing_default_model_stay_as_the_server_said(
     assert arguments.explain_model_refusal(steps, "tiny-sd15") is steps
     no_default = protocol.ModelNotFound("no model for inpaint is installed; looked in /models")
     assert arguments.explain_model_refusal(no_default, "") is no_default
+
+
+def test_outpaint_takes_an_aspect_ratio_or_pixels_for_each_side(
+    arguments: ModuleType, protocol: ModuleType
+) -> None:
+    mode = arguments.Mode("outpaint")
+    sides = ["extend-left", "extend-top", "extend-right", "extend-bottom"]
+    assert [argument.name for argument in arguments.arguments_for(mode)] == [
+        "prompt", "negative-prompt", "aspect", *sides, "preset", "steps", "seed", "count", "model",
+    ]  # fmt: skip
+    fields = arguments.request_fields(mode, {"aspect": " 16:9 ", "extend-right": 64})
+    assert fields["aspect"] == "16:9" and fields["extend"] == (0, 0, 64, 0)
+
+    def request(values: dict[str, object]):
+        built = protocol.EditRequest(mode=mode, **arguments.request_fields(mode, values))
+        built.image = protocol.RGBAImage(8, 8, bytes(8 * 8 * 4))
+        return built
+
+    request({"extend-right": 64}).validate()
+    with pytest.raises(protocol.InvalidRequest) as caught:
+        request({}).validate()  # nothing to grow: the dialog's defaults alone
+    assert caught.value.field == "extend" and "aspect ratio" in str(caught.value)
