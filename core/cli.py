@@ -23,6 +23,7 @@ from .client.protocol import (
     MAX_CLIP_SKIP,
     MAX_COUNT,
     MAX_PIXELS,
+    REFINE_AUTO,
     REMOVER_FILL,
     SCHEDULERS,
     VAE_FULL,
@@ -182,6 +183,36 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="the noise ancestral and SDE samplers add at each step comes from seed + this "
         "(AUTOMATIC1111's eta_noise_seed_delta, e.g. 31337); 0 = from the seed's own generator",
     )  # fmt: skip
+    parser.add_argument(
+        "--refine",
+        default=REFINE_AUTO,
+        metavar="auto|off|STRENGTH",
+        help="inpaint/img2img: refine a result larger than the model's size at full resolution "
+        "in tiles (auto: when it is scaled up by about 1.2× a side or more); upscale and "
+        "remove: the strength of a diffusion pass over the upscaled or removed area "
+        "(default: none)",
+    )
+    parser.add_argument(
+        "--tiling",
+        action="store_true",
+        help="txt2img/img2img of the whole image: a texture that tiles without seams",
+    )
+    parser.add_argument("--scale", type=int, default=2, help="upscale: by 2 or 4")
+    parser.add_argument(
+        "--upscaler",
+        default="",
+        help="upscale: a model from an upscale_models/ folder, a file, or Lanczos "
+        "(default: the first installed model, else Lanczos)",
+    )
+    parser.add_argument(
+        "--extend",
+        default="",
+        metavar="LEFT,TOP,RIGHT,BOTTOM",
+        help="outpaint: px to add on each side",
+    )
+    parser.add_argument(
+        "--aspect", default="", metavar="W:H", help="outpaint: grow the canvas to 16:9, 4:3, …"
+    )
     add_restoration_arguments(parser)
 
 
@@ -193,13 +224,6 @@ def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME_OR_PATH",
         help=f"remove: a model from an inpaint/ folder (LaMa, MAT), or {REMOVER_FILL!r} for the "
         "weight-free fill (default: the first installed, else the fill)",
-    )
-    parser.add_argument(
-        "--refine",
-        type=float,
-        default=0.0,
-        metavar="STRENGTH",
-        help="remove: a diffusion pass over the removal at this strength (0-1), for texture",
     )
     parser.add_argument(
         "--near",
@@ -269,9 +293,28 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         restore_faces=args.faces or args.restore_faces,
         denoise=args.denoise,
         colorize=args.colorize,
+        tiling=args.tiling,
+        scale=args.scale,
+        upscaler=args.upscaler,
+        extend=parse_extend(args.extend),
+        aspect=args.aspect,
     )
     request.validate()
     return request
+
+
+def parse_extend(text: str) -> tuple[int, int, int, int]:
+    """``LEFT,TOP,RIGHT,BOTTOM`` px (empty: nothing) as `EditRequest.extend` takes them."""
+    if not text:
+        return (0, 0, 0, 0)
+    parts = text.split(",")
+    try:
+        left, top, right, bottom = (int(part) for part in parts)
+    except ValueError:
+        raise InvalidRequest(
+            "extend", f"{text!r}: write 4 px counts LEFT,TOP,RIGHT,BOTTOM, e.g. 0,0,256,0"
+        ) from None
+    return (left, top, right, bottom)
 
 
 def make_registry(args: argparse.Namespace) -> ModelRegistry:

@@ -15,8 +15,11 @@
    a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …; an ancestral
    sampler's step noise from seed + `noise_seed_delta` where asked, `sampler_noise`), reporting
    progress after every step with a preview when due (the tiny autoencoder's where one fits the
-   model, else the linear latent map), and stopping at the next step when cancelled. Each
-   variation gives a `Variation`.
+   model, else the linear latent map), and stopping at the next step when cancelled; a `tiling`
+   request pads circularly (`seamless`). Each variation gives a `Variation`. When the context
+   is much larger than the working extent, each variation is then scaled to the context and
+   refined there in tiles at low strength (`tiled_refine`), so the result has detail at full
+   resolution.
 5. **Finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
@@ -25,6 +28,9 @@
 `Mode.RESTORE` and `Mode.SELECT` run there too (`object_removal`, `photo_restore`,
 `subject_selection`); a remove with `refine` goes on through the five steps as a low-strength
 inpaint of its result. `restore_faces` restores the faces of a generation in step 5.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model; `Mode.UPSCALE` an
+upscaler (`upscalers`), then, with a refine strength, the tiled refine with the model.
+`Mode.OUTPAINT` runs as an inpaint of the grown canvas's new border (`outpaint.border_inpaint`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import numpy as np
 
 from .client.bounds import Bounds, Extent, context_bounds
 from .client.protocol import (
+    REFINE_OFF,
     Cancelled,
     EditRequest,
     EditResult,
@@ -54,6 +61,7 @@ from .client.protocol import (
     Progress,
     ProgressCallback,
     RGBAImage,
+    refine_strength,
 )
 from .face_restore import restore_faces_in_layers
 from .fill import fill_masked
@@ -62,6 +70,7 @@ from .geometry import (
     image_array,
     layer_pixels,
     mask_array,
+    nonzero_bounds,
     resize_mask,
     resize_rgb,
     rgba_image,
@@ -69,6 +78,7 @@ from .geometry import (
 )
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
 from .object_removal import refine_request, remove_objects
+from .outpaint import border_inpaint
 from .photo_restore import restore_photo
 from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
@@ -76,7 +86,23 @@ from .prompt_weights import weighted_prompt_arguments
 from .restoration_models import ModelSource, Outcome
 from .sampler_noise import seed_step_noise
 from .schedulers import make_scheduler
+from .seamless import circular_padding, resize_wrapping
 from .subject_selection import select_subject
+from .tiled_refine import (
+    RefinePlan,
+    RefineProgress,
+    plan_refine,
+    refine_picture,
+    refine_plan,
+    with_surroundings,
+)
+from .upscalers import (
+    choose_upscaler,
+    load_upscaler,
+    upscale_rgb,
+    upscale_rgba,
+    upscaled_extent,
+)
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -409,17 +435,24 @@ class Engine:
             asked = request  # what the result reports; `request` below is what the model runs
             if request.mode == Mode.FILL:
                 return self._fill(request, seed, watch)
+            if request.mode == Mode.UPSCALE:
+                return self._upscale(request, seed, watch, on_progress, cancel)
             notes = []  # what steps other than diffusion did, for the result's hint
             if request.mode in WITHOUT_DIFFUSION:
                 outcome = self._without_diffusion(request, seed)
                 watch.lap(request.mode.value)
-                if not request.refine:
+                refine = refine_strength(request.refine)
+                if not refine:  # "auto" or "off": a removal has the image's resolution already
                     assert request.image is not None  # validate() checked
                     canvas = Extent(request.image.width, request.image.height)
                     result = edit_result(asked, seed, outcome.model, canvas, outcome.images, watch)
                     return with_hint(result, outcome.hint)
-                request = refine_request(request, outcome)
+                request = refine_request(request, outcome, refine)
                 notes.append(outcome.hint)
+            origin = (0, 0)  # where the request's canvas sits on the result's
+            if request.mode == Mode.OUTPAINT:
+                request, original = border_inpaint(request)
+                origin = (original.x, original.y)
             try:
                 # 2. Load the model, then the request's recipe and what it adds to the model.
                 request = self._as_the_model_runs_it(request)
@@ -434,11 +467,30 @@ class Engine:
                 watch.lap("load")
                 # 3. Prepare: mask, context, scale; the scheduler.
                 placement, pipeline_input = self._prepare(request, recipe, pipe, model, seed)
-                watch.lap("prepare")
-                # 4. Diffuse, with progress, previews and cancel.
-                variations = self._diffuse(
-                    request, recipe, pipe, model, pipeline_input, seed, preview, on_progress, cancel
+                refine = refine_plan(
+                    REFINE_OFF if request.tiling else request.refine,  # refine tiles never wrap
+                    placement.context.extent,
+                    placement.mask_bounds.relative_to(placement.context),
+                    pipeline_input.working,
+                    tile_side=model.native_side,
+                    steps=recipe.steps,
                 )
+                progress = RefineProgress(on_progress, refine, request.count)
+                watch.lap("prepare")
+                # 4. Diffuse, with progress, previews and cancel; refine at full size in tiles.
+                variations = self._diffuse(
+                    request, recipe, pipe, model, pipeline_input, seed, preview,
+                    progress.of_diffusion, cancel,
+                )  # fmt: skip
+                if refine is not None:
+                    variations = self._refine(
+                        request, recipe, model, placement, refine, variations, progress, cancel
+                    )
+                elif request.tiling:  # scaled to the canvas as the torus it is
+                    size = placement.context.extent
+                    variations = [
+                        Variation(v.seed, resize_wrapping(v.rgb, size)) for v in variations
+                    ]
                 watch.lap("diffusion")
                 # 5. Finish: scale back and blend.
                 images = self._finish(placement, variations)
@@ -455,6 +507,7 @@ class Engine:
             result = edit_result(
                 asked, seed, model.info.name, placement.canvas, images, watch, recipe
             )
+            result = dataclasses.replace(result, origin_x=origin[0], origin_y=origin[1])
             return with_hint(result, "; ".join(notes))
 
     def _without_diffusion(self, request: EditRequest, seed: int) -> Outcome:
@@ -536,22 +589,83 @@ class Engine:
             call_seeds = seeds[first : first + batch]
             seed_step_noise(pipe.scheduler, call_seeds, request.noise_seed_delta)
             try:
-                output = pipe(
-                    **arguments,
-                    num_images_per_prompt=len(call_seeds),
-                    # One generator per variation: each draws the noise a call of its own would.
-                    # CPU generators draw the same noise whatever the device the pipeline runs on.
-                    generator=[torch.Generator("cpu").manual_seed(s) for s in call_seeds],
-                    callback_on_step_end=step_callback(
-                        request, first, len(call_seeds), preview, on_progress, cancel
-                    ),
-                )
+                with circular_padding(pipe, request.tiling):
+                    output = pipe(
+                        **arguments,
+                        num_images_per_prompt=len(call_seeds),
+                        # One generator per variation: each draws the noise a call of its own
+                        # would. CPU generators draw the same noise whatever the device.
+                        generator=[torch.Generator("cpu").manual_seed(s) for s in call_seeds],
+                        callback_on_step_end=step_callback(
+                            request, first, len(call_seeds), preview, on_progress, cancel
+                        ),
+                    )
             except _StopRun:
                 raise Cancelled("cancelled") from None
             for variation_seed, image in zip(call_seeds, output.images, strict=True):
                 rgb = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
                 variations.append(Variation(variation_seed, rgb))
         return variations
+
+    def _refine(
+        self,
+        request: EditRequest,
+        recipe: Recipe,
+        model: LoadedModel,
+        placement: Placement,
+        plan: RefinePlan,
+        variations: list[Variation],
+        progress: RefineProgress,
+        cancel: threading.Event | None,
+    ) -> list[Variation]:
+        """Step 4, second pass: each variation at the context's size, refined in tiles by the
+        model's img2img pipeline (a dedicated inpainting model's inpaint pipeline)."""
+        mode = Mode.INPAINT if model.info.inpainting else Mode.IMG2IMG
+        ref = request.model or self.registry.default_for(request.mode)
+        pipe, _ = self.registry.pipeline(ref, mode)
+        self.registry.equip(pipe, recipe)
+        pipe.scheduler = make_scheduler(recipe.scheduler, model.scheduler_config)
+        arguments = weighted_prompt_arguments(
+            pipe,
+            {
+                "prompt": request.prompt,
+                "negative_prompt": request.negative_prompt,
+                "guidance_scale": recipe.guidance,
+            },
+        )
+        original = context_blend = None
+        if request.image is not None and placement.blend is not None:
+            original = image_array(request.image)[placement.context.slices][..., :3]
+            context_blend = np.zeros(
+                (placement.context.height, placement.context.width), dtype=np.uint8
+            )
+            context_blend[placement.mask_bounds.relative_to(placement.context).slices] = (
+                placement.blend
+            )
+        upscaler = None  # scale up with the request's upscaler model (A1111's hr_upscaler)
+        if request.upscaler:
+            catalog = self.registry.catalog
+            upscaler = load_upscaler(
+                choose_upscaler(catalog, request.upscaler),
+                allow_pickle=catalog.allow_pickle,
+                device=self.device,
+            )
+        refined = []
+        for index, variation in enumerate(variations):
+            picture = upscale_rgb(variation.rgb, placement.context.extent, upscaler, cancel)
+            rgb = refine_picture(
+                with_surroundings(picture, original, context_blend),
+                plan,
+                pipe=pipe,
+                arguments=arguments,
+                inpainting=model.info.inpainting,
+                seed=variation.seed,
+                multiple=model.vae_scale_factor,
+                on_step=progress.of_refine(index),
+                cancel=cancel,
+            )
+            refined.append(Variation(variation.seed, rgb))
+        return refined
 
     def _finish(self, placement: Placement, variations: list[Variation]) -> list[GeneratedImage]:
         """Step 5: each variation as a layer over the mask bounds."""
@@ -560,6 +674,61 @@ class Engine:
             GeneratedImage(rgba_image(finish(placement, variation.rgb)), x, y, variation.seed)
             for variation in variations
         ]
+
+    def _upscale(
+        self,
+        request: EditRequest,
+        seed: int,
+        watch: Stopwatch,
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> EditResult:
+        """Mode.UPSCALE: the canvas, or the rectangle around the selection, scaled by the
+        upscaler; then, when `refine` gives a strength, refined in tiles by the model."""
+        assert request.image is not None  # validate() checked
+        pixels = image_array(request.image)
+        area = Bounds.of(Extent(request.image.width, request.image.height))
+        if request.mask is not None:
+            area = nonzero_bounds(mask_array(request.mask)) or area
+        target = upscaled_extent(area.extent, request.scale)
+        catalog = self.registry.catalog
+        choice = choose_upscaler(catalog, request.upscaler)
+        upscaler = load_upscaler(choice, allow_pickle=catalog.allow_pickle, device=self.device)
+        watch.lap("load")
+        upscaled = upscale_rgba(pixels[area.slices], target, upscaler, cancel)
+        watch.lap("prepare")
+        strength = refine_strength(request.refine)
+        model_name, recipe = "", None
+        if strength:
+            whole = Bounds.of(target)
+            refine_request = dataclasses.replace(
+                request,
+                mode=Mode.IMG2IMG,
+                image=rgba_image(upscaled),
+                mask=None,
+                strength=strength,
+                refine=REFINE_OFF,
+                upscaler="",  # the picture is upscaled already
+            )
+            pipe, model = self._load(refine_request)
+            recipe = recipe_for(refine_request, model, catalog)
+            self.registry.equip(pipe, recipe)
+            plan = plan_refine(
+                target, whole, tile_side=model.native_side, steps=recipe.steps, strength=strength
+            )
+            placement = Placement(target, whole, whole, None, None)
+            (refined,) = self._refine(
+                refine_request, recipe, model, placement, plan,
+                [Variation(seed, np.ascontiguousarray(upscaled[..., :3]))],
+                RefineProgress(on_progress, plan, 1), cancel,
+            )  # fmt: skip
+            upscaled = np.dstack((refined.rgb, upscaled[..., 3]))
+            model_name = model.info.name
+        watch.lap("diffusion")
+        watch.skip("finish")
+        image = GeneratedImage(rgba_image(upscaled), 0, 0, seed)
+        result = edit_result(request, seed, model_name, target, [image], watch, recipe)
+        return dataclasses.replace(result, parameters=result.parameters | {"upscaler": choice.name})
 
     def _fill(self, request: EditRequest, seed: int, watch: Stopwatch) -> EditResult:
         """Mode.FILL: the masked area filled from its surroundings, no model."""

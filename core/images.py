@@ -18,18 +18,20 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .client.bounds import Bounds
+from .client.bounds import Bounds, Extent
 from .client.protocol import (
     MAX_PIXELS,
     MAX_SIDE,
     EditRequest,
     EditResult,
     InvalidRequest,
+    Mode,
     TooLarge,
 )
 from .content_credentials import sign_bytes
 from .engine import image_array
 from .geometry import composite
+from .outpaint import grown_canvas
 from .provenance import pillow_save_options
 
 
@@ -75,15 +77,23 @@ def full_size_images(request: EditRequest, result: EditResult) -> list[np.ndarra
     over the source layer.
 
     With a mask, a result covers the mask bounds and its alpha is the blend mask: it is
-    composited over the request's image. Without one, it covers the canvas already.
+    composited over the request's image. Without one, it covers the canvas already. An
+    outpaint's is composited over the request's image on the grown canvas.
     """
     pictures = []
     for generated in result.images:
         pixels = image_array(generated.image)
-        if request.image is None or request.mask is None:
+        if request.image is not None and request.mode == Mode.OUTPAINT:
+            grown = Extent(result.canvas_width, result.canvas_height)
+            original = Bounds(
+                result.origin_x, result.origin_y, request.image.width, request.image.height
+            )
+            canvas = grown_canvas(request.image, grown, original)
+        elif request.image is None or request.mask is None:
             pictures.append(pixels)
             continue
-        canvas = np.array(image_array(request.image))
+        else:
+            canvas = np.array(image_array(request.image))
         bounds = Bounds(generated.x, generated.y, generated.image.width, generated.image.height)
         canvas[bounds.slices] = composite(canvas[bounds.slices], pixels, pixels[..., 3])
         pictures.append(canvas)

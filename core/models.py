@@ -37,6 +37,7 @@ from .model_files import (
     side_config_folder,
 )
 from .tiny_vae import TinyVaeFile, find_tiny_vaes, load_tiny_vae, scale_factor
+from .upscalers import installed_upscalers
 
 if TYPE_CHECKING:
     import torch
@@ -288,10 +289,11 @@ class ModelRegistry:
 
     def add_ons(self) -> list[AddOnInfo]:
         """The LoRAs, then the tiny autoencoders, then the full ones, a request may add to its
-        model."""
+        model; then the upscaler models an upscale may use."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
         tiny_vaes = [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
-        return loras + tiny_vaes + [vae.info() for vae in find_full_vaes(self.catalog)]
+        full_vaes = [vae.info() for vae in find_full_vaes(self.catalog)]
+        return loras + tiny_vaes + full_vaes + installed_upscalers(self.catalog)
 
     # --- loading -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .client.bounds import Bounds, Extent, context_bounds
 from .client.protocol import (
+    REFINE_OFF,
     REMOVER_FILL,
     EditRequest,
     FillMode,
@@ -114,9 +115,10 @@ def run_remover(model: ImageModel, rgb: np.ndarray, hole: np.ndarray) -> np.ndar
     return np.where(hole[..., None] > 0, output, rgb)
 
 
-def refine_request(request: EditRequest, removal: Outcome) -> EditRequest:
+def refine_request(request: EditRequest, removal: Outcome, strength: float) -> EditRequest:
     """The inpaint that refines a removal: the removal composited over the image, repainted
-    under the same selection at the request's `refine` strength."""
+    under the same selection at `strength` (the request's `refine`), with no tiled refine of
+    its own: the removal already has the image's resolution."""
     assert request.image is not None
     canvas = np.array(image_array(request.image))
     [layer] = removal.images
@@ -127,7 +129,7 @@ def refine_request(request: EditRequest, removal: Outcome) -> EditRequest:
         request,
         mode=Mode.INPAINT,
         image=rgba_image(canvas),
-        strength=request.refine,
-        refine=0.0,
+        strength=strength,
+        refine=REFINE_OFF,
         fill=FillMode.KEEP,
     )

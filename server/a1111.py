@@ -31,6 +31,7 @@ import binascii
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,14 @@ class Txt2ImgBody(BaseModel):
     override_settings: dict[str, Any] = {}
     send_images: bool = True
     disable_extra_networks: bool = False
+    tiling: bool = False
+    # Hires fix (txt2img): generate, upscale by hr_scale (or to hr_resize_x x _y), refine.
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_upscaler: str | None = None
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    denoising_strength: float | None = None
 
 
 class Img2ImgBody(Txt2ImgBody):
@@ -253,15 +262,42 @@ def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -
         # A1111 clients show /progress's current_image; a latent preview per step is cheap.
         "preview_interval": 1,
         **restore_faces_field(body, service),
+        "tiling": body.tiling,
     }
 
 
+# A1111's hires denoising strength when a client leaves it out, and its latent upscalers, which
+# Inlayer's hires fix takes as its plain (bicubic) scaling.
+HIRES_STRENGTH = 0.7
+LATENT_UPSCALERS = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (nearest)")
+
+
 def txt2img_request(body: Txt2ImgBody, service: Service, options: A1111Options) -> EditRequest:
+    """The request; with `enable_hr`, a txt2img of the hires size, which the engine generates at
+    the model's size, scales up (with `hr_upscaler` where it names an upscaler model) and
+    refines in tiles at `denoising_strength`: A1111's hires fix."""
+    width, height, hires = body.width, body.height, {}
+    if body.enable_hr:
+        if body.hr_resize_x > 0 and body.hr_resize_y > 0:
+            width, height = body.hr_resize_x, body.hr_resize_y
+        elif not 1.0 <= body.hr_scale <= 8.0:
+            raise InvalidRequest("hr_scale", f"is {body.hr_scale}; it must be in [1, 8]")
+        else:
+            width, height = round(width * body.hr_scale), round(height * body.hr_scale)
+        service.check_pixels("hr_scale", width, height)
+        strength = HIRES_STRENGTH if body.denoising_strength is None else body.denoising_strength
+        if not 0.0 < strength <= 1.0:
+            raise InvalidRequest("denoising_strength", f"is {strength}; it must be in (0, 1]")
+        upscaler = body.hr_upscaler or ""
+        if upscaler in (*LATENT_UPSCALERS, *UPSCALERS):  # not a model: the engine's scaling
+            upscaler = ""
+        hires = {"refine": f"{strength:g}", "upscaler": upscaler}
     return EditRequest(
         mode=Mode.TXT2IMG,
-        width=body.width,
-        height=body.height,
+        width=width,
+        height=height,
         **_shared_fields(body, service, options),
+        **hires,
     )
 
 
@@ -450,15 +486,29 @@ def upscaled_size(body: ExtrasBody, size: tuple[int, int]) -> tuple[int, int]:
     raise InvalidRequest("resize_mode", "must be 0 (scale by) or 1 (scale to)")
 
 
-def upscale(body: ExtrasBody, data: str, field: str, service: Service) -> str:
-    """One image of an extras call, upscaled as the body says, as base64 PNG."""
-    if body.upscaler_1 not in UPSCALERS:
+# An upscale by an upscaler model: the image and the size asked for -> a picture at least as large.
+ModelUpscale = Callable[[Image.Image, tuple[int, int]], Image.Image]
+
+
+def upscale(
+    body: ExtrasBody,
+    data: str,
+    field: str,
+    service: Service,
+    model_upscaled: ModelUpscale | None = None,
+) -> str:
+    """One image of an extras call, upscaled as the body says, as base64 PNG: by Pillow, or,
+    when `upscaler_1` names an installed upscaler model, first by `model_upscaled` (the image
+    and the size asked for: it answers a picture at least that large)."""
+    if body.upscaler_1 not in UPSCALERS and model_upscaled is None:
         raise InvalidRequest("upscaler_1", f"{body.upscaler_1!r} is not one of {list(UPSCALERS)}")
     image = decode_image(data, field, service.limits.max_pixels).convert("RGBA")
     width, height = upscaled_size(body, image.size)
     service.check_pixels("upscaling_resize", width, height)
-    resample = UPSCALERS[body.upscaler_1]
-    if resample is not None:
+    resample = UPSCALERS.get(body.upscaler_1, Image.Resampling.LANCZOS)
+    if model_upscaled is not None:
+        image = model_upscaled(image, (width, height))
+    if resample is not None and image.size != (width, height):
         if body.resize_mode == 1 and body.upscaling_crop:
             # Scale to cover the target, then cut the middle: A1111's "crop to fit".
             cover = max(width / image.width, height / image.height)
@@ -716,12 +766,52 @@ def a1111_router(service: Service) -> APIRouter:
             for schedule in SCHEDULES
         ]
 
+    def upscaler_models() -> dict[str, str]:
+        """The installed upscaler models: name -> file."""
+        return {a.name: a.source for a in service.list_add_ons() if a.kind == AddOnKind.UPSCALER}
+
     @router.get("/upscalers")
     async def upscalers() -> list[dict[str, Any]]:
-        return [
+        plain = [
             {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
             for name in UPSCALERS
         ]
+        models = [
+            {"name": name, "model_name": name, "model_path": path, "model_url": None, "scale": 4}
+            for name, path in upscaler_models().items()
+        ]
+        return plain + models
+
+    def by_model(upscaler: str) -> ModelUpscale:
+        """Upscale by the model `upscaler` as a job of the queue (×2, or ×4 for a larger size),
+        from a worker thread of the route."""
+
+        def run(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+            factor = 2 if size[0] <= 2 * image.width and size[1] <= 2 * image.height else 4
+            edit = EditRequest(
+                mode=Mode.UPSCALE,
+                image=RGBAImage(image.width, image.height, image.tobytes()),
+                scale=factor,
+                upscaler=upscaler,
+            )
+            edit.validate()
+            job = service.submit(edit, source="a1111")
+            job.finished.wait()
+            status = service.queue.status(job)
+            if status.state != JobState.DONE or status.result is None:
+                raise as_a1111(status.failure())
+            out = status.result.images[0].image
+            return Image.frombytes("RGBA", (out.width, out.height), out.data)
+
+        return run
+
+    def extras_upscaler(body: ExtrasBody) -> ModelUpscale | None:
+        if body.upscaler_1 in UPSCALERS:
+            return None
+        if body.upscaler_1 not in upscaler_models():
+            names = [*UPSCALERS, *upscaler_models()]
+            raise InvalidRequest("upscaler_1", f"{body.upscaler_1!r} is not one of {names}")
+        return by_model(body.upscaler_1)
 
     @router.get("/latent-upscale-modes")
     async def latent_upscale_modes() -> list[dict[str, Any]]:
@@ -822,18 +912,20 @@ def a1111_router(service: Service) -> APIRouter:
     @router.post("/extra-single-image")
     async def extra_single_image(request: Request, body: ExtrasSingleBody) -> dict[str, Any]:
         check_fields(body.model_dump(exclude_unset=True), EXTRAS_FIELDS)
-        image = await asyncio.to_thread(upscale, body, body.image, "image", service)
+        model = extras_upscaler(body)
+        image = await asyncio.to_thread(upscale, body, body.image, "image", service, model)
         return {"html_info": "", "image": await with_faces(request, body, image)}
 
     @router.post("/extra-batch-images")
     async def extra_batch_images(request: Request, body: ExtrasBatchBody) -> dict[str, Any]:
         check_fields(body.model_dump(exclude_unset=True), EXTRAS_FIELDS)
+        model = extras_upscaler(body)
         images = [
             await with_faces(
                 request,
                 body,
                 await asyncio.to_thread(
-                    upscale, body, item.data, f"imageList.{index}.data", service
+                    upscale, body, item.data, f"imageList.{index}.data", service, model
                 ),
             )
             for index, item in enumerate(body.imageList)

@@ -53,7 +53,8 @@ def _refused(name: str, accepted: tuple[Any, ...], note: str) -> FieldRule:
 
 _OFF = (None, False, 0)
 _NONE = (None, "", "None")
-_HIRES = "read only with enable_hr"
+_HIRES = "the first pass's size: Inlayer's hires fix starts at the model's own size"
+_HIRES_SAME = "the hires fix refines with the first pass's (A1111's meaning of 0 or empty)"
 _COMMON = (
     _supported(
         "prompt", "weights as in A1111: `(word:1.3)`, `[word]`, `BREAK`; `<lora:NAME:SCALE>` tags"
@@ -86,7 +87,9 @@ _COMMON = (
         "restore_faces",
         "restores the faces of each image with the first face restorer of GET face-restorers",
     ),
-    _refused("tiling", _OFF, "tiling textures are not available yet"),
+    _supported(
+        "tiling", "a texture that tiles seamlessly (circular padding); not with a mask (422)"
+    ),
     _no_op("do_not_save_samples", ANY, "Inlayer saves nothing on the server"),
     _no_op("do_not_save_grid", ANY, "Inlayer saves nothing on the server"),
     _refused("save_images", _OFF, "Inlayer saves nothing on the server: save the answer"),
@@ -115,21 +118,28 @@ _COMMON = (
 )
 TXT2IMG_FIELDS: tuple[FieldRule, ...] = (
     *_COMMON,
-    _refused("enable_hr", _OFF, "hires fix is not available yet: generate, then upscale"),
-    _no_op("denoising_strength", ANY, _HIRES),
+    _supported(
+        "enable_hr",
+        "hires fix: generates at the model's size, upscales, refines at full size in tiles",
+    ),
+    _supported("denoising_strength", "with enable_hr: the refine's strength (default 0.7)"),
     _no_op("firstphase_width", ANY, _HIRES),
     _no_op("firstphase_height", ANY, _HIRES),
-    _no_op("hr_scale", ANY, _HIRES),
-    _no_op("hr_upscaler", ANY, _HIRES),
-    _no_op("hr_second_pass_steps", ANY, _HIRES),
-    _no_op("hr_resize_x", ANY, _HIRES),
-    _no_op("hr_resize_y", ANY, _HIRES),
-    _no_op("hr_checkpoint_name", ANY, _HIRES),
-    _no_op("hr_sampler_name", ANY, _HIRES),
-    _no_op("hr_scheduler", ANY, _HIRES),
-    _no_op("hr_prompt", ANY, _HIRES),
-    _no_op("hr_negative_prompt", ANY, _HIRES),
-    _refused("firstpass_image", _NONE, "hires fix is not available yet"),
+    _supported("hr_scale", "with enable_hr: the scale of the result (1 to 8)"),
+    _supported(
+        "hr_upscaler",
+        "with enable_hr: an upscaler model of GET /sdapi/v1/upscalers; Latent and Lanczos scale "
+        "bicubically",
+    ),
+    _no_op("hr_second_pass_steps", _OFF, _HIRES_SAME),
+    _supported("hr_resize_x", "with enable_hr and hr_resize_y: the result's width, for hr_scale"),
+    _supported("hr_resize_y", "with enable_hr and hr_resize_x: the result's height"),
+    _no_op("hr_checkpoint_name", (*_NONE, "Use same checkpoint"), _HIRES_SAME),
+    _no_op("hr_sampler_name", (*_NONE, "Use same sampler"), _HIRES_SAME),
+    _no_op("hr_scheduler", (*_NONE, "Use same scheduler"), _HIRES_SAME),
+    _no_op("hr_prompt", _NONE, _HIRES_SAME),
+    _no_op("hr_negative_prompt", _NONE, _HIRES_SAME),
+    _refused("firstpass_image", _NONE, "the hires fix always generates its first pass"),
 )
 IMG2IMG_FIELDS: tuple[FieldRule, ...] = (
     *_COMMON,
@@ -166,7 +176,11 @@ EXTRAS_FIELDS: tuple[FieldRule, ...] = (
     _supported("upscaling_resize_w", "the width with resize_mode 1"),
     _supported("upscaling_resize_h", "the height with resize_mode 1"),
     _supported("upscaling_crop", "with resize_mode 1: crop to the aspect ratio, else stretch"),
-    _supported("upscaler_1", "an upscaler of GET /sdapi/v1/upscalers"),
+    _supported(
+        "upscaler_1",
+        "an upscaler of GET /sdapi/v1/upscalers: Lanczos, Nearest, or an installed model "
+        "(upscale_models/)",
+    ),
     _no_op("show_extras_results", ANY, "the images are always in the answer"),
     _refused("upscaler_2", _NONE, "one upscaler at a time: upscale again with another"),
     _no_op("extras_upscaler_2_visibility", ANY, "read only with upscaler_2"),

@@ -78,7 +78,7 @@ def plan_canvas(
       (transparent where unpainted), so it passes the image.
     - `grow`, `feather`, `strength`: the request's, which decide how much context it needs.
     """
-    if selection is None:
+    if selection is None or mode == Mode.OUTPAINT:  # an outpaint grows the whole layer
         if mode in (Mode.INPAINT, Mode.FILL, Mode.REMOVE):
             raise CanvasRefused(NO_SELECTION)
         if mode == Mode.TXT2IMG:

@@ -52,6 +52,8 @@ class Mode(str, enum.Enum):
     REMOVE = "remove"  # take out what the mask covers: a big-mask inpainting model, no prompt
     RESTORE = "restore"  # restore faces, denoise, repair JPEG artifacts, colorize (no prompt)
     SELECT = "select"  # the subject of the layer (or under the selection) as a mask
+    OUTPAINT = "outpaint"  # grow the canvas (`extend` or `aspect`) and paint the new border
+    UPSCALE = "upscale"  # scale the canvas (or the selection) by `scale` with `upscaler`
 
 
 # The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
@@ -75,6 +77,12 @@ class Preset(str, enum.Enum):
 VAE_FULL = "full"  # the model's own autoencoder
 VAE_TINY = "tiny"  # the installed tiny autoencoder that fits the model's family
 
+# What an `EditRequest.refine` takes (core/tiled_refine.py): refine a result larger than the
+# model's working size at full resolution in tiles, or not; or the strength of that pass as a
+# number ("0.3"), which an upscale needs to refine at all.
+REFINE_AUTO = "auto"
+REFINE_OFF = "off"
+
 
 # What each mode makes, in IPTC's words (https://cv.iptc.org/newscodes/digitalsourcetype/):
 # a picture a trained model made from a prompt; the input with a trained model's pixels in it;
@@ -89,6 +97,8 @@ DIGITAL_SOURCE_TYPES = {
     Mode.RESTORE: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     # A selection keeps the source's own pixels; only its alpha is the model's.
     Mode.SELECT: IPTC_DIGITAL_SOURCE_TYPE + "algorithmicallyEnhanced",
+    Mode.OUTPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    Mode.UPSCALE: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
 }
 
 # Modes that take no prompt: their layers are named after the mode.
@@ -372,12 +382,19 @@ class EditRequest:
     # remove: a model in inpaint/ (name or path); "" = the first installed, else the
     # weight-free fill; "fill" = the weight-free fill
     remover: str = ""
-    refine: float = 0.0  # remove: strength of a diffusion pass over the removal; 0 = none
     # Any mode: "MODEL[:FIDELITY]", a face restorer in facerestore_models/ run over the result
     # (fidelity 0-1: CodeFormer's weight, else a blend with the unrestored face); "" = none
     restore_faces: str = ""
     denoise: str = ""  # restore: "MODEL[:STRENGTH]", a repair model (denoise, JPEG artifacts)
     colorize: str = ""  # restore: "MODEL[:STRENGTH]", a colorization model (DDColor)
+    # A full-resolution tiled pass when scaled up ("auto"), "off", or its strength ("0.3"); for
+    # upscale and remove, the strength of a diffusion pass over their result ("auto": none)
+    refine: str = REFINE_AUTO
+    extend: tuple[int, int, int, int] = (0, 0, 0, 0)  # outpaint: px added left, top, right, bottom
+    aspect: str = ""  # outpaint: grow the canvas to this aspect ratio, "W:H" (e.g. "16:9")
+    tiling: bool = False  # txt2img/img2img of the whole canvas: a texture that tiles seamlessly
+    scale: int = 2  # upscale: by 2 or 4
+    upscaler: str = ""  # upscale: "" = the first installed model, else Lanczos; or a name, a path
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -474,15 +491,72 @@ class EditRequest:
             model, value = split_name_value(text)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise InvalidRequest(name, f"{model}: {value:g} must be in [0, 1]")
-        if not isinstance(self.refine, (int, float)) or not 0.0 <= self.refine <= 1.0:
-            raise InvalidRequest("refine", f"is {self.refine!r}; it must be in [0, 1] (0 = off)")
-        if self.refine and self.mode != Mode.REMOVE:
-            raise InvalidRequest("refine", "refines a remove; other modes have strength")
+        if self.mode in (Mode.RESTORE, Mode.SELECT) and self.refine not in (
+            REFINE_AUTO,
+            REFINE_OFF,
+        ):
+            raise InvalidRequest(
+                "refine", f"{self.mode.value} paints nothing to refine; leave refine at auto"
+            )
         if self.mode == Mode.RESTORE and not (self.restore_faces or self.denoise or self.colorize):
             raise InvalidRequest(
                 "restore_faces",
                 "restore needs something to do: restore_faces, denoise or colorize "
                 "(--faces, --denoise, --colorize)",
+            )
+        refine_strength(self.refine)
+        if self.mode == Mode.UPSCALE:
+            if self.scale not in UPSCALE_FACTORS or isinstance(self.scale, bool):
+                raise InvalidRequest(
+                    "scale", f"is {self.scale!r}; upscale by one of {list(UPSCALE_FACTORS)}"
+                )
+            if self.tiling or any(self.extend) or self.aspect:
+                raise InvalidRequest("mode", "upscale neither tiles nor grows the canvas")
+        if not isinstance(self.upscaler, str) or len(self.upscaler) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest("upscaler", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
+        self._validate_outpaint()
+        if not isinstance(self.tiling, bool):
+            raise InvalidRequest("tiling", f"is {self.tiling!r}; it must be true or false")
+        whole_picture = self.mode in (Mode.TXT2IMG, Mode.IMG2IMG)
+        if self.tiling and (not whole_picture or self.mask is not None):
+            part = "a selection" if whole_picture else self.mode.value
+            raise InvalidRequest(
+                "tiling",
+                f"works on whole pictures only (txt2img or img2img without a selection): "
+                f"{part} repaints a part "
+                f"whose edges are not the picture's edges, so there is nothing to wrap",
+            )
+
+    def _validate_outpaint(self) -> None:
+        extend = self.extend
+        if (
+            not isinstance(extend, (tuple, list))
+            or len(extend) != 4
+            or not all(isinstance(px, int) and not isinstance(px, bool) for px in extend)
+            or not all(0 <= px <= MAX_SIDE for px in extend)
+        ):
+            raise InvalidRequest(
+                "extend",
+                f"is {extend!r}; give 4 px counts LEFT,TOP,RIGHT,BOTTOM in [0, {MAX_SIDE}]",
+            )
+        if not isinstance(self.aspect, str):
+            raise InvalidRequest("aspect", "must be text W:H, e.g. 16:9")
+        if self.mode != Mode.OUTPAINT:
+            if any(extend) or self.aspect:
+                name = "aspect" if self.aspect else "extend"
+                raise InvalidRequest(name, f"only outpaint grows the canvas, not {self.mode.value}")
+            return
+        if self.mask is not None:
+            raise InvalidRequest("mask", "outpaint paints the new border; it takes no mask")
+        if self.aspect and any(extend):
+            raise InvalidRequest("aspect", "give either an aspect ratio or extend, not both")
+        if self.aspect:
+            parse_aspect(self.aspect)
+        elif not any(extend):
+            raise InvalidRequest(
+                "extend",
+                "extends by nothing; give px for at least one side (LEFT,TOP,RIGHT,BOTTOM) "
+                "or an aspect ratio",
             )
 
     def _validate_loras(self) -> None:
@@ -546,11 +620,50 @@ class EditRequest:
                 raise InvalidRequest(
                     "fill", f"{values['fill']!r} is unknown; one of {[f.value for f in FillMode]}"
                 ) from None
+        if isinstance(values.get("extend"), list):  # JSON has no tuples
+            values["extend"] = tuple(values["extend"])
         if "loras" in values:
             if not isinstance(values["loras"], (list, tuple)):
                 raise InvalidRequest("loras", "must be a list of LoRAs")
             values["loras"] = tuple(LoraChoice.from_json(lora) for lora in values["loras"])
         return cls(image=image, mask=mask, **values)
+
+
+UPSCALE_FACTORS = (2, 4)
+
+
+def refine_strength(refine: str) -> float | None:
+    """The strength an `EditRequest.refine` asks for: None for REFINE_AUTO (the engine's),
+    0 for REFINE_OFF, else its number in (0, 1]."""
+    if refine == REFINE_AUTO:
+        return None
+    if refine == REFINE_OFF:
+        return 0.0
+    try:
+        strength = float(refine)
+    except (TypeError, ValueError):
+        strength = -1.0
+    if not 0.0 < strength <= 1.0:
+        raise InvalidRequest(
+            "refine",
+            f"{refine!r} is unknown; choose {REFINE_AUTO!r}, {REFINE_OFF!r} or a strength in "
+            "(0, 1], e.g. '0.3'",
+        )
+    return strength
+
+
+def parse_aspect(text: str) -> tuple[int, int]:
+    """An aspect ratio ``W:H`` (``16:9``, ``4:3``, ``1:1``, ``9:16`` …) as two integers ≥ 1."""
+    width, colon, height = text.strip().partition(":")
+    try:
+        ratio = (int(width), int(height))
+    except ValueError:
+        ratio = (0, 0)
+    if not colon or min(ratio) < 1 or max(ratio) > MAX_SIDE:
+        raise InvalidRequest(
+            "aspect", f"{text!r} is not an aspect ratio; write W:H with W, H ≥ 1, e.g. 16:9"
+        )
+    return ratio
 
 
 @dataclass(frozen=True)
@@ -680,6 +793,10 @@ class EditResult:
     canvas_height: int
     model: str = ""  # the model actually used ("" for fill)
     hint: str = ""  # one line for the user, e.g. how to make such edits faster ("" = none)
+    # Where the request's canvas sits on the result's (an outpaint grows it on the left and top
+    # too): an editor grows its canvas to canvas_width x canvas_height with this offset.
+    origin_x: int = 0
+    origin_y: int = 0
 
     def parameters_of(self, image: GeneratedImage) -> dict[str, Any]:
         """What reproduces this one variation: its own seed, one image, the model that ran."""
@@ -736,6 +853,7 @@ class AddOnKind(str, enum.Enum):
     LORA = "lora"  # a request's `loras`
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
     FULL_VAE = "full_vae"  # a full autoencoder in place of the model's own, a request's `vae`
+    UPSCALER = "upscaler"  # an upscaler model, an upscale request's `upscaler`
 
 
 @dataclass(frozen=True)

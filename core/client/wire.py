@@ -203,6 +203,8 @@ def encode_status(status: JobStatus) -> bytes:
             "canvas_height": result.canvas_height,
             "model": result.model,
             "hint": result.hint,
+            "origin_x": result.origin_x,
+            "origin_y": result.origin_y,
         }
     return writer.finish(header)
 
@@ -230,6 +232,8 @@ def decode_status(envelope: bytes) -> JobStatus:
             canvas_height=int(data["canvas_height"]),
             model=str(data.get("model", "")),
             hint=str(data.get("hint", "")),
+            origin_x=int(data.get("origin_x", 0)),
+            origin_y=int(data.get("origin_y", 0)),
         )
     return JobStatus(
         job_id=str(header["job_id"]),

@@ -13,6 +13,7 @@ has nothing else. The Inlayer client (`inlayer_client`) is installed beside this
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -52,6 +53,7 @@ from inlayer_client.protocol import (  # noqa: E402
     RGBAImage,
 )
 from inlayer_dialog import run_dialog  # noqa: E402
+from inlayer_outpaint import grow_image  # noqa: E402
 from inlayer_remove import ONE_CLICK_MODES, REMOVE_BLURB, REMOVE_LABEL, REMOVE_PROCEDURE  # noqa: E402
 from inlayer_repeat import REPEAT_PROCEDURE, create_repeat_procedure, remember_inpaint  # noqa: E402
 from inlayer_server_settings import SERVER_PROCEDURE, create_server_procedure  # noqa: E402
@@ -102,6 +104,11 @@ TASKS = {
         "Fill the selection from its surroundings without a model",
     ),
     REMOVE_PROCEDURE: Task(Mode.REMOVE, REMOVE_LABEL, REMOVE_BLURB),
+    "inlayer-outpaint": Task(
+        Mode.OUTPAINT,
+        "_Outpaint (Extend Canvas)...",
+        "Grow the canvas to an aspect ratio or by pixels and paint the new border",
+    ),
 }
 
 
@@ -335,6 +342,21 @@ def insert_results(
         image.undo_group_end()
 
 
+def insert_outpaint(
+    image: Gimp.Image, source: Gimp.Layer, canvas: Canvas, result: EditResult
+) -> None:
+    """Grow the image's canvas and add the result layers: one undo step for both."""
+    image.undo_group_start()
+    try:
+        shift_x, shift_y = grow_image(image, canvas.plan.bounds, result)
+        # The result is placed on the grown canvas, whose corner is the origin's left and above.
+        grown_x, grown_y = shift_x - result.origin_x, shift_y - result.origin_y
+        moved = dataclasses.replace(canvas.plan, bounds=canvas.plan.bounds.offset(grown_x, grown_y))
+        insert_results(image, source, dataclasses.replace(canvas, plan=moved), result)
+    finally:
+        image.undo_group_end()
+
+
 # --------------------------------------------------------------------------------------------
 # The procedures
 # --------------------------------------------------------------------------------------------
@@ -356,7 +378,10 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
         add_canvas(request, canvas)
         request.validate()
         result = run_request(request)
-        insert_results(image, layer, canvas, result)
+        if task.mode == Mode.OUTPAINT:
+            insert_outpaint(image, layer, canvas, result)
+        else:
+            insert_results(image, layer, canvas, result)
         remember_inpaint(task.mode, config, result)  # for Repeat Last Inpaint
     except InlayerError as error:
         return _failure(procedure, str(error))

@@ -230,6 +230,24 @@ FEATHER = IntArgument(
 )
 
 
+ASPECT = TextArgument(
+    "aspect",
+    "_Aspect ratio",
+    "Grow the canvas to W:H (16:9, 4:3, 1:1, 9:16 …); empty: by the pixels below",
+    32,
+    strip=True,
+)
+EXTEND = tuple(
+    IntArgument(f"extend-{side}", label, f"Pixels to add on the {side}", 0, 16384, 0)
+    for side, label in (
+        ("left", "_Left"),
+        ("top", "T_op"),
+        ("right", "_Right"),
+        ("bottom", "_Bottom"),
+    )
+)
+
+
 def strength_argument(mode: Mode) -> FloatArgument:
     return FloatArgument(
         "strength",
@@ -245,6 +263,8 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
     """The arguments of `mode`'s procedure, in the order its dialog shows them."""
     if mode in (Mode.FILL, Mode.REMOVE):  # no prompt: only where to fill
         return (GROW, FEATHER)
+    if mode == Mode.OUTPAINT:  # the whole layer, grown: no selection, no strength
+        return (PROMPT, NEGATIVE_PROMPT, ASPECT, *EXTEND, PRESET, STEPS, SEED, COUNT, MODEL)
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
     return (
         PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, LORA, VAE, GROW,
@@ -255,10 +275,13 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
 def request_fields(mode: Mode, values: Mapping[str, object]) -> dict[str, Any]:
     """The `EditRequest` fields from a config's values (argument name → what GIMP handed back);
     an argument missing from `values` takes its default."""
-    return {
+    fields = {
         argument.field: argument.value_of(values.get(argument.name))
         for argument in arguments_for(mode)
     }
+    if mode == Mode.OUTPAINT:  # four arguments, one field
+        fields["extend"] = tuple(fields.pop(side.field) for side in EXTEND)
+    return fields
 
 
 def explain_model_refusal(error: InlayerError, model: str) -> InlayerError:

@@ -90,6 +90,12 @@ def txt2img(document: Document, prompt: str = "", **options: Any) -> list[Node]:
     return edit(document, Mode.TXT2IMG, prompt, **options)
 
 
+def outpaint(document: Document, prompt: str = "", **options: Any) -> list[Node]:
+    """Grow the canvas (`aspect="16:9"`, or `extend=(left, top, right, bottom)` px) and paint
+    the new border around the layer; the layer itself is untouched."""
+    return edit(document, Mode.OUTPAINT, prompt, **options)
+
+
 def fill(document: Document, **options: Any) -> list[Node]:
     """Fill the selection from its surroundings without a model (`fill=` picks how)."""
     return edit(document, Mode.FILL, **options)

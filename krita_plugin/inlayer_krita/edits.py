@@ -22,6 +22,7 @@ from .inlayer_client.protocol import (
     Mode,
     default_strength,
 )
+from .outpaint import grow_canvas
 
 _NAME_PROMPT_CHARS = 48
 
@@ -116,9 +117,14 @@ def apply(edit: Edit, result: EditResult, images: list[GeneratedImage] | None = 
     source = edit.source
     if source is not None and source.parentNode() is None:
         source = None  # the source layer was deleted meanwhile: put the result on top
+    origin = edit.origin
+    if edit.request.mode == Mode.OUTPAINT:  # the canvas grows first; the layers move with it
+        shift = grow_canvas(document, edit.origin, result)
+        # The result is placed on the grown canvas, whose corner is the origin's left and above.
+        origin = (origin[0] + shift[0] - result.origin_x, origin[1] + shift[1] - result.origin_y)
     layers = []
     for image in result.images if images is None else images:
-        position = (edit.origin[0] + image.x, edit.origin[1] + image.y)
+        position = (origin[0] + image.x, origin[1] + image.y)
         layer = pixels.add_result_layer(
             document,
             source,

@@ -253,6 +253,7 @@ def run_scenario(spec):
         "source": digest(layer),
         "selection": digest(image.get_selection()),
         "source_kind": describe_kind(layer),
+        "image_size": [image.get_width(), image.get_height()],
     }
     built = set(before["layers"])
     run_mode = spec.get("run_mode", "noninteractive")
@@ -274,6 +275,7 @@ def run_scenario(spec):
             "source_offsets": [source_x, source_y],
             "undo_enabled": image.undo_is_enabled(),
             "source_kind": describe_kind(source),
+            "image_size": [image.get_width(), image.get_height()],
         },
         "results": [describe_layer(item) for item in layers if item.get_name() not in built],
         "result_positions": [image.get_item_position(item) for item in layers],

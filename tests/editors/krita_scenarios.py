@@ -781,6 +781,29 @@ def live_painting(document, source) -> dict[str, Any]:
     return found
 
 
+def outpaint_16_9() -> dict[str, Any]:
+    """Outpaint a 96x72 layer to 16:9: the canvas grows, one layer is added, the source keeps
+    its pixels (moved with the canvas); one undo takes the layer back."""
+    from inlayer_krita import api
+
+    document, _view = new_document("outpaint", 96, 72)
+    source = add_source(document, "source", gradient_u8)
+    settle()
+    before = bytes(source.pixelData(0, 0, 96, 72))
+    names_before = layer_names(document)
+    layers = api.outpaint(document, "a beach", node=source, aspect="16:9", steps=STEPS, seed=3)
+    found = {
+        "size": [document.width(), document.height()],
+        "names_before": names_before,
+        "names_after": layer_names(document),
+        "layers": [describe_layer(layer, document) for layer in layers],
+        "source_bounds": rect_of(source),
+        # The source moved with the canvas: its pixels are where the old canvas now sits.
+        "source_unchanged": bytes(source.pixelData(16, 0, 96, 72)) == before,
+    }
+    return found
+
+
 def wait_for(job) -> None:
     while job is not None and not job.is_finished:
         settle(100)
@@ -825,6 +848,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (server_crash, None),  # only when asked for: the test kills and restarts the server
     (docker_add_ons, "fifth"),  # only when asked for: its server has LoRAs and autoencoders
     (live_latency, "live"),  # only when asked for: bench/bench_live.py
+    (outpaint_16_9, None),  # only when asked for: test_outpaint.py
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -841,6 +865,7 @@ else:
             docker_add_ons,
             live_latency,
             docker_remove,
+            outpaint_16_9,
         )
     ]
 FINDINGS: dict[str, Any] = {}

@@ -224,3 +224,25 @@ def test_the_lora_is_kept_as_a_name_and_read_with_its_scale(
     fields = arguments.request_fields(arguments.Mode.IMG2IMG, saved)
     assert fields["vae"] == "full"
     valid_request(arguments, protocol, "img2img", saved)
+
+
+def test_outpaint_takes_an_aspect_ratio_or_pixels_for_each_side(
+    arguments: ModuleType, protocol: ModuleType
+) -> None:
+    mode = arguments.Mode("outpaint")
+    sides = ["extend-left", "extend-top", "extend-right", "extend-bottom"]
+    assert [argument.name for argument in arguments.arguments_for(mode)] == [
+        "prompt", "negative-prompt", "aspect", *sides, "preset", "steps", "seed", "count", "model",
+    ]  # fmt: skip
+    fields = arguments.request_fields(mode, {"aspect": " 16:9 ", "extend-right": 64})
+    assert fields["aspect"] == "16:9" and fields["extend"] == (0, 0, 64, 0)
+
+    def request(values: dict[str, object]):
+        built = protocol.EditRequest(mode=mode, **arguments.request_fields(mode, values))
+        built.image = protocol.RGBAImage(8, 8, bytes(8 * 8 * 4))
+        return built
+
+    request({"extend-right": 64}).validate()
+    with pytest.raises(protocol.InvalidRequest) as caught:
+        request({}).validate()  # nothing to grow: the dialog's defaults alone
+    assert caught.value.field == "extend" and "aspect ratio" in str(caught.value)

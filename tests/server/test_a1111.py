@@ -360,8 +360,8 @@ def test_webuiapi_img2img_defaults_get_what_they_ask_for(inlayer_server: ServerP
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
-        ({"enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent"}, "enable_hr"),
-        ({"tiling": True}, "tiling"),
+        ({"enable_hr": True, "hr_prompt": "sharper"}, "hr_prompt"),
+        ({"enable_hr": True, "hr_scale": 9}, "hr_scale"),
         ({"restore_faces": True}, "restore_faces"),
         ({"script_name": "sd upscale", "script_args": ["", 64, "Lanczos", 2]}, "script_name"),
         ({"alwayson_scripts": CONTROLNET_UNIT}, "alwayson_scripts.controlnet"),

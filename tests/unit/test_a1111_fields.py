@@ -26,11 +26,18 @@ def test_each_table_names_a_field_once() -> None:
 
 
 def test_a_feature_switched_off_passes_and_switched_on_is_refused() -> None:
-    check_fields({"tiling": False, "enable_hr": False, "hr_scale": 4}, TXT2IMG_FIELDS)
+    check_fields({"refiner_checkpoint": None, "enable_hr": True, "hr_scale": 4}, TXT2IMG_FIELDS)
     with pytest.raises(InvalidRequest) as refused:
-        check_fields({"tiling": True}, TXT2IMG_FIELDS)
-    assert refused.value.field == "tiling"
+        check_fields({"refiner_checkpoint": "sdxl-refiner"}, TXT2IMG_FIELDS)
+    assert refused.value.field == "refiner_checkpoint"
     assert "not available" in refused.value.message
+
+
+def test_the_hires_fix_refuses_what_it_would_drop() -> None:
+    check_fields({"enable_hr": True, "hr_prompt": "", "hr_sampler_name": None}, TXT2IMG_FIELDS)
+    with pytest.raises(InvalidRequest) as refused:
+        check_fields({"enable_hr": True, "hr_prompt": "sharper"}, TXT2IMG_FIELDS)
+    assert refused.value.field == "hr_prompt"
 
 
 def test_an_always_on_script_without_arguments_asks_for_nothing() -> None:

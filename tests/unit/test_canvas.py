@@ -64,7 +64,7 @@ def test_a_selection_needs_a_layer_to_read_in_every_mode(mode: Mode) -> None:
     assert str(missing.value) == NO_LAYER
 
 
-@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("mode", [mode for mode in Mode if mode != Mode.OUTPAINT])
 def test_a_selection_reads_the_context_around_it_and_the_mask(mode: Mode) -> None:
     selection = Bounds(150, 100, 40, 30)
     around = plan(mode, source=OFFSET_LAYER, selection=selection)
@@ -74,6 +74,11 @@ def test_a_selection_reads_the_context_around_it_and_the_mask(mode: Mode) -> Non
     assert around.bounds == expected
     assert OFFSET_LAYER.contains(around.bounds)
     assert around.bounds.contains(selection)
+
+
+def test_an_outpaint_reads_the_whole_layer_whatever_the_selection() -> None:
+    whole = plan(Mode.OUTPAINT, source=OFFSET_LAYER, selection=Bounds(150, 100, 40, 30))
+    assert whole == CanvasPlan(OFFSET_LAYER, read_pixels=True, read_mask=False)
 
 
 def test_reading_around_a_selection_uses_the_request_growth_and_strength() -> None:

@@ -87,6 +87,24 @@ def test_img2img_with_the_default_model(files, tiny_models_dir):
     assert read(files / "i.png").shape == (HEIGHT, WIDTH, 4)
 
 
+def test_outpaint_to_an_aspect_ratio_writes_the_grown_canvas(files, tiny_models_dir):
+    out = files / "wide.png"
+    arguments = ["run", "outpaint", *IMAGE, "--aspect", "16:9", "--steps", "2", "--seed", "4"]
+    arguments = [argument.replace("{d}", str(files)) for argument in arguments]
+    code = cli.main([*arguments, "--out", str(out), "--models-dir", str(tiny_models_dir)])
+    assert code == 0
+    written = read(out)
+    assert written.shape == (HEIGHT, 114, 4)  # 96x64 grown to 16:9: 9 px left, 9 right
+    assert np.array_equal(written[:, 9 : 9 + WIDTH, :3], read(files / "in.png")[..., :3])
+
+
+def test_upscale_with_lanczos_when_no_upscaler_is_installed(files, tiny_models_dir):
+    out = files / "big.png"
+    arguments = ["run", "upscale", "--image", str(files / "in.png"), "--scale", "4"]
+    code = cli.main([*arguments, "--out", str(out), "--models-dir", str(tiny_models_dir)])
+    assert code == 0 and read(out).shape == (4 * HEIGHT, 4 * WIDTH, 4)
+
+
 def test_fill_works_without_any_model(files, tmp_path):
     code = cli.main(
         ["run", "fill", "--image", str(files / "in.png"), "--mask", str(files / "mask.png"),
@@ -134,6 +152,16 @@ BAD_INPUTS = {
     "negative noise seed delta": (["img2img", *IMAGE, "--noise-seed-delta", "-1"], "delta"),
     "unknown output format": (["img2img", *IMAGE, "--out", "{d}/x.nope"], "format"),
     "output folder missing": (["img2img", *IMAGE, "--out", "{d}/no/x.png"], "folder"),
+    "aspect 0:1": (["outpaint", *IMAGE, "--aspect", "0:1"], "aspect: '0:1' is not"),
+    "aspect wide": (["outpaint", *IMAGE, "--aspect", "wide"], "W:H"),
+    "extend by nothing": (["outpaint", *IMAGE, "--extend", "0,0,0,0"], "extends by nothing"),
+    "extend of 3 sides": (["outpaint", *IMAGE, "--extend", "1,2,3"], "LEFT,TOP,RIGHT,BOTTOM"),
+    "upscale by 3": (["upscale", *IMAGE, "--scale", "3"], "scale"),
+    "tiling an inpaint": (
+        ["inpaint", *IMAGE, "--mask", "{d}/mask.png", "--tiling"],
+        "edges are not the picture's edges",
+    ),
+    "unknown refine": (["img2img", *IMAGE, "--refine", "always"], "refine"),
 }
 
 

@@ -169,7 +169,7 @@ def test_progress_reaches_the_last_step_with_previews(engine):
     reports: list[Progress] = []
     request = make_request(
         Mode.IMG2IMG, model=TINY_SD15, steps=4, strength=0.5, count=2, scheduler="euler",
-        preview_interval=1,
+        preview_interval=1, refine="off",
     )  # fmt: skip
     engine.run(request, on_progress=reports.append)
     # strength 0.5 of 4 steps runs 2 steps per variation.
@@ -187,7 +187,7 @@ def test_progress_reaches_the_last_step_with_previews(engine):
 
 def test_previews_only_at_the_interval(engine):
     reports: list[Progress] = []
-    request = make_request(Mode.TXT2IMG, model=TINY_SD15, steps=4, scheduler="euler")
+    request = make_request(Mode.TXT2IMG, model=TINY_SD15, steps=4, scheduler="euler", refine="off")
     request.preview_interval = 2
     engine.run(request, on_progress=reports.append)
     assert [p.preview is not None for p in reports] == [False, True, False, True]
