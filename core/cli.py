@@ -37,6 +37,7 @@ from .client.protocol import (
     default_strength,
 )
 from .command_line import CommandError, add_model_options, settings_from
+from .guided_options import add_guided_arguments, guided_fields
 
 if TYPE_CHECKING:
     from .models import ModelRegistry
@@ -62,9 +63,9 @@ def read_image(path: Path, what: str = "image"):
         raise CommandError(f"{error.field}: {path} {error.message}") from None
 
 
-def image_from_file(path: Path) -> RGBAImage:
+def image_from_file(path: Path, what: str = "image") -> RGBAImage:
     """8-bit RGBA pixels of an image file (Pillow converts other depths and palettes)."""
-    image = read_image(path).convert("RGBA")
+    image = read_image(path, what).convert("RGBA")
     return RGBAImage(image.width, image.height, image.tobytes())
 
 
@@ -167,6 +168,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feather", type=int, default=8, help="px of soft mask edge")
     parser.add_argument("--fill", choices=[fill.value for fill in FillMode], default="auto")
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="")
+    add_guided_arguments(parser)
 
 
 def request_from_args(args: argparse.Namespace) -> EditRequest:
@@ -199,6 +201,7 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         feather=args.feather,
         width=args.width,
         height=args.height,
+        **guided_fields(args, image_from_file),
     )
     request.validate()
     return request

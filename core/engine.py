@@ -6,16 +6,18 @@
    `presets.Recipe`: the request's fields over its preset's (steps, guidance, scheduler, LoRAs,
    autoencoder), and the recipe's LoRAs and autoencoder on the pipeline (`registry.equip`),
    with the OpenVINO backend as OpenVINO models (`openvino_backend`). This is the one place
-   where presets, LoRAs, tiny autoencoders and the backend enter a run.
+   where presets, LoRAs, tiny autoencoders, the backend and ControlNets (`controlnets`: the
+   mode's ControlNet pipeline over the same weights) enter a run.
 3. **Prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
    them (sides multiples of the model's VAE factor); where the result goes (`Placement`); the
    context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
    (`PipelineInput`); the recipe's scheduler.
 4. **Diffuse**: one pipeline call per variation on a CPU, all variations in one batched call on
-   a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …), reporting
-   progress after every step with a preview when due (the tiny autoencoder's where one fits the
-   model, else the linear latent map), and stopping at the next step when cancelled. Each
-   variation gives a `Variation`.
+   a GPU; always with explicit sizes, the control maps of the request's controls cut and
+   scaled as the canvas is (`controlnets.control_arguments`), seeded per variation (seed,
+   seed + 1, …), reporting progress after every step with a preview when due (the tiny
+   autoencoder's where one fits the model, else the linear latent map), and stopping at the
+   next step when cancelled. Each variation gives a `Variation`.
 5. **Finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
@@ -51,6 +53,7 @@ from .client.protocol import (
     ProgressCallback,
     RGBAImage,
 )
+from .controlnets import ControlNets, control_arguments, scaled_notice
 from .fill import fill_masked
 from .geometry import blend_mask, layer_pixels, resize_mask, resize_rgb, working_extent
 from .models import LoadedModel, ModelRegistry, free_memory, is_out_of_memory
@@ -99,6 +102,7 @@ class PipelineInput:
     working: Extent
     image: np.ndarray | None  # HxWx3 RGB of the context (img2img, inpaint)
     mask: np.ndarray | None  # HxW blend mask of the context (inpaint)
+    context: Bounds | None = None  # the canvas's part it shows (control images are cut to it)
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def prepare(
         image = resize_rgb(np.ascontiguousarray(context_rgb), working)
     return (
         Placement(canvas, mask_bounds, context, blend, source_alpha),
-        PipelineInput(working, image, mask),
+        PipelineInput(working, image, mask, context),
     )
 
 
@@ -375,6 +379,7 @@ class Engine:
 
             registry = load_settings().model_registry()
         self.registry = registry
+        self.controlnets = ControlNets(registry)
         self._lock = threading.Lock()
 
     @property
@@ -403,8 +408,9 @@ class Engine:
                 recipe = recipe_for(request, model, self.registry.catalog)
                 check_steps(request, recipe.steps)
                 equipment = self.registry.equip(pipe, recipe)
-                if equipment.notice:
-                    hint = "; ".join(filter(None, (recipe.hint, equipment.notice)))
+                notices = (equipment.notice, scaled_notice(request))
+                if any(notices):
+                    hint = "; ".join(filter(None, (recipe.hint, *notices)))
                     recipe = dataclasses.replace(recipe, hint=hint)
                 preview = preview_of(model.info.family, equipment.preview_vae)
                 watch.lap("load")
@@ -439,9 +445,13 @@ class Engine:
         return dataclasses.replace(as_inpaint(request), model=ref)
 
     def _load(self, request: EditRequest) -> tuple[DiffusionPipeline, LoadedModel]:
-        """Step 2: the mode's pipeline of the request's model, or of the mode's default one."""
+        """Step 2: the mode's pipeline of the request's model, or of the mode's default one;
+        with controls, its ControlNet pipeline over the same weights."""
         ref = request.model or self.registry.default_for(request.mode)
-        return self.registry.pipeline(ref, request.mode)
+        pipe, model = self.registry.pipeline(ref, request.mode)
+        if request.controls:
+            pipe = self.controlnets.controlled(pipe, model, request)
+        return pipe, model
 
     def _prepare(
         self,
@@ -480,9 +490,10 @@ class Engine:
         calls, and each variation reports its own progress)."""
         import torch
 
-        arguments = weighted_prompt_arguments(
-            pipe, pipeline_arguments(request, recipe, pipeline_input)
-        )
+        arguments = pipeline_arguments(request, recipe, pipeline_input)
+        if request.controls:
+            arguments |= control_arguments(request, pipeline_input, self.registry.models_dirs)
+        arguments = weighted_prompt_arguments(pipe, arguments)
         batch = request.count if model.device != "cpu" else 1
         seeds = [(seed + index) % SEED_RANGE for index in range(request.count)]
         variations = []

@@ -120,6 +120,9 @@ IMAGE_ENCODERS = ModelFileKind(
     folder_marker="config.json",
     tool_subfolders=("models/clip_vision",),
 )
+# The depth-estimation models of the ControlNet depth preprocessor (core/preprocessors.py):
+# transformers folders (DPT, Depth Anything).
+DEPTH_ESTIMATORS = ModelFileKind(subfolder="annotators", suffixes=(), folder_marker="config.json")
 # Image models loaded through spandrel (core/image_models.py): single files.
 UPSCALERS = ModelFileKind(
     subfolder="upscale_models",

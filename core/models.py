@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .client import paths
 from .client.protocol import AddOnInfo, Mode, ModelInfo, ModelLoadError, ModelNotFound
+from .controlnets import find_controlnets
 from .few_step import FewStepSettings, few_step_settings_of_model
 from .loras import ModelLoras, find_loras
 from .model_files import (
@@ -285,9 +286,11 @@ class ModelRegistry:
         return self.catalog.default_for(mode)
 
     def add_ons(self) -> list[AddOnInfo]:
-        """The LoRAs, then the tiny autoencoders, a request may add to its model."""
+        """The LoRAs, the tiny autoencoders, then the ControlNets a request may add to its
+        model."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
-        return loras + [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+        controlnets = [controlnet.info() for controlnet in find_controlnets(self.catalog)]
+        return loras + [tiny.info() for tiny in find_tiny_vaes(self.catalog)] + controlnets
 
     # --- loading -------------------------------------------------------------------------------
 

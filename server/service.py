@@ -98,7 +98,8 @@ class Service:
             raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
 
     def check_add_ons(self, request: EditRequest) -> None:
-        """Only LoRAs and tiny autoencoders the registry lists, by name: never a path."""
+        """Only LoRAs, tiny autoencoders and ControlNets the registry lists, by name: never a
+        path."""
         listed = self.list_add_ons()
         for lora in request.loras:
             names = [a.name for a in listed if a.kind == AddOnKind.LORA]
@@ -113,6 +114,13 @@ class Service:
                     "vae",
                     f"{request.vae!r} is not a tiny autoencoder this server has: {names} "
                     f"(or {VAE_FULL!r}, {VAE_TINY!r})",
+                )
+        names = [a.name for a in listed if a.kind == AddOnKind.CONTROLNET]
+        for index, control in enumerate(request.controls):
+            if control.model not in names:
+                raise InvalidRequest(
+                    f"controls[{index}].model",
+                    f"ControlNet {control.model!r} is not one this server has: {names}",
                 )
 
     def check_pixels(self, field_name: str, width: int, height: int) -> None:
@@ -130,6 +138,8 @@ class Service:
             self.check_pixels("image", request.image.width, request.image.height)
         else:
             self.check_pixels("width", request.width or 0, request.height or 0)
+        for index, control in enumerate(request.controls):
+            self.check_pixels(f"controls[{index}].image", control.image.width, control.image.height)
         self.check_model(request.model)
         self.check_add_ons(request)
         return self.queue.submit(request, source)

@@ -1,4 +1,10 @@
-"""Shared fixtures: tiny random-weight models (fixtures/models.py), a real server process on
-loopback (fixtures/server.py) and the chroot holding the real editors (editors/chroot.py)."""
+"""Shared fixtures: tiny random-weight models (fixtures/models.py, fixtures/guided_models.py), a
+real server process on loopback (fixtures/server.py) and the chroot holding the real editors
+(editors/chroot.py)."""
 
-pytest_plugins = ["tests.fixtures.models", "tests.fixtures.server", "tests.editors.chroot"]
+pytest_plugins = [
+    "tests.fixtures.models",
+    "tests.fixtures.guided_models",
+    "tests.fixtures.server",
+    "tests.editors.chroot",
+]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,10 @@ MAX_PROMPT_CHARS = 4000
 MAX_LORAS = 16
 MAX_LORA_SCALE = 10.0
 MAX_REFERENCE_CHARS = 4096  # a name or path of a LoRA or an autoencoder
+MAX_CONTROLS = 4  # ControlNets a request may apply at once
+# How a control image becomes the ControlNet's map (core/preprocessors.py): "none" takes it as
+# the map it already is (white lines on black, a depth map), the others derive the map from it.
+CONTROL_PREPROCESSORS = ("none", "canny", "scribble", "lineart", "depth", "softedge")
 
 
 class Mode(str, enum.Enum):
@@ -302,6 +306,81 @@ class LoraChoice:
         )
 
 
+@dataclass(frozen=True)
+class ControlChoice:
+    """A ControlNet a request applies: its model, its control image (the canvas's size; another
+    size is scaled to it), how that image becomes the control map, how strongly, and during
+    which fraction of the steps."""
+
+    model: str  # a name `inlayer models` lists under ControlNets, or a path
+    image: RGBAImage
+    preprocessor: str = "none"  # one of CONTROL_PREPROCESSORS
+    weight: float = 1.0  # 0 = no effect
+    start: float = 0.0  # the fraction of the steps where the control begins …
+    end: float = 1.0  # … and where it ends
+
+    def validate(self, index: int) -> None:
+        """Raise `InvalidRequest` naming ``controls[index].FIELD``."""
+        where = f"controls[{index}]"
+        model = self.model
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest(f"{where}.model", f"{model!r} is not a ControlNet name or path")
+        if not isinstance(self.image, RGBAImage):
+            raise InvalidRequest(f"{where}.image", "is missing; give the control image")
+        self.image.validate(f"{where}.image")
+        data = self.image.data
+        if not data[3::4].strip(b"\x00") or data == data[:4] * (len(data) // 4):
+            raise InvalidRequest(
+                f"{where}.image",
+                "is empty (fully transparent or one flat colour); draw the lines or pick the "
+                "layer that holds them",
+            )
+        if self.preprocessor not in CONTROL_PREPROCESSORS:
+            raise InvalidRequest(
+                f"{where}.preprocessor",
+                f"{self.preprocessor!r} is unknown; choose one of {list(CONTROL_PREPROCESSORS)}",
+            )
+        for name in ("weight", "start", "end"):
+            value = getattr(self, name)
+            top = 2.0 if name == "weight" else 1.0
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidRequest(f"{where}.{name}", f"is {value!r}; it must be a number")
+            if not 0.0 <= value <= top:
+                raise InvalidRequest(f"{where}.{name}", f"is {value}; it must be in [0, {top:g}]")
+        if self.start >= self.end:
+            raise InvalidRequest(
+                f"{where}.start", f"{self.start} is not before end {self.end}; start < end"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the pixels, which are described by their size."""
+        image = {"width": self.image.width, "height": self.image.height}
+        return {
+            "model": self.model,
+            "image": image,
+            "preprocessor": self.preprocessor,
+            "weight": self.weight,
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @staticmethod
+    def from_json(value: Any, image: RGBAImage | None, index: int) -> ControlChoice:
+        """A control of the wire: `to_json`'s shape, with its image given apart."""
+        where = f"controls[{index}]"
+        if not isinstance(value, dict) or "model" not in value:
+            raise InvalidRequest(where, f"{value!r} is not a control; give {{'model': ..., ...}}")
+        unknown = set(value) - {"model", "image", "preprocessor", "weight", "start", "end"}
+        if unknown:
+            raise InvalidRequest(f"{where}.{sorted(unknown)[0]}", "is not a control field")
+        if image is None:
+            raise InvalidRequest(f"{where}.image", "is missing; give the control image")
+        settings = ("preprocessor", "weight", "start", "end")
+        return ControlChoice(
+            value["model"], image, **{key: value[key] for key in settings if key in value}
+        )
+
+
 @dataclass
 class EditRequest:
     """One edit. `image` and `mask` are the pixels; everything else is a parameter.
@@ -334,6 +413,7 @@ class EditRequest:
     preset: str = ""  # "" = the device's default (fast on a CPU where installed); a `Preset`
     loras: tuple[LoraChoice, ...] = ()  # applied in order; the fast preset may add a speed LoRA
     vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
+    controls: tuple[ControlChoice, ...] = ()  # ControlNets guiding txt2img, img2img, inpaint
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -403,6 +483,20 @@ class EditRequest:
         self._validate_loras()
         if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
             raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
+        self._validate_controls()
+
+    def _validate_controls(self) -> None:
+        if not isinstance(self.controls, (tuple, list)) or len(self.controls) > MAX_CONTROLS:
+            raise InvalidRequest("controls", f"must be a list of at most {MAX_CONTROLS} controls")
+        if self.controls and self.mode not in (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT):
+            raise InvalidRequest(
+                "controls",
+                f"{self.mode.value} takes no ControlNet; use txt2img, img2img or inpaint",
+            )
+        for index, control in enumerate(self.controls):
+            if not isinstance(control, ControlChoice):
+                raise InvalidRequest(f"controls[{index}]", f"{control!r} is not a ControlChoice")
+            control.validate(index)
 
     def _validate_loras(self) -> None:
         if not isinstance(self.loras, (tuple, list)) or len(self.loras) > MAX_LORAS:
@@ -433,6 +527,8 @@ class EditRequest:
             value = getattr(self, f.name)
             if f.name == "loras":
                 value = [lora.to_json() for lora in value]
+            elif f.name == "controls":
+                value = [control.to_json() for control in value]
             out[f.name] = value.value if isinstance(value, enum.Enum) else value
         return out
 
@@ -442,8 +538,10 @@ class EditRequest:
         params: dict[str, Any],
         image: RGBAImage | None = None,
         mask: Mask | None = None,
+        control_images: Sequence[RGBAImage | None] = (),
     ) -> EditRequest:
-        """Build a request from `parameters()`-shaped data; unknown keys are an error."""
+        """Build a request from `parameters()`-shaped data; unknown keys are an error. The
+        images of `controls` come in `control_images`, in the same order."""
         known = {f.name for f in dataclasses.fields(cls)} - {"image", "mask"}
         unknown = set(params) - known
         if unknown:
@@ -469,6 +567,15 @@ class EditRequest:
             if not isinstance(values["loras"], (list, tuple)):
                 raise InvalidRequest("loras", "must be a list of LoRAs")
             values["loras"] = tuple(LoraChoice.from_json(lora) for lora in values["loras"])
+        if "controls" in values:
+            controls = values["controls"]
+            if not isinstance(controls, (list, tuple)) or len(controls) > MAX_CONTROLS:
+                raise InvalidRequest("controls", f"must be a list of at most {MAX_CONTROLS}")
+            images = [*control_images, *[None] * len(controls)]
+            values["controls"] = tuple(
+                ControlChoice.from_json(control, images[index], index)
+                for index, control in enumerate(controls)
+            )
         return cls(image=image, mask=mask, **values)
 
 
@@ -654,6 +761,7 @@ class AddOnKind(str, enum.Enum):
 
     LORA = "lora"  # a request's `loras`
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
+    CONTROLNET = "controlnet"  # a ControlNet, a request's `controls[i].model`
 
 
 @dataclass(frozen=True)
