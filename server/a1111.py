@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from inlayer.core.client.protocol import (
     SCHEDULERS,
     AddOnKind,
+    ControlChoice,
     EditRequest,
     EditResult,
     FillMode,
@@ -53,6 +54,7 @@ from inlayer.core.client.protocol import (
 from inlayer.core.engine import image_array
 from inlayer.core.images import encode_image, full_size_images, open_image
 
+from .a1111_controlnet import controls_of, unit_field
 from .a1111_fields import EXTRAS_FIELDS, IMG2IMG_FIELDS, TXT2IMG_FIELDS, check_fields
 from .a1111_options import A1111Options, check_option, strip_hash
 from .jobs import Job
@@ -215,11 +217,27 @@ def _shared_fields(body: Txt2ImgBody, service: Service, options: A1111Options) -
 
 
 def txt2img_request(body: Txt2ImgBody, service: Service, options: A1111Options) -> EditRequest:
+    shared = _shared_fields(body, service, options)
     return EditRequest(
         mode=Mode.TXT2IMG,
         width=body.width,
         height=body.height,
-        **_shared_fields(body, service, options),
+        controls=_controls(body, service),
+        **shared,
+    )
+
+
+def _controls(
+    body: Txt2ImgBody, service: Service, init: Image.Image | None = None
+) -> tuple[ControlChoice, ...]:
+    """The ControlNet units of the body (a1111_controlnet.py), their images at its size."""
+    max_pixels = service.limits.max_pixels
+    return controls_of(
+        body.model_dump(exclude_unset=True),
+        service,
+        (body.width, body.height),
+        lambda data, field: decode_image(data, field, max_pixels),
+        init,
     )
 
 
@@ -249,6 +267,7 @@ def img2img_request(body: Img2ImgBody, service: Service, options: A1111Options) 
             "inpainting_fill",
             "must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing)",
         )
+    shared = _shared_fields(body, service, options)
     return EditRequest(
         mode=Mode.INPAINT if mask is not None else Mode.IMG2IMG,
         image=RGBAImage(body.width, body.height, init.tobytes()),
@@ -257,7 +276,8 @@ def img2img_request(body: Img2ImgBody, service: Service, options: A1111Options) 
         fill=INPAINTING_FILL[body.inpainting_fill],
         grow=0,
         feather=body.mask_blur,
-        **_shared_fields(body, service, options),
+        controls=_controls(body, service, init),
+        **shared,
     )
 
 
@@ -265,6 +285,8 @@ def as_a1111(error: InlayerError) -> InlayerError:
     """`error`, naming the A1111 field the client sent where it names one of Inlayer's."""
     if isinstance(error, InvalidRequest) and error.field in A1111_FIELDS:
         return type(error)(A1111_FIELDS[error.field], error.message)
+    if isinstance(error, InvalidRequest) and error.field != unit_field(error.field):
+        return type(error)(unit_field(error.field), error.message)
     return error
 
 
