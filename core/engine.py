@@ -22,7 +22,9 @@
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
 
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model.
+`Mode.FILL` runs the weight-free fill after step 1 and needs no model. `Mode.EDIT` runs as
+img2img does, on an instruction-edit model, with the request's `image_guidance`; with a
+selection, its result is blended back as an inpaint's is.
 """
 
 from __future__ import annotations
@@ -236,7 +238,7 @@ def prepare(
                     np.ascontiguousarray(context_rgb), context_mask, fill, seed=seed
                 )
                 mask = resize_mask(context_mask, working)
-        elif request.mode == Mode.IMG2IMG:
+        elif request.mode in (Mode.IMG2IMG, Mode.EDIT):
             source_alpha = pixels[mask_bounds.slices][..., 3]
         image = resize_rgb(np.ascontiguousarray(context_rgb), working)
     return (
@@ -267,6 +269,9 @@ def pipeline_arguments(
     if request.mode == Mode.IMG2IMG:
         # img2img takes its size from the image, which is already at the working extent.
         return arguments | {"image": image, "strength": request.strength}
+    if request.mode == Mode.EDIT:
+        # An instruction edit (InstructPix2Pix) also takes its size from the image.
+        return arguments | {"image": image, "image_guidance_scale": request.image_guidance}
     return (
         arguments
         | size

@@ -1,5 +1,6 @@
 """The options of `inlayer run` that guide an edit: ControlNets (`--control MODEL=IMAGE[:WEIGHT]`,
-repeatable, each followed by an optional `--control-preprocess`).
+repeatable, each followed by an optional `--control-preprocess`) and an instruction edit's
+`--image-guidance`.
 
 `core/cli.py` adds them to its parser (`add_guided_arguments`) and turns them into request
 fields (`guided_fields`), reading the image files with its own reader.
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client.protocol import CONTROL_PREPROCESSORS, ControlChoice, RGBAImage
+from .client.protocol import CONTROL_PREPROCESSORS, ControlChoice, EditRequest, RGBAImage
 from .command_line import CommandError
+
+DEFAULT_IMAGE_GUIDANCE = EditRequest.image_guidance
 
 
 @dataclass
@@ -55,6 +58,13 @@ class _PreprocessLastControl(argparse.Action):
 
 def add_guided_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--image-guidance",
+        type=float,
+        default=DEFAULT_IMAGE_GUIDANCE,
+        help="edit: how closely the result keeps to the image (1 = off; default "
+        f"{DEFAULT_IMAGE_GUIDANCE:g}; raise it when the edit changes too much)",
+    )
+    parser.add_argument(
         "--control",
         dest="controls",
         action=_AppendControl,
@@ -81,6 +91,7 @@ def guided_fields(
     if controls and args.mode not in ("txt2img", "img2img", "inpaint"):
         raise CommandError(f"--control: {args.mode} takes no ControlNet")
     return {
+        "image_guidance": args.image_guidance,
         "controls": tuple(
             ControlChoice(
                 control.model,
@@ -89,5 +100,5 @@ def guided_fields(
                 weight=control.weight,
             )
             for control in controls
-        )
+        ),
     }

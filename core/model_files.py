@@ -55,9 +55,13 @@ HUB_FILE_PATTERNS = ("model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors
 HUB_PICKLE_PATTERNS = ("*/*.bin",)  # fetched only where pickled weights are allowed
 HUB_IGNORE_PATTERNS = ("*.fp16.*", "*non_ema*", "*.ema.*", "safety_checker/*")
 
-# What an ordinary model serves; a dedicated inpainting model (9-channel UNet) serves inpaint only.
+# What an ordinary model serves; a dedicated inpainting model (9-channel UNet) serves inpaint only,
+# an instruction-edit model (InstructPix2Pix-class, 8-channel UNet: the image's latents beside
+# the noise) edit only.
 ORDINARY_MODES = (Mode.INPAINT, Mode.IMG2IMG, Mode.TXT2IMG)
 INPAINTING_MODES = (Mode.INPAINT,)
+EDIT_MODES = (Mode.EDIT,)
+EDIT_UNET_IN_CHANNELS = 8
 
 # Keys that identify the architecture of an original (LDM-layout) single-file checkpoint.
 LDM_UNET_INPUT_KEY = "model.diffusion_model.input_blocks.0.0.weight"
@@ -194,9 +198,12 @@ class Checkpoint:
     family: str  # "sd15", "sd21" (SD 2.x, e.g. SD-Turbo), "sdxl"
     inpainting: bool  # a dedicated inpainting model (9-channel UNet)
     source: str  # what the user sees: a folder, a file or a repo id
+    instruct: bool = False  # an instruction-edit model (8-channel UNet)
 
     @property
     def modes(self) -> tuple[Mode, ...]:
+        if self.instruct:
+            return EDIT_MODES
         return INPAINTING_MODES if self.inpainting else ORDINARY_MODES
 
     def info(self) -> ModelInfo:
@@ -231,7 +238,8 @@ def describe_folder(
     else:
         family = "sd15"
     in_channels = unet.get("in_channels", 4)
-    return Checkpoint(name, path, fmt, family, in_channels == 9, source or str(path))
+    instruct = in_channels == EDIT_UNET_IN_CHANNELS
+    return Checkpoint(name, path, fmt, family, in_channels == 9, source or str(path), instruct)
 
 
 def describe_single_file(path: Path, name: str) -> Checkpoint:
@@ -270,7 +278,8 @@ def describe_single_file(path: Path, name: str) -> Checkpoint:
         raise ModelLoadError(f"{path} is a Stable Diffusion 2 checkpoint; use its diffusers folder")
     else:
         raise ModelLoadError(f"{path} holds no text encoder Inlayer knows (SD 1.5 or SDXL)")
-    return Checkpoint(name, path, "safetensors", family, in_channels == 9, str(path))
+    instruct = in_channels == EDIT_UNET_IN_CHANNELS
+    return Checkpoint(name, path, "safetensors", family, in_channels == 9, str(path), instruct)
 
 
 def describe_checkpoint(found: ModelFile) -> Checkpoint:

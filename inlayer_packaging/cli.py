@@ -228,6 +228,11 @@ KNOWN_MODELS = {
         kind=CONTROLNETS,
         patterns=_CONTROLNET_FILES,
     ),
+    "instruct-pix2pix": KnownModel(
+        "timbrooks/instruct-pix2pix",
+        "InstructPix2Pix (SD 1.5 family): edits that follow an instruction (about 2 GB)",
+        ("instruct-pix2pix-00-22000",),
+    ),
     "depth-anything-small": KnownModel(
         "depth-anything/Depth-Anything-V2-Small-hf",
         "Depth Anything V2 small: the ControlNet depth preprocessor's model (about 100 MB)",

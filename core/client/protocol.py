@@ -40,6 +40,7 @@ MAX_LORAS = 16
 MAX_LORA_SCALE = 10.0
 MAX_REFERENCE_CHARS = 4096  # a name or path of a LoRA or an autoencoder
 MAX_CONTROLS = 4  # ControlNets a request may apply at once
+MAX_IMAGE_GUIDANCE = 20.0  # an edit's image guidance
 # How a control image becomes the ControlNet's map (core/preprocessors.py): "none" takes it as
 # the map it already is (white lines on black, a depth map), the others derive the map from it.
 CONTROL_PREPROCESSORS = ("none", "canny", "scribble", "lineart", "depth", "softedge")
@@ -52,6 +53,7 @@ class Mode(str, enum.Enum):
     IMG2IMG = "img2img"  # transform the canvas (or only its masked part) by `strength`
     TXT2IMG = "txt2img"  # generate from noise into the mask, or the whole canvas
     FILL = "fill"  # weight-free fill of the masked area from its surroundings (no model)
+    EDIT = "edit"  # follow an instruction ("turn the car into a bicycle") on the image
 
 
 # The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
@@ -85,6 +87,7 @@ DIGITAL_SOURCE_TYPES = {
     Mode.INPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.IMG2IMG: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.FILL: IPTC_DIGITAL_SOURCE_TYPE + "compositeSynthetic",
+    Mode.EDIT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
 }
 
 
@@ -390,6 +393,8 @@ class EditRequest:
     - txt2img: `image` optional (it gives the canvas size and, with a `mask`, where to generate);
       without an image, `width` and `height` give the canvas size.
     - fill: needs `image` and a non-empty `mask`; uses no model.
+    - edit: needs `image`; the prompt is an instruction; with a `mask` only the masked part
+      changes. Runs on instruction-edit models (InstructPix2Pix-class).
     """
 
     mode: Mode
@@ -414,6 +419,7 @@ class EditRequest:
     loras: tuple[LoraChoice, ...] = ()  # applied in order; the fast preset may add a speed LoRA
     vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
     controls: tuple[ControlChoice, ...] = ()  # ControlNets guiding txt2img, img2img, inpaint
+    image_guidance: float = 1.5  # edit: how closely the result keeps to the image (1 = off)
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -431,7 +437,7 @@ class EditRequest:
                     f"is {self.mask.width}x{self.mask.height} but the image is "
                     f"{self.image.width}x{self.image.height}; they must match",
                 )
-        if self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL) and self.image is None:
+        if self.mode in (Mode.INPAINT, Mode.IMG2IMG, Mode.FILL, Mode.EDIT) and self.image is None:
             raise InvalidRequest("image", f"{self.mode.value} needs an image")
         needs_mask = self.mode in (Mode.INPAINT, Mode.FILL)
         if needs_mask and (self.mask is None or self.mask.is_empty()):
@@ -484,6 +490,14 @@ class EditRequest:
         if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
             raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
         self._validate_controls()
+        guidance = self.image_guidance
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)):
+            raise InvalidRequest("image_guidance", f"is {guidance!r}; it must be a number")
+        if not 0.0 <= guidance <= MAX_IMAGE_GUIDANCE:
+            raise InvalidRequest(
+                "image_guidance",
+                f"is {guidance}; it must be in [0, {MAX_IMAGE_GUIDANCE:g}] (1.5 is typical)",
+            )
 
     def _validate_controls(self) -> None:
         if not isinstance(self.controls, (tuple, list)) or len(self.controls) > MAX_CONTROLS:

@@ -20,6 +20,7 @@ from inlayer.core.provenance import (
     read_origin,
     xmp_packet,
 )
+from tests.fixtures.guided_models import TINY_INSTRUCT
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 
 WIDTH, HEIGHT = 64, 48
@@ -45,7 +46,7 @@ def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str) -> None:
     if mode in (Mode.INPAINT, Mode.FILL):
         arguments += ["--mask", str(files / "mask.png")]
     if mode != Mode.FILL:
-        model = TINY_SD15_INPAINTING if mode == Mode.INPAINT else TINY_SD15
+        model = {Mode.INPAINT: TINY_SD15_INPAINTING, Mode.EDIT: TINY_INSTRUCT}.get(mode, TINY_SD15)
         arguments += ["--models-dir", str(tiny_models_dir), "--model", model, "--steps", "2"]
         arguments += ["--prompt", "a lighthouse <at> dusk & more"]
     if mode == Mode.TXT2IMG:
@@ -55,8 +56,12 @@ def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str) -> None:
 
 @pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
-def test_each_written_file_names_its_digital_source_type(files, tiny_models_dir, mode, suffix):
-    run(files, tiny_models_dir, mode, f"out{suffix}")
+def test_each_written_file_names_its_digital_source_type(
+    files, tiny_models_dir, mode, suffix, request
+):
+    # The instruction-edit model lies in the guides' models folder.
+    guides = ["--models-dir", str(request.getfixturevalue("tiny_guides_dir"))]
+    run(files, tiny_models_dir, mode, f"out{suffix}", *(guides if mode == Mode.EDIT else ()))
 
     origin = read_origin(files / f"out{suffix}")
     assert origin.digital_source_type == DIGITAL_SOURCE_TYPES[mode]
@@ -78,6 +83,7 @@ def test_the_digital_source_type_follows_what_each_mode_makes():
         Mode.INPAINT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.IMG2IMG: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.FILL: IPTC_TERMS + "compositeSynthetic",
+        Mode.EDIT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
     }
 
 
