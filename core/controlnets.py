@@ -178,9 +178,6 @@ class ControlNets:
         self.registry = registry
         self._loaded: dict[tuple[Path, int], ControlNetModel] = {}
 
-    def find(self) -> list[ControlNetFile]:
-        return find_controlnets(self.registry.catalog)
-
     def controlled(
         self, pipe: DiffusionPipeline, model: LoadedModel, request: EditRequest
     ) -> DiffusionPipeline:

@@ -6,8 +6,9 @@
    `presets.Recipe`: the request's fields over its preset's (steps, guidance, scheduler, LoRAs,
    autoencoder), and the recipe's LoRAs and autoencoder on the pipeline (`registry.equip`),
    with the OpenVINO backend as OpenVINO models (`openvino_backend`). This is the one place
-   where presets, LoRAs, tiny autoencoders, the backend and ControlNets (`controlnets`: the
-   mode's ControlNet pipeline over the same weights) enter a run.
+   where presets, LoRAs, tiny autoencoders, the backend, ControlNets (`controlnets`: the
+   mode's ControlNet pipeline over the same weights) and a style reference (`style_reference`:
+   an IP-Adapter) enter a run.
 3. **Prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
    them (sides multiples of the model's VAE factor); where the result goes (`Placement`); the
    context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
@@ -63,6 +64,7 @@ from .presets import Recipe, recipe_for
 from .previews import Preview, preview_of
 from .prompt_weights import weighted_prompt_arguments
 from .schedulers import make_scheduler
+from .style_reference import StyleAdapters, style_arguments
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -385,6 +387,7 @@ class Engine:
             registry = load_settings().model_registry()
         self.registry = registry
         self.controlnets = ControlNets(registry)
+        self.styles = StyleAdapters(registry)
         self._lock = threading.Lock()
 
     @property
@@ -451,11 +454,13 @@ class Engine:
 
     def _load(self, request: EditRequest) -> tuple[DiffusionPipeline, LoadedModel]:
         """Step 2: the mode's pipeline of the request's model, or of the mode's default one;
-        with controls, its ControlNet pipeline over the same weights."""
+        with controls, its ControlNet pipeline over the same weights; with a style, its
+        IP-Adapter."""
         ref = request.model or self.registry.default_for(request.mode)
         pipe, model = self.registry.pipeline(ref, request.mode)
         if request.controls:
             pipe = self.controlnets.controlled(pipe, model, request)
+        self.styles.equip(pipe, model, request)  # or take out the style of a previous run
         return pipe, model
 
     def _prepare(
@@ -498,6 +503,8 @@ class Engine:
         arguments = pipeline_arguments(request, recipe, pipeline_input)
         if request.controls:
             arguments |= control_arguments(request, pipeline_input, self.registry.models_dirs)
+        if request.style is not None:
+            arguments |= style_arguments(request)
         arguments = weighted_prompt_arguments(pipe, arguments)
         batch = request.count if model.device != "cpu" else 1
         seeds = [(seed + index) % SEED_RANGE for index in range(request.count)]

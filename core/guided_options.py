@@ -1,6 +1,6 @@
 """The options of `inlayer run` that guide an edit: ControlNets (`--control MODEL=IMAGE[:WEIGHT]`,
-repeatable, each followed by an optional `--control-preprocess`) and an instruction edit's
-`--image-guidance`.
+repeatable, each followed by an optional `--control-preprocess`), an instruction edit's
+`--image-guidance`, and a style reference (`--style-image FILE[:SCALE]`).
 
 `core/cli.py` adds them to its parser (`add_guided_arguments`) and turns them into request
 fields (`guided_fields`), reading the image files with its own reader.
@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client.protocol import CONTROL_PREPROCESSORS, ControlChoice, EditRequest, RGBAImage
+from .client.protocol import (
+    CONTROL_PREPROCESSORS,
+    ControlChoice,
+    EditRequest,
+    RGBAImage,
+    StyleChoice,
+)
 from .command_line import CommandError
 
 DEFAULT_IMAGE_GUIDANCE = EditRequest.image_guidance
@@ -56,7 +62,25 @@ class _PreprocessLastControl(argparse.Action):
         namespace.controls[-1].preprocessor = values
 
 
+def parse_style_option(text: str) -> tuple[Path, float]:
+    """``FILE[:SCALE]``; a colon followed by no number belongs to the path."""
+    path, colon, tail = text.rpartition(":")
+    if colon and path:
+        try:
+            return Path(path), float(tail)
+        except ValueError:
+            pass
+    return Path(text), StyleChoice.scale
+
+
 def add_guided_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--style-image",
+        type=parse_style_option,
+        metavar="FILE[:SCALE]",
+        help="a style reference carried into the picture by an IP-Adapter (from an ipadapter/ "
+        f"folder, with its image encoder in clip_vision/), at SCALE (default {StyleChoice.scale})",
+    )
     parser.add_argument(
         "--image-guidance",
         type=float,
@@ -90,7 +114,12 @@ def guided_fields(
     controls: Sequence[ControlOption] = args.controls
     if controls and args.mode not in ("txt2img", "img2img", "inpaint"):
         raise CommandError(f"--control: {args.mode} takes no ControlNet")
+    style = None
+    if args.style_image is not None:
+        path, scale = args.style_image
+        style = StyleChoice(read_image(path, "style-image"), scale)
     return {
+        "style": style,
         "image_guidance": args.image_guidance,
         "controls": tuple(
             ControlChoice(

@@ -43,6 +43,7 @@ from .model_files import (
     ModelCatalog,
     side_config_folder,
 )
+from .style_reference import ip_adapter_infos
 from .tiny_vae import TinyVaeFile, find_tiny_vaes, load_tiny_vae, scale_factor
 
 if TYPE_CHECKING:
@@ -297,11 +298,12 @@ class ModelRegistry:
         return self.catalog.default_for(mode)
 
     def add_ons(self) -> list[AddOnInfo]:
-        """The LoRAs, the tiny autoencoders, then the ControlNets a request may add to its
-        model."""
+        """The LoRAs, the tiny autoencoders, the ControlNets, then the IP-Adapters a request
+        may add to its model."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
         controlnets = [controlnet.info() for controlnet in find_controlnets(self.catalog)]
-        return loras + [tiny.info() for tiny in find_tiny_vaes(self.catalog)] + controlnets
+        tiny_vaes = [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
+        return loras + tiny_vaes + controlnets + ip_adapter_infos(self.catalog)
 
     # --- loading -------------------------------------------------------------------------------
 

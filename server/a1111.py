@@ -701,7 +701,10 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.get("/scripts")
     async def scripts() -> dict[str, list[str]]:
-        return {"txt2img": [], "img2img": []}
+        # The ControlNet extension's script, where a ControlNet is installed (clients look here).
+        controlnets = [a for a in service.list_add_ons() if a.kind == AddOnKind.CONTROLNET]
+        names = ["controlnet"] if controlnets else []
+        return {"txt2img": names, "img2img": names}
 
     @router.get("/script-info")
     async def script_info() -> list[dict[str, Any]]:

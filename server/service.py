@@ -98,8 +98,8 @@ class Service:
             raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
 
     def check_add_ons(self, request: EditRequest) -> None:
-        """Only LoRAs, tiny autoencoders and ControlNets the registry lists, by name: never a
-        path."""
+        """Only LoRAs, tiny autoencoders, ControlNets and IP-Adapters the registry lists, by
+        name: never a path."""
         listed = self.list_add_ons()
         for lora in request.loras:
             names = [a.name for a in listed if a.kind == AddOnKind.LORA]
@@ -122,6 +122,13 @@ class Service:
                     f"controls[{index}].model",
                     f"ControlNet {control.model!r} is not one this server has: {names}",
                 )
+        if request.style is not None and request.style.model:
+            names = [a.name for a in listed if a.kind == AddOnKind.IP_ADAPTER]
+            if request.style.model not in names:
+                raise InvalidRequest(
+                    "style.model",
+                    f"IP-Adapter {request.style.model!r} is not one this server has: {names}",
+                )
 
     def check_pixels(self, field_name: str, width: int, height: int) -> None:
         """Refuse a canvas of more pixels than this server's limit (before anything is made of
@@ -140,6 +147,8 @@ class Service:
             self.check_pixels("width", request.width or 0, request.height or 0)
         for index, control in enumerate(request.controls):
             self.check_pixels(f"controls[{index}].image", control.image.width, control.image.height)
+        if request.style is not None:
+            self.check_pixels("style.image", request.style.image.width, request.style.image.height)
         self.check_model(request.model)
         self.check_add_ons(request)
         return self.queue.submit(request, source)

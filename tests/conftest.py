@@ -4,7 +4,7 @@ real server process on loopback (fixtures/server.py) and the chroot holding the 
 
 pytest_plugins = [
     "tests.fixtures.models",
-    "tests.fixtures.guided_models",
     "tests.fixtures.server",
+    "tests.fixtures.guided_models",  # after the server's: it starts one with the guides
     "tests.editors.chroot",
 ]

@@ -41,6 +41,7 @@ MAX_LORA_SCALE = 10.0
 MAX_REFERENCE_CHARS = 4096  # a name or path of a LoRA or an autoencoder
 MAX_CONTROLS = 4  # ControlNets a request may apply at once
 MAX_IMAGE_GUIDANCE = 20.0  # an edit's image guidance
+MAX_STYLE_SCALE = 2.0  # how strongly a style reference may steer
 # How a control image becomes the ControlNet's map (core/preprocessors.py): "none" takes it as
 # the map it already is (white lines on black, a depth map), the others derive the map from it.
 CONTROL_PREPROCESSORS = ("none", "canny", "scribble", "lineart", "depth", "softedge")
@@ -247,6 +248,10 @@ class RGBAImage:
                 f"{self.width * self.height * 4}",
             )
 
+    def is_transparent(self) -> bool:
+        """Whether every pixel is fully transparent (nothing drawn)."""
+        return not self.data[3::4].strip(b"\x00")
+
 
 @dataclass(frozen=True)
 class Mask:
@@ -332,7 +337,7 @@ class ControlChoice:
             raise InvalidRequest(f"{where}.image", "is missing; give the control image")
         self.image.validate(f"{where}.image")
         data = self.image.data
-        if not data[3::4].strip(b"\x00") or data == data[:4] * (len(data) // 4):
+        if self.image.is_transparent() or data == data[:4] * (len(data) // 4):
             raise InvalidRequest(
                 f"{where}.image",
                 "is empty (fully transparent or one flat colour); draw the lines or pick the "
@@ -384,6 +389,45 @@ class ControlChoice:
         )
 
 
+@dataclass(frozen=True)
+class StyleChoice:
+    """A style reference: an image whose look an IP-Adapter carries into the picture."""
+
+    image: RGBAImage
+    scale: float = 0.6  # 0 = no effect; about 0.5-0.8 keeps the prompt in charge
+    model: str = ""  # "" = the installed IP-Adapter that fits the model; else its name
+
+    def validate(self) -> None:
+        if not isinstance(self.image, RGBAImage):
+            raise InvalidRequest("style.image", "is missing; give the reference image")
+        self.image.validate("style.image")
+        if self.image.is_transparent():
+            raise InvalidRequest("style.image", "is fully transparent; pick a visible layer")
+        scale = self.scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise InvalidRequest("style.scale", f"is {scale!r}; it must be a number")
+        if not 0.0 <= scale <= MAX_STYLE_SCALE:
+            raise InvalidRequest(
+                "style.scale", f"is {scale}; it must be in [0, {MAX_STYLE_SCALE:g}]"
+            )
+        if not isinstance(self.model, str) or len(self.model) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest("style.model", "must be an IP-Adapter's name")
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the pixels, which are described by their size."""
+        image = {"width": self.image.width, "height": self.image.height}
+        return {"image": image, "scale": self.scale, "model": self.model}
+
+    @staticmethod
+    def from_json(value: Any, image: RGBAImage | None) -> StyleChoice:
+        """A style of the wire: `to_json`'s shape, with its image given apart."""
+        if not isinstance(value, dict) or not set(value) <= {"image", "scale", "model"}:
+            raise InvalidRequest("style", f"{value!r} is not a style; give {{'scale': ...}}")
+        if image is None:
+            raise InvalidRequest("style.image", "is missing; give the reference image")
+        return StyleChoice(image, value.get("scale", 0.6), value.get("model", ""))
+
+
 @dataclass
 class EditRequest:
     """One edit. `image` and `mask` are the pixels; everything else is a parameter.
@@ -420,6 +464,7 @@ class EditRequest:
     vae: str = ""  # "" = the preset's; "full"; "tiny"; or a tiny autoencoder's name or path
     controls: tuple[ControlChoice, ...] = ()  # ControlNets guiding txt2img, img2img, inpaint
     image_guidance: float = 1.5  # edit: how closely the result keeps to the image (1 = off)
+    style: StyleChoice | None = None  # a style reference (IP-Adapter), with every mode but fill
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -490,6 +535,12 @@ class EditRequest:
         if not isinstance(self.vae, str) or len(self.vae) > MAX_REFERENCE_CHARS:
             raise InvalidRequest("vae", f"must be text of at most {MAX_REFERENCE_CHARS} chars")
         self._validate_controls()
+        if self.style is not None:
+            if not isinstance(self.style, StyleChoice):
+                raise InvalidRequest("style", f"{self.style!r} is not a StyleChoice")
+            if self.mode == Mode.FILL:
+                raise InvalidRequest("style", "fill uses no model to carry a style")
+            self.style.validate()
         guidance = self.image_guidance
         if isinstance(guidance, bool) or not isinstance(guidance, (int, float)):
             raise InvalidRequest("image_guidance", f"is {guidance!r}; it must be a number")
@@ -543,6 +594,8 @@ class EditRequest:
                 value = [lora.to_json() for lora in value]
             elif f.name == "controls":
                 value = [control.to_json() for control in value]
+            elif f.name == "style" and value is not None:
+                value = value.to_json()
             out[f.name] = value.value if isinstance(value, enum.Enum) else value
         return out
 
@@ -553,9 +606,11 @@ class EditRequest:
         image: RGBAImage | None = None,
         mask: Mask | None = None,
         control_images: Sequence[RGBAImage | None] = (),
+        style_image: RGBAImage | None = None,
     ) -> EditRequest:
         """Build a request from `parameters()`-shaped data; unknown keys are an error. The
-        images of `controls` come in `control_images`, in the same order."""
+        images of `controls` come in `control_images`, in the same order; the style's in
+        `style_image`."""
         known = {f.name for f in dataclasses.fields(cls)} - {"image", "mask"}
         unknown = set(params) - known
         if unknown:
@@ -590,6 +645,8 @@ class EditRequest:
                 ControlChoice.from_json(control, images[index], index)
                 for index, control in enumerate(controls)
             )
+        if values.get("style") is not None:
+            values["style"] = StyleChoice.from_json(values["style"], style_image)
         return cls(image=image, mask=mask, **values)
 
 
@@ -776,17 +833,33 @@ class AddOnKind(str, enum.Enum):
     LORA = "lora"  # a request's `loras`
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
     CONTROLNET = "controlnet"  # a ControlNet, a request's `controls[i].model`
+    IP_ADAPTER = "ip_adapter"  # a style reference's IP-Adapter, a request's `style.model`
 
 
 @dataclass(frozen=True)
 class AddOnInfo:
-    """A file a request may add to its model: a LoRA or a tiny autoencoder."""
+    """A file a request may add to its model: a LoRA, a tiny autoencoder, a ControlNet or an
+    IP-Adapter."""
 
     name: str  # what a request's `loras` or `vae` field takes
     kind: AddOnKind
     family: str  # the model family it fits ("sd15", "sd21", "sdxl"); "" when unknown
     source: str  # the file or folder
     speed: str = ""  # for a speed LoRA (LCM, TCD, ...): the scheduler it wants; else ""
+
+
+def controlnet_for(add_ons: Sequence[AddOnInfo], preprocessor: str) -> str:
+    """The ControlNet a control of `preprocessor` uses when the user names none: the listed one
+    named after it (…scribble…), else the first listed."""
+    names = [add_on.name for add_on in add_ons if add_on.kind == AddOnKind.CONTROLNET]
+    if not names:
+        raise InvalidRequest(
+            "controls",
+            "the server has no ControlNet: install one with `inlayer models pull "
+            "controlnet-scribble-sd15`, or use no control layer",
+        )
+    named = [name for name in names if preprocessor in name.lower()]
+    return (named or names)[0]
 
 
 @dataclass(frozen=True)

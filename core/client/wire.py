@@ -11,7 +11,8 @@ bench/bench_transport.py measures the three.
 
 The header's ``"blobs"`` lists the byte length of each blob; an image in the header is
 ``{"width": W, "height": H, "blob": i}``. A request's control images are the header's
-``"control_images"``, in the order of its parameters' ``"controls"``.
+``"control_images"``, in the order of its parameters' ``"controls"``; its style's image is
+``"style_image"``.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def encode_request(request: EditRequest) -> bytes:
         "image": writer.image(request.image),
         "mask": writer.image(request.mask),
         "control_images": [writer.image(control.image) for control in request.controls],
+        "style_image": writer.image(request.style.image if request.style else None),
     }
     return writer.finish(header)
 
@@ -155,6 +157,7 @@ def decode_request(envelope: bytes) -> EditRequest:
                 reader.image(spec, f"controls[{index}].image")
                 for index, spec in enumerate(control_specs)
             ],
+            style_image=reader.image(reader.header.get("style_image"), "style.image"),
         )
     except TypeError as error:  # e.g. a field given as a list the dataclass cannot take
         raise InvalidRequest("parameters", str(error)) from None

@@ -3,9 +3,6 @@ sends it, the /controlnet routes, and every unit field acting, a no-op, or a 422
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 import webuiapi
@@ -13,29 +10,16 @@ from PIL import Image
 
 from tests.fixtures.guided_models import TINY_CONTROLNET, TINY_CONTROLNET_SDXL
 from tests.fixtures.models import TINY_SD15
-from tests.fixtures.server import ServerProcess, running_server
+from tests.fixtures.server import ServerProcess
 from tests.server.helpers import decode_png, exchange, png_base64, post_json
 
 SIZE = 64
 
 
-@pytest.fixture(scope="module")
-def server(
-    tiny_models_dir: Path, tiny_guides_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    with running_server(
-        tmp_path_factory.mktemp("a1111-controlnet-config"),
-        tiny_models_dir,
-        "--models-dir",
-        str(tiny_guides_dir),
-    ) as running:
-        yield running
-
-
 @pytest.fixture
-def api(server: ServerProcess) -> webuiapi.WebUIApi:
-    client = webuiapi.WebUIApi(host="127.0.0.1", port=server.port)
-    client.set_auth("user", server.token)
+def api(guided_server: ServerProcess) -> webuiapi.WebUIApi:
+    client = webuiapi.WebUIApi(host="127.0.0.1", port=guided_server.port)
+    client.set_auth("user", guided_server.token)
     return client
 
 
@@ -61,6 +45,7 @@ def generate(api: webuiapi.WebUIApi, units: list[webuiapi.ControlNetUnit]) -> np
 
 
 def test_the_extension_routes_answer_as_the_extension_does(api):
+    assert api.get_scripts() == {"txt2img": ["controlnet"], "img2img": ["controlnet"]}
     assert api.controlnet_version() == 2
     models = api.controlnet_model_list()
     assert TINY_CONTROLNET in models and TINY_CONTROLNET_SDXL in models
@@ -143,14 +128,14 @@ UNIT = "alwayson_scripts.controlnet.args[0]."
         ({"model": TINY_CONTROLNET_SDXL}, "model"),  # another family (a failed job)
     ],
 )
-def test_unit_fields_act_or_are_a_422_naming_the_unit_field(server, fields, named):
-    answer = post_json(server, "/sdapi/v1/txt2img", body_with(**fields))
+def test_unit_fields_act_or_are_a_422_naming_the_unit_field(guided_server, fields, named):
+    answer = post_json(guided_server, "/sdapi/v1/txt2img", body_with(**fields))
     if named is None:
         assert answer.status == 200, answer.body[:300]
         return
     assert answer.status == 422, answer.body[:300]
     assert answer.json()["field"] == UNIT + named
-    assert exchange(server, "GET", "/controlnet/version", auth="basic").status == 200
+    assert exchange(guided_server, "GET", "/controlnet/version", auth="basic").status == 200
 
 
 @pytest.mark.parametrize(
@@ -161,14 +146,14 @@ def test_unit_fields_act_or_are_a_422_naming_the_unit_field(server, fields, name
         {"lowvram": False, "guidance": 1.0, "mask": None, "save_detected_map": True},
     ],
 )
-def test_no_op_unit_fields_change_nothing(server, fields):
-    plain = post_json(server, "/sdapi/v1/txt2img", body_with() | {"seed": 2})
-    other = post_json(server, "/sdapi/v1/txt2img", body_with(**fields) | {"seed": 2})
+def test_no_op_unit_fields_change_nothing(guided_server, fields):
+    plain = post_json(guided_server, "/sdapi/v1/txt2img", body_with() | {"seed": 2})
+    other = post_json(guided_server, "/sdapi/v1/txt2img", body_with(**fields) | {"seed": 2})
     assert plain.status == other.status == 200, other.body[:300]
     assert np.array_equal(
         decode_png(plain.json()["images"][0]), decode_png(other.json()["images"][0])
     )
 
 
-def test_the_routes_need_the_token(server):
-    assert exchange(server, "GET", "/controlnet/model_list", auth=None).status == 401
+def test_the_routes_need_the_token(guided_server):
+    assert exchange(guided_server, "GET", "/controlnet/model_list", auth=None).status == 401

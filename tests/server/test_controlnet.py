@@ -1,34 +1,24 @@
-"""ControlNets over HTTP, through a real server process: /v1 jobs carry control images as
-blobs and name ControlNets the server lists (never paths)."""
+"""ControlNets and style references over HTTP, through a real server process: /v1 jobs carry
+control and style images as blobs and name ControlNets and IP-Adapters the server lists (never
+paths)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inlayer.core.client.protocol import AddOnKind, ControlChoice, InvalidRequest, RGBAImage
-from tests.fixtures.guided_models import TINY_CONTROLNET, TINY_CONTROLNET_SDXL
+from inlayer.core.client.protocol import (
+    AddOnKind,
+    ControlChoice,
+    InvalidRequest,
+    RGBAImage,
+    StyleChoice,
+)
+from tests.fixtures.guided_models import TINY_CONTROLNET, TINY_CONTROLNET_SDXL, TINY_IP_ADAPTER
 from tests.fixtures.models import TINY_SD15
-from tests.fixtures.server import ServerProcess, running_server
 from tests.server.helpers import inpaint_request
 
 SIZE = 32
-
-
-@pytest.fixture(scope="module")
-def server(
-    tiny_models_dir: Path, tiny_guides_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    with running_server(
-        tmp_path_factory.mktemp("controlnet-config"),
-        tiny_models_dir,
-        "--models-dir",
-        str(tiny_guides_dir),
-    ) as running:
-        yield running
 
 
 def lines(size: int = SIZE) -> RGBAImage:
@@ -38,14 +28,14 @@ def lines(size: int = SIZE) -> RGBAImage:
     return RGBAImage(size, size, pixels.tobytes())
 
 
-def test_v1_lists_controlnets(server):
-    listed = {a.name: a for a in server.client().add_ons() if a.kind == AddOnKind.CONTROLNET}
+def test_v1_lists_controlnets(guided_server):
+    listed = {a.name: a for a in guided_server.client().add_ons() if a.kind == AddOnKind.CONTROLNET}
     assert listed[TINY_CONTROLNET].family == "sd15"
     assert listed[TINY_CONTROLNET_SDXL].family == "sdxl"
 
 
-def test_a_v1_job_with_a_control_differs_from_one_without(server):
-    client = server.client()
+def test_a_v1_job_with_a_control_differs_from_one_without(guided_server):
+    client = guided_server.client()
     plain = client.run(inpaint_request(SIZE, model=TINY_SD15, preset="quality"))
     control = ControlChoice(TINY_CONTROLNET, lines(), preprocessor="scribble", weight=0.9)
     guided = client.run(
@@ -64,17 +54,30 @@ def test_a_v1_job_with_a_control_differs_from_one_without(server):
     ]
 
 
-def test_a_controlnet_path_is_refused(server, tiny_guides_dir):
+def test_a_controlnet_path_is_refused(guided_server, tiny_guides_dir):
     path = str(tiny_guides_dir / "controlnet" / TINY_CONTROLNET)
     request = inpaint_request(SIZE, model=TINY_SD15, controls=(ControlChoice(path, lines()),))
     with pytest.raises(InvalidRequest) as refused:
-        server.client().submit(request)
+        guided_server.client().submit(request)
     assert refused.value.field == "controls[0].model"
 
 
-def test_a_controlnet_of_another_family_fails_the_job_naming_the_field(server):
+def test_a_controlnet_of_another_family_fails_the_job_naming_the_field(guided_server):
     control = ControlChoice(TINY_CONTROLNET_SDXL, lines())
     with pytest.raises(InvalidRequest) as failed:
-        server.client().run(inpaint_request(SIZE, model=TINY_SD15, controls=(control,)))
+        guided_server.client().run(inpaint_request(SIZE, model=TINY_SD15, controls=(control,)))
     assert failed.value.field == "controls[0].model" and "sdxl" in failed.value.message
-    assert server.client().health().version  # the server stays up
+    assert guided_server.client().health().version  # the server stays up
+
+
+def test_a_v1_job_with_a_style_reference_and_its_listed_ip_adapter(guided_server):
+    client = guided_server.client()
+    listed = [a.name for a in client.add_ons() if a.kind == AddOnKind.IP_ADAPTER]
+    assert listed == [TINY_IP_ADAPTER]
+    plain = client.run(inpaint_request(SIZE, model=TINY_SD15, preset="quality"))
+    style = StyleChoice(lines(), 0.9, TINY_IP_ADAPTER)
+    styled = client.run(inpaint_request(SIZE, model=TINY_SD15, preset="quality", style=style))
+    assert styled.images[0].image.data != plain.images[0].image.data
+    with pytest.raises(InvalidRequest) as refused:
+        client.submit(inpaint_request(SIZE, model=TINY_SD15, style=StyleChoice(lines(), 1, "x")))
+    assert refused.value.field == "style.model"
