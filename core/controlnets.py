@@ -142,13 +142,9 @@ def find_controlnets(catalog: ModelCatalog) -> list[ControlNetFile]:
 
 def resolve_controlnet(ref: str, catalog: ModelCatalog, field: str) -> ControlNetFile:
     """The ControlNet a control's `model` names: a listed name or a path."""
-    ref = ref.strip()
-    for model in catalog.find(CONTROLNETS):
-        if ref in (model.name, model.path.name):
-            return describe_controlnet(model)
-    path = Path(ref).expanduser()
-    if CONTROLNETS.is_model(path):
-        return describe_controlnet(ModelFile.of(path))
+    found = catalog.find_one(CONTROLNETS, ref)
+    if found is not None:
+        return describe_controlnet(found)
     listed = sorted({model.name for model in catalog.find(CONTROLNETS)})
     known = f"installed: {', '.join(listed)}" if listed else "none is installed"
     raise InvalidRequest(

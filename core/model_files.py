@@ -326,6 +326,15 @@ class ModelCatalog:
     def find(self, kind: ModelFileKind) -> list[ModelFile]:
         return find_model_files(self.models_dirs, kind, self.tool_dirs)
 
+    def find_one(self, kind: ModelFileKind, ref: str) -> ModelFile | None:
+        """The model of `kind` a reference names: a listed name (or file name), or a path."""
+        ref = ref.strip()
+        for model in self.find(kind):
+            if ref in (model.name, model.path.name):
+                return model
+        path = Path(ref).expanduser()
+        return ModelFile.of(path) if kind.is_model(path) else None
+
     def list(self) -> list[ModelInfo]:
         """Every checkpoint in the models folders, sorted by name; broken ones are skipped, and
         of two with one name the first folder's wins."""
@@ -341,13 +350,11 @@ class ModelCatalog:
 
     def resolve(self, ref: str) -> Checkpoint:
         """The checkpoint a reference names; ModelNotFound saying where Inlayer looked."""
+        found = self.find_one(CHECKPOINTS, ref)
+        if found is not None:
+            return describe_checkpoint(found)
         ref = ref.strip()
-        for model in self.find(CHECKPOINTS):
-            if ref in (model.name, model.path.name):
-                return describe_checkpoint(model)
         path = Path(ref).expanduser()
-        if CHECKPOINTS.is_model(path):
-            return describe_checkpoint(ModelFile.of(path))
         if path.exists():
             raise ModelNotFound(
                 f"{ref} is neither a diffusers folder (with model_index.json) nor a "
