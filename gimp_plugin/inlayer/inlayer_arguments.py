@@ -207,6 +207,11 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
     """The arguments of `mode`'s procedure, in the order its dialog shows them."""
     if mode == Mode.FILL:  # no model: only where to fill
         return (GROW, FEATHER)
+    if mode == Mode.EDIT:
+        # Its own module (it imports the arguments above), so imported only when asked for.
+        from inlayer_instruct import INSTRUCT_ARGUMENTS
+
+        return INSTRUCT_ARGUMENTS
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
     return (PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, GROW, FEATHER)
 

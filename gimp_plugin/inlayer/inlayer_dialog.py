@@ -24,6 +24,7 @@ from gi.repository import Gimp, GimpUi, Gtk  # noqa: E402
 from inlayer_arguments import MODEL, PROMPT, SEED, arguments_for, field_label  # noqa: E402
 from inlayer_client.http_client import connect  # noqa: E402
 from inlayer_client.protocol import InlayerError, Mode, ModelInfo  # noqa: E402
+from inlayer_guides import guide_arguments, layer_arguments  # noqa: E402
 
 PARASITE_NAME = "inlayer-parameters"  # what the plug-in attaches to each result layer
 DEFAULT_MODEL_LABEL = "Default for this mode"
@@ -66,6 +67,7 @@ def build_dialog(
     """`procedure`'s dialog on `config`, filled, not yet shown (GimpUi is initialised)."""
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
     shown = [argument.name for argument in arguments_for(mode)]
+    shown += [argument.name for argument in (*layer_arguments(mode), *guide_arguments(mode))]
     first_rows: list[Gtk.Widget] = []
     if PROMPT.name in shown:
         # A prompt is a sentence or two: a text box, not a one-line entry, framed under its label.

@@ -18,6 +18,7 @@ from krita import DockWidget, Krita
 
 from . import api, edits, live
 from .docker_settings import GROUP, KEYS, MAX_SEED, PRESET_STEPS, DockerSettings
+from .guides import GuidesBox
 from .history import HistoryEntry, session_history
 from .inlayer_client.protocol import (
     MAX_COUNT,
@@ -41,10 +42,16 @@ KINDS = {
     "inpaint": Mode.INPAINT,
     "transform": Mode.IMG2IMG,
     "generate": Mode.TXT2IMG,
+    "instruct": Mode.EDIT,
 }
 # The buttons whose strength the user sets, each its own (Generate starts from noise).
 STRENGTH_KINDS = ("inpaint", "transform")
-BUTTON_TEXT = {"inpaint": "Inpaint", "transform": "Transform", "generate": "Generate"}
+BUTTON_TEXT = {
+    "inpaint": "Inpaint",
+    "transform": "Transform",
+    "generate": "Generate",
+    "instruct": "Instruct",
+}
 # The preset box: what it shows, and the request's `preset` for it.
 PRESET_CHOICES = (
     ("For this device", ""),
@@ -180,12 +187,19 @@ class InlayerDocker(DockWidget):
         self.source_box.addItem("Visible image", True)
         form.addRow("Read", self.source_box)
         layout.addLayout(form)
+        self.guides = GuidesBox()  # control and style layers
+        layout.addWidget(self.guides)
 
         buttons = QtWidgets.QHBoxLayout()
         for kind, tip in (
             ("inpaint", "Repaint the selection, by Inpaint strength"),
             ("transform", "Transform the layer or its selected part, by Transform strength"),
             ("generate", "Generate into the selection, or the whole image, from noise"),
+            (
+                "instruct",
+                "Change the layer or its selected part as the prompt says (“make it night”), "
+                "on an instruction-edit model",
+            ),
         ):
             button = QtWidgets.QPushButton(BUTTON_TEXT[kind])
             button.setToolTip(tip)
@@ -249,7 +263,8 @@ class InlayerDocker(DockWidget):
         return 1.0 if slider is None else slider.value() / 100
 
     def canvasChanged(self, canvas: object) -> None:
-        """Jobs keep their own document, so switching documents changes nothing here."""
+        """Jobs keep their own document; the guide pickers list the active one's layers."""
+        self.guides.refresh(Krita.instance().activeDocument())
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -269,6 +284,7 @@ class InlayerDocker(DockWidget):
             return client.health(), client.models()
 
         self._call(check, self._on_connection)
+        self.guides.refresh(Krita.instance().activeDocument())  # layers come and go
 
     def _on_connection(self, value: Any, error: InlayerError | None) -> None:
         if error is not None:
@@ -388,14 +404,17 @@ class InlayerDocker(DockWidget):
             self.show_message("Open an image first.")
             return None
         try:
+            client = api.default_client()
+            guides = api.guides_reader(document, self.guides.control(), self.guides.style(), client)
             edit = edits.prepare(
                 document,
                 KINDS[kind],
                 self.prompt_edit.toPlainText().strip(),
                 visible=bool(self.source_box.currentData()),
+                guides=guides,
                 **self.options(kind),
             )
-            job = job_queue.submit(edit, api.default_client())
+            job = job_queue.submit(edit, client)
         except InlayerError as error:
             self.show_message(str(error))
             return None

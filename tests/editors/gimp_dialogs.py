@@ -27,6 +27,7 @@ PROCEDURES = {
     "inlayer-img2img": Mode.IMG2IMG,
     "inlayer-txt2img": Mode.TXT2IMG,
     "inlayer-fill": Mode.FILL,
+    "inlayer-edit": Mode.EDIT,
 }
 SCREENSHOTS = os.environ.get("INLAYER_GIMP_SCREENSHOTS", "")
 LAST_SEED = 1234  # the seed of the Inlayer result the image below holds
