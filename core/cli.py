@@ -42,6 +42,7 @@ from .client.protocol import (
     default_strength,
 )
 from .command_line import CommandError, add_model_options, settings_from
+from .guided_options import add_guided_arguments, guided_fields
 
 if TYPE_CHECKING:
     from .models import ModelRegistry
@@ -67,9 +68,9 @@ def read_image(path: Path, what: str = "image"):
         raise CommandError(f"{error.field}: {path} {error.message}") from None
 
 
-def image_from_file(path: Path) -> RGBAImage:
+def image_from_file(path: Path, what: str = "image") -> RGBAImage:
     """8-bit RGBA pixels of an image file (Pillow converts other depths and palettes)."""
-    image = read_image(path).convert("RGBA")
+    image = read_image(path, what).convert("RGBA")
     return RGBAImage(image.width, image.height, image.tobytes())
 
 
@@ -214,6 +215,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--aspect", default="", metavar="W:H", help="outpaint: grow the canvas to 16:9, 4:3, …"
     )
     add_restoration_arguments(parser)
+    add_guided_arguments(parser)
 
 
 def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
@@ -298,6 +300,7 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         upscaler=args.upscaler,
         extend=parse_extend(args.extend),
         aspect=args.aspect,
+        **guided_fields(args, image_from_file),
     )
     request.validate()
     return request

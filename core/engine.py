@@ -6,20 +6,24 @@
    `presets.Recipe`: the request's fields over its preset's (steps, guidance, scheduler, LoRAs,
    autoencoder), and the recipe's LoRAs and autoencoder on the pipeline (`registry.equip`),
    with the OpenVINO backend as OpenVINO models (`openvino_backend`). This is the one place
-   where presets, LoRAs, tiny autoencoders and the backend enter a run.
+   where presets, LoRAs, tiny autoencoders, the backend, ControlNets (`controlnets`: the
+   mode's ControlNet pipeline over the same weights) and a style reference (`style_reference`:
+   an IP-Adapter) enter a run.
 3. **Prepare**: the blend mask (grown, feathered) and its mask bounds; the context bounds around
    them (sides multiples of the model's VAE factor); where the result goes (`Placement`); the
    context cut out, its masked part pre-filled (inpaint) and scaled to the working extent
    (`PipelineInput`); the recipe's scheduler.
 4. **Diffuse**: one pipeline call per variation on a CPU, all variations in one batched call on
-   a GPU; always with explicit sizes, seeded per variation (seed, seed + 1, …; an ancestral
-   sampler's step noise from seed + `noise_seed_delta` where asked, `sampler_noise`), reporting
-   progress after every step with a preview when due (the tiny autoencoder's where one fits the
-   model, else the linear latent map), and stopping at the next step when cancelled; a `tiling`
-   request pads circularly (`seamless`). Each variation gives a `Variation`. When the context
-   is much larger than the working extent, each variation is then scaled to the context and
-   refined there in tiles at low strength (`tiled_refine`), so the result has detail at full
-   resolution.
+   a GPU; always with explicit sizes, the control maps of the request's controls cut and
+   scaled as the canvas is (`controlnets.control_arguments`), seeded per variation (seed,
+   seed + 1, …; an ancestral sampler's step noise from seed + `noise_seed_delta` where asked,
+   `sampler_noise`), reporting progress after every step with a preview when due (the tiny
+   autoencoder's where one fits the model, else the linear latent map), and stopping at the
+   next step when cancelled; a `tiling` request pads circularly (`seamless`). Each variation
+   gives a `Variation`. When the context is much larger than the working extent, each
+   variation is then scaled to the context and refined there in tiles at low strength
+   (`tiled_refine`, with the style reference but without the controls), so the result has
+   detail at full resolution.
 5. **Finish**: the generated pixels scaled back to the context, cut to the mask bounds, with the
    blend mask as alpha (`geometry.layer_pixels`). Diffusers' inpaint pipeline binarizes the mask;
    the soft blend happens here, so pixels outside the blend mask are never touched.
@@ -28,9 +32,12 @@
 `Mode.RESTORE` and `Mode.SELECT` run there too (`object_removal`, `photo_restore`,
 `subject_selection`); a remove with `refine` goes on through the five steps as a low-strength
 inpaint of its result. `restore_faces` restores the faces of a generation in step 5.
-`Mode.FILL` runs the weight-free fill after step 1 and needs no model; `Mode.UPSCALE` an
-upscaler (`upscalers`), then, with a refine strength, the tiled refine with the model.
-`Mode.OUTPAINT` runs as an inpaint of the grown canvas's new border (`outpaint.border_inpaint`).
+`Mode.UPSCALE` runs an upscaler (`upscalers`), then, with a refine strength, the tiled refine
+with the model. `Mode.OUTPAINT` runs as an inpaint of the grown canvas's new border
+(`outpaint.border_inpaint`). `Mode.EDIT` runs as img2img does, on an instruction-edit model,
+with the request's `image_guidance` and without the tiled refine (an instruction-edit model
+has no img2img pipeline to refine with); with a selection, its result is blended back as an
+inpaint's is.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from .client.protocol import (
     RGBAImage,
     refine_strength,
 )
+from .controlnets import ControlNets, control_arguments, scaled_notice
 from .face_restore import restore_faces_in_layers
 from .fill import fill_masked
 from .geometry import (
@@ -87,6 +95,7 @@ from .restoration_models import ModelSource, Outcome
 from .sampler_noise import seed_step_noise
 from .schedulers import make_scheduler
 from .seamless import circular_padding, resize_wrapping
+from .style_reference import StyleAdapters, style_arguments
 from .subject_selection import select_subject
 from .tiled_refine import (
     RefinePlan,
@@ -131,6 +140,7 @@ class PipelineInput:
     working: Extent
     image: np.ndarray | None  # HxWx3 RGB of the context (img2img, inpaint)
     mask: np.ndarray | None  # HxW blend mask of the context (inpaint)
+    context: Bounds | None = None  # the canvas's part it shows (control images are cut to it)
 
 
 @dataclass(frozen=True)
@@ -264,12 +274,12 @@ def prepare(
                     np.ascontiguousarray(context_rgb), context_mask, fill, seed=seed
                 )
                 mask = resize_mask(context_mask, working)
-        elif request.mode == Mode.IMG2IMG:
+        elif request.mode in (Mode.IMG2IMG, Mode.EDIT):
             source_alpha = pixels[mask_bounds.slices][..., 3]
         image = resize_rgb(np.ascontiguousarray(context_rgb), working)
     return (
         Placement(canvas, mask_bounds, context, blend, source_alpha),
-        PipelineInput(working, image, mask),
+        PipelineInput(working, image, mask, context),
     )
 
 
@@ -295,6 +305,9 @@ def pipeline_arguments(
     if request.mode == Mode.IMG2IMG:
         # img2img takes its size from the image, which is already at the working extent.
         return arguments | {"image": image, "strength": request.strength}
+    if request.mode == Mode.EDIT:
+        # An instruction edit (InstructPix2Pix) also takes its size from the image.
+        return arguments | {"image": image, "image_guidance_scale": request.image_guidance}
     return (
         arguments
         | size
@@ -414,6 +427,8 @@ class Engine:
 
             registry = load_settings().model_registry()
         self.registry = registry
+        self.controlnets = ControlNets(registry)
+        self.styles = StyleAdapters(registry)
         self._lock = threading.Lock()
 
     @property
@@ -460,15 +475,18 @@ class Engine:
                 recipe = recipe_for(request, model, self.registry.catalog)
                 check_steps(request, recipe.steps)
                 equipment = self.registry.equip(pipe, recipe)
-                if equipment.notice:
-                    hint = "; ".join(filter(None, (recipe.hint, equipment.notice)))
+                notices = (equipment.notice, scaled_notice(request))
+                if any(notices):
+                    hint = "; ".join(filter(None, (recipe.hint, *notices)))
                     recipe = dataclasses.replace(recipe, hint=hint)
                 preview = preview_of(model.info.family, equipment.preview_vae)
                 watch.lap("load")
                 # 3. Prepare: mask, context, scale; the scheduler.
                 placement, pipeline_input = self._prepare(request, recipe, pipe, model, seed)
+                # Refine tiles never wrap, and an instruction-edit model has no img2img to refine.
+                unrefined = request.tiling or request.mode == Mode.EDIT
                 refine = refine_plan(
-                    REFINE_OFF if request.tiling else request.refine,  # refine tiles never wrap
+                    REFINE_OFF if unrefined else request.refine,
                     placement.context.extent,
                     placement.mask_bounds.relative_to(placement.context),
                     pipeline_input.working,
@@ -536,9 +554,15 @@ class Engine:
         return dataclasses.replace(as_inpaint(request), model=ref)
 
     def _load(self, request: EditRequest) -> tuple[DiffusionPipeline, LoadedModel]:
-        """Step 2: the mode's pipeline of the request's model, or of the mode's default one."""
+        """Step 2: the mode's pipeline of the request's model, or of the mode's default one;
+        with controls, its ControlNet pipeline over the same weights; with a style, its
+        IP-Adapter."""
         ref = request.model or self.registry.default_for(request.mode)
-        return self.registry.pipeline(ref, request.mode)
+        pipe, model = self.registry.pipeline(ref, request.mode)
+        if request.controls:
+            pipe = self.controlnets.controlled(pipe, model, request)
+        self.styles.equip(pipe, model, request)  # or take out the style of a previous run
+        return pipe, model
 
     def _prepare(
         self,
@@ -577,9 +601,12 @@ class Engine:
         calls, and each variation reports its own progress)."""
         import torch
 
-        arguments = weighted_prompt_arguments(
-            pipe, pipeline_arguments(request, recipe, pipeline_input), request.clip_skip
-        )
+        arguments = pipeline_arguments(request, recipe, pipeline_input)
+        if request.controls:
+            arguments |= control_arguments(request, pipeline_input, self.registry.models_dirs)
+        if request.style is not None:
+            arguments |= style_arguments(request)
+        arguments = weighted_prompt_arguments(pipe, arguments, request.clip_skip)
         batch = request.count if model.device != "cpu" else 1
         seeds = [(seed + index) % SEED_RANGE for index in range(request.count)]
         variations = []
@@ -624,15 +651,18 @@ class Engine:
         ref = request.model or self.registry.default_for(request.mode)
         pipe, _ = self.registry.pipeline(ref, mode)
         self.registry.equip(pipe, recipe)
+        # The style's IP-Adapter sits in the model's UNet, which this pipeline shares: the
+        # tiles carry the style on (the controls stay with the first pass).
+        self.styles.equip(pipe, model, request)
         pipe.scheduler = make_scheduler(recipe.scheduler, model.scheduler_config)
-        arguments = weighted_prompt_arguments(
-            pipe,
-            {
-                "prompt": request.prompt,
-                "negative_prompt": request.negative_prompt,
-                "guidance_scale": recipe.guidance,
-            },
-        )
+        arguments: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "guidance_scale": recipe.guidance,
+        }
+        if request.style is not None:
+            arguments |= style_arguments(request)
+        arguments = weighted_prompt_arguments(pipe, arguments)
         original = context_blend = None
         if request.image is not None and placement.blend is not None:
             original = image_array(request.image)[placement.context.slices][..., :3]

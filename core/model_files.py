@@ -55,9 +55,13 @@ HUB_FILE_PATTERNS = ("model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors
 HUB_PICKLE_PATTERNS = ("*/*.bin",)  # fetched only where pickled weights are allowed
 HUB_IGNORE_PATTERNS = ("*.fp16.*", "*non_ema*", "*.ema.*", "safety_checker/*")
 
-# What an ordinary model serves; a dedicated inpainting model (9-channel UNet) serves inpaint only.
+# What an ordinary model serves; a dedicated inpainting model (9-channel UNet) serves inpaint only,
+# an instruction-edit model (InstructPix2Pix-class, 8-channel UNet: the image's latents beside
+# the noise) edit only.
 ORDINARY_MODES = (Mode.INPAINT, Mode.IMG2IMG, Mode.TXT2IMG)
 INPAINTING_MODES = (Mode.INPAINT,)
+EDIT_MODES = (Mode.EDIT,)
+EDIT_UNET_IN_CHANNELS = 8
 
 # Keys that identify the architecture of an original (LDM-layout) single-file checkpoint.
 LDM_UNET_INPUT_KEY = "model.diffusion_model.input_blocks.0.0.weight"
@@ -120,6 +124,9 @@ IMAGE_ENCODERS = ModelFileKind(
     folder_marker="config.json",
     tool_subfolders=("models/clip_vision",),
 )
+# The depth-estimation models of the ControlNet depth preprocessor (core/preprocessors.py):
+# transformers folders (DPT, Depth Anything).
+DEPTH_ESTIMATORS = ModelFileKind(subfolder="annotators", suffixes=(), folder_marker="config.json")
 # Image models loaded through spandrel (core/image_models.py): single files.
 UPSCALERS = ModelFileKind(
     subfolder="upscale_models",
@@ -206,9 +213,12 @@ class Checkpoint:
     family: str  # "sd15", "sd21" (SD 2.x, e.g. SD-Turbo), "sdxl"
     inpainting: bool  # a dedicated inpainting model (9-channel UNet)
     source: str  # what the user sees: a folder, a file or a repo id
+    instruct: bool = False  # an instruction-edit model (8-channel UNet)
 
     @property
     def modes(self) -> tuple[Mode, ...]:
+        if self.instruct:
+            return EDIT_MODES
         return INPAINTING_MODES if self.inpainting else ORDINARY_MODES
 
     def info(self) -> ModelInfo:
@@ -243,7 +253,8 @@ def describe_folder(
     else:
         family = "sd15"
     in_channels = unet.get("in_channels", 4)
-    return Checkpoint(name, path, fmt, family, in_channels == 9, source or str(path))
+    instruct = in_channels == EDIT_UNET_IN_CHANNELS
+    return Checkpoint(name, path, fmt, family, in_channels == 9, source or str(path), instruct)
 
 
 def describe_single_file(path: Path, name: str) -> Checkpoint:
@@ -282,7 +293,8 @@ def describe_single_file(path: Path, name: str) -> Checkpoint:
         raise ModelLoadError(f"{path} is a Stable Diffusion 2 checkpoint; use its diffusers folder")
     else:
         raise ModelLoadError(f"{path} holds no text encoder Inlayer knows (SD 1.5 or SDXL)")
-    return Checkpoint(name, path, "safetensors", family, in_channels == 9, str(path))
+    instruct = in_channels == EDIT_UNET_IN_CHANNELS
+    return Checkpoint(name, path, "safetensors", family, in_channels == 9, str(path), instruct)
 
 
 def describe_checkpoint(found: ModelFile) -> Checkpoint:
@@ -329,6 +341,15 @@ class ModelCatalog:
     def find(self, kind: ModelFileKind) -> list[ModelFile]:
         return find_model_files(self.models_dirs, kind, self.tool_dirs)
 
+    def find_one(self, kind: ModelFileKind, ref: str) -> ModelFile | None:
+        """The model of `kind` a reference names: a listed name (or file name), or a path."""
+        ref = ref.strip()
+        for model in self.find(kind):
+            if ref in (model.name, model.path.name):
+                return model
+        path = Path(ref).expanduser()
+        return ModelFile.of(path) if kind.is_model(path) else None
+
     def list(self) -> list[ModelInfo]:
         """Every checkpoint in the models folders, sorted by name; broken ones are skipped, and
         of two with one name the first folder's wins."""
@@ -344,13 +365,11 @@ class ModelCatalog:
 
     def resolve(self, ref: str) -> Checkpoint:
         """The checkpoint a reference names; ModelNotFound saying where Inlayer looked."""
+        found = self.find_one(CHECKPOINTS, ref)
+        if found is not None:
+            return describe_checkpoint(found)
         ref = ref.strip()
-        for model in self.find(CHECKPOINTS):
-            if ref in (model.name, model.path.name):
-                return describe_checkpoint(model)
         path = Path(ref).expanduser()
-        if CHECKPOINTS.is_model(path):
-            return describe_checkpoint(ModelFile.of(path))
         if path.exists():
             raise ModelNotFound(
                 f"{ref} is neither a diffusers folder (with model_index.json) nor a "

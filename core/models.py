@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import paths
-from .client.protocol import AddOnInfo, Mode, ModelInfo, ModelLoadError, ModelNotFound
+from .client.protocol import (
+    AddOnInfo,
+    InvalidRequest,
+    Mode,
+    ModelInfo,
+    ModelLoadError,
+    ModelNotFound,
+)
+from .controlnets import find_controlnets
 from .few_step import FewStepSettings, few_step_settings_of_model
 from .full_vae import FullVaeFile, find_full_vaes, load_full_vae
 from .loras import ModelLoras, find_loras
@@ -36,6 +44,7 @@ from .model_files import (
     ModelCatalog,
     side_config_folder,
 )
+from .style_reference import ip_adapter_infos
 from .tiny_vae import TinyVaeFile, find_tiny_vaes, load_tiny_vae, scale_factor
 from .upscalers import installed_upscalers
 
@@ -60,6 +69,7 @@ _SD_PIPELINES = {
     Mode.TXT2IMG: "StableDiffusionPipeline",
     Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",
     Mode.INPAINT: "StableDiffusionInpaintPipeline",
+    Mode.EDIT: "StableDiffusionInstructPix2PixPipeline",
 }
 PIPELINE_CLASSES = {
     "sd15": _SD_PIPELINES,
@@ -68,7 +78,10 @@ PIPELINE_CLASSES = {
         Mode.TXT2IMG: "StableDiffusionXLPipeline",
         Mode.IMG2IMG: "StableDiffusionXLImg2ImgPipeline",
         Mode.INPAINT: "StableDiffusionXLInpaintPipeline",
+        Mode.EDIT: "StableDiffusionXLInstructPix2PixPipeline",
     },
+    # Newer instruction-edit models (Flux Kontext, Qwen-Image-Edit) join as families of their
+    # own with their Mode.EDIT pipeline, on GPUs that fit them.
 }
 
 # Components each family's folder must hold (with weights where marked).
@@ -288,12 +301,21 @@ class ModelRegistry:
         return self.catalog.default_for(mode)
 
     def add_ons(self) -> list[AddOnInfo]:
-        """The LoRAs, then the tiny autoencoders, then the full ones, a request may add to its
-        model; then the upscaler models an upscale may use."""
+        """The LoRAs, then the tiny autoencoders, the full ones, the ControlNets and the
+        IP-Adapters, a request may add to its model; then the upscaler models an upscale may
+        use."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
         tiny_vaes = [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
         full_vaes = [vae.info() for vae in find_full_vaes(self.catalog)]
-        return loras + tiny_vaes + full_vaes + installed_upscalers(self.catalog)
+        controlnets = [controlnet.info() for controlnet in find_controlnets(self.catalog)]
+        return (
+            loras
+            + tiny_vaes
+            + full_vaes
+            + controlnets
+            + ip_adapter_infos(self.catalog)
+            + installed_upscalers(self.catalog)
+        )
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -303,10 +325,7 @@ class ModelRegistry:
         with self._lock:
             model = self._load(ref)
             if mode not in model.checkpoint.modes:
-                raise ModelLoadError(
-                    f"{model.checkpoint.name} is a dedicated inpainting model and serves only "
-                    f"inpaint; choose an ordinary model for {mode.value}"
-                )
+                raise mode_mismatch(model.checkpoint, mode)
             if mode not in model.pipelines:
                 model.pipelines[mode] = self._derive(model, mode)
             return model.pipelines[mode], model.loaded
@@ -553,6 +572,23 @@ class ModelRegistry:
         if self.cpu_offload:
             pipe.enable_model_cpu_offload(device=self.device)
         return pipe
+
+
+def mode_mismatch(checkpoint: Checkpoint, mode: Mode) -> InvalidRequest:
+    """Why `checkpoint` cannot run `mode`, and what to choose instead."""
+    name = checkpoint.name
+    if mode == Mode.EDIT:
+        return InvalidRequest(
+            "model",
+            f"{name} cannot follow instructions: edit needs an instruction-edit model "
+            "(InstructPix2Pix-class, 8-channel UNet), e.g. `inlayer models pull "
+            "instruct-pix2pix`; or use img2img with this model",
+        )
+    kind = "an instruction-edit model" if checkpoint.instruct else "a dedicated inpainting model"
+    served = ", ".join(m.value for m in checkpoint.modes)
+    return InvalidRequest(
+        "model", f"{name} is {kind} and serves only {served}; choose another for {mode.value}"
+    )
 
 
 def is_out_of_memory(error: BaseException) -> bool:

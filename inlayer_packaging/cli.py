@@ -18,6 +18,8 @@ from inlayer.core.client import paths
 from inlayer.core.command_line import CommandError
 from inlayer.core.model_files import (
     CHECKPOINTS,
+    CONTROLNETS,
+    DEPTH_ESTIMATORS,
     FACE_DETECTORS,
     HUB_FILE_PATTERNS,
     HUB_IGNORE_PATTERNS,
@@ -141,6 +143,7 @@ class KnownModel:
     patterns: tuple[str, ...] | None = None
 
 
+_CONTROLNET_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
 KNOWN_MODELS = {
     "sd15-inpainting": KnownModel(
         "stable-diffusion-v1-5/stable-diffusion-inpainting",
@@ -210,6 +213,49 @@ KNOWN_MODELS = {
         "stabilityai/sd-turbo",
         "SD-Turbo (SD 2.1 family): a distilled model, good pictures in 1-4 steps (about 5 GB)",
         ("sd_turbo",),
+    ),
+    # Guided edits (core/controlnets.py, core/preprocessors.py).
+    **{
+        f"controlnet-{kind}-sd15": KnownModel(
+            f"lllyasviel/control_v11{version}_sd15_{kind}",
+            f"ControlNet {kind} for SD 1.5 models: {use} (about 1.4 GB)",
+            (f"control_v11{version}_sd15_{kind}",),
+            kind=CONTROLNETS,
+            patterns=_CONTROLNET_FILES,
+        )
+        for kind, version, use in (
+            ("scribble", "p", "a sketch or scribble guides the picture"),
+            ("lineart", "p", "line art guides the picture"),
+            ("canny", "p", "the edges of an image guide the picture"),
+            ("softedge", "p", "the soft edges of an image guide the picture"),
+            ("depth", "f1p", "a depth map guides the picture"),
+        )
+    },
+    "controlnet-canny-sdxl": KnownModel(
+        "diffusers/controlnet-canny-sdxl-1.0",
+        "ControlNet canny for SDXL models (about 2.5 GB)",
+        ("controlnet-canny-sdxl-1.0",),
+        kind=CONTROLNETS,
+        patterns=_CONTROLNET_FILES,
+    ),
+    "controlnet-scribble-sdxl": KnownModel(
+        "xinsir/controlnet-scribble-sdxl-1.0",
+        "ControlNet scribble for SDXL models: a sketch guides the picture (about 2.5 GB)",
+        ("controlnet-scribble-sdxl-1.0",),
+        kind=CONTROLNETS,
+        patterns=_CONTROLNET_FILES,
+    ),
+    "instruct-pix2pix": KnownModel(
+        "timbrooks/instruct-pix2pix",
+        "InstructPix2Pix (SD 1.5 family): edits that follow an instruction (about 2 GB)",
+        ("instruct-pix2pix-00-22000",),
+    ),
+    "depth-anything-small": KnownModel(
+        "depth-anything/Depth-Anything-V2-Small-hf",
+        "Depth Anything V2 small: the ControlNet depth preprocessor's model (about 100 MB)",
+        ("Depth-Anything-V2-Small-hf",),
+        kind=DEPTH_ESTIMATORS,
+        patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
     ),
 }
 
@@ -329,6 +375,8 @@ def pull(args: argparse.Namespace) -> int:
         TINY_VAES: "tiny autoencoder",
         OBJECT_REMOVERS: "remover (remove's --remover)",
         FACE_DETECTORS: "face detector",
+        CONTROLNETS: "ControlNet",
+        DEPTH_ESTIMATORS: "depth estimator",
     }.get(known.kind if known else CHECKPOINTS)
     name = target.stem if target.suffix else target.name
     print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict
 from inlayer.core.client.protocol import (
     SCHEDULERS,
     AddOnKind,
+    ControlChoice,
     EditRequest,
     EditResult,
     FillMode,
@@ -58,6 +59,7 @@ from inlayer.core.client.protocol import (
 from inlayer.core.engine import image_array
 from inlayer.core.images import encode_image, full_size_images, open_image
 
+from .a1111_controlnet import controls_of, unit_field
 from .a1111_faces import (
     extras_face_restore,
     face_restore_request,
@@ -275,7 +277,8 @@ LATENT_UPSCALERS = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Laten
 def txt2img_request(body: Txt2ImgBody, service: Service, options: A1111Options) -> EditRequest:
     """The request; with `enable_hr`, a txt2img of the hires size, which the engine generates at
     the model's size, scales up (with `hr_upscaler` where it names an upscaler model) and
-    refines in tiles at `denoising_strength`: A1111's hires fix."""
+    refines in tiles at `denoising_strength`: A1111's hires fix. ControlNet units guide the
+    first pass, their images fitted to the hires size (the canvas)."""
     width, height, hires = body.width, body.height, {}
     if body.enable_hr:
         if body.hr_resize_x > 0 and body.hr_resize_y > 0:
@@ -292,12 +295,32 @@ def txt2img_request(body: Txt2ImgBody, service: Service, options: A1111Options) 
         if upscaler in (*LATENT_UPSCALERS, *UPSCALERS):  # not a model: the engine's scaling
             upscaler = ""
         hires = {"refine": f"{strength:g}", "upscaler": upscaler}
+    shared = _shared_fields(body, service, options)
     return EditRequest(
         mode=Mode.TXT2IMG,
         width=width,
         height=height,
-        **_shared_fields(body, service, options),
+        controls=_controls(body, service, (width, height)),
+        **shared,
         **hires,
+    )
+
+
+def _controls(
+    body: Txt2ImgBody,
+    service: Service,
+    size: tuple[int, int],
+    init: Image.Image | None = None,
+) -> tuple[ControlChoice, ...]:
+    """The ControlNet units of the body (a1111_controlnet.py), their images at `size` (the
+    canvas's)."""
+    max_pixels = service.limits.max_pixels
+    return controls_of(
+        body.model_dump(exclude_unset=True),
+        service,
+        size,
+        lambda data, field: decode_image(data, field, max_pixels),
+        init,
     )
 
 
@@ -327,6 +350,7 @@ def img2img_request(body: Img2ImgBody, service: Service, options: A1111Options) 
             "inpainting_fill",
             "must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing)",
         )
+    shared = _shared_fields(body, service, options)
     return EditRequest(
         mode=Mode.INPAINT if mask is not None else Mode.IMG2IMG,
         image=RGBAImage(body.width, body.height, init.tobytes()),
@@ -335,7 +359,8 @@ def img2img_request(body: Img2ImgBody, service: Service, options: A1111Options) 
         fill=INPAINTING_FILL[body.inpainting_fill],
         grow=0,
         feather=body.mask_blur,
-        **_shared_fields(body, service, options),
+        controls=_controls(body, service, size, init),
+        **shared,
     )
 
 
@@ -343,6 +368,8 @@ def as_a1111(error: InlayerError) -> InlayerError:
     """`error`, naming the A1111 field the client sent where it names one of Inlayer's."""
     if isinstance(error, InvalidRequest) and error.field in A1111_FIELDS:
         return type(error)(A1111_FIELDS[error.field], error.message)
+    if isinstance(error, InvalidRequest) and error.field != unit_field(error.field):
+        return type(error)(unit_field(error.field), error.message)
     return error
 
 
@@ -839,7 +866,10 @@ def a1111_router(service: Service) -> APIRouter:
 
     @router.get("/scripts")
     async def scripts() -> dict[str, list[str]]:
-        return {"txt2img": [], "img2img": []}
+        # The ControlNet extension's script, where a ControlNet is installed (clients look here).
+        controlnets = [a for a in service.list_add_ons() if a.kind == AddOnKind.CONTROLNET]
+        names = ["controlnet"] if controlnets else []
+        return {"txt2img": names, "img2img": names}
 
     @router.get("/script-info")
     async def script_info() -> list[dict[str, Any]]:

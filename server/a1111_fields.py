@@ -110,10 +110,10 @@ _COMMON = (
     _refused("infotext", _NONE, "send the parameters as fields (POST png-info reads infotext)"),
     _refused("script_name", _NONE, "Inlayer has no scripts (GET /sdapi/v1/scripts)"),
     _no_op("script_args", ANY, "read only with script_name"),
-    _refused(
+    _supported(
         "alwayson_scripts",
-        ({}, None),
-        "Inlayer has no always-on scripts (ControlNet ...): GET /sdapi/v1/scripts",
+        "the ControlNet extension's `controlnet` units (see controlnet unit below); any other "
+        "always-on script with arguments is a 422",
     ),
 )
 TXT2IMG_FIELDS: tuple[FieldRule, ...] = (
@@ -226,22 +226,69 @@ OPTION_FIELDS: tuple[FieldRule, ...] = (
     ),
     _supported("samples_format", "the answer's image format: png, jpg or webp"),
 )
+# A unit of `alwayson_scripts.controlnet.args`, as the ControlNet extension's API and its
+# clients (webuiapi's ControlNetUnit, ...) send it (server/a1111_controlnet.py).
+_BALANCED = (None, 0, "Balanced")
+CONTROLNET_UNIT_FIELDS: tuple[FieldRule, ...] = (
+    _supported("enabled", "false skips the unit"),
+    _supported("image", "the control image (base64, or {image, mask}); img2img: the init image"),
+    _supported("input_image", "the older name of image"),
+    _supported("module", "a preprocessor of GET /controlnet/module_list"),
+    _supported("model", "a ControlNet of GET /controlnet/model_list"),
+    _supported("weight", "the ControlNet's weight (0-2)"),
+    _supported("guidance_start", "the fraction of the steps where the control begins"),
+    _supported("guidance_end", "the fraction of the steps where it ends"),
+    _supported(
+        "resize_mode",
+        "a control image of another size: 0 / Just Resize stretches it, 1 / Crop and Resize "
+        "crops it to the aspect ratio, 2 / Resize and Fill pads it with black",
+    ),
+    _refused(
+        "mask",
+        _NONE,
+        "unit masks are for inpainting ControlNets, which Inlayer does not run: send the area "
+        "to repaint as the img2img mask",
+    ),
+    _refused(
+        "control_mode",
+        _BALANCED,
+        "Inlayer weighs prompt and ControlNet alike (Balanced): lower the weight instead",
+    ),
+    _refused("guessmode", (None, 0, False), "the older control_mode: Balanced only"),
+    _no_op(
+        "pixel_perfect",
+        ANY,
+        "Inlayer always makes the control map at the resolution the model works at",
+    ),
+    _no_op("processor_res", ANY, "the control map is made at the working resolution"),
+    _no_op("threshold_a", ANY, "Inlayer's canny uses thresholds 100 and 200"),
+    _no_op("threshold_b", ANY, "Inlayer's canny uses thresholds 100 and 200"),
+    _no_op("guidance", ANY, "superseded by guidance_start and guidance_end"),
+    _no_op("lowvram", ANY, "Inlayer manages memory itself"),
+    _no_op("low_vram", ANY, "Inlayer manages memory itself"),
+    _no_op("hr_option", ANY, "the unit guides the first pass; the hires pass runs without it"),
+    _no_op("save_detected_map", ANY, "Inlayer returns the generated images only"),
+)
 TABLES: dict[str, tuple[FieldRule, ...]] = {
     "txt2img": TXT2IMG_FIELDS,
     "img2img": IMG2IMG_FIELDS,
     "extras": EXTRAS_FIELDS,
     "options": OPTION_FIELDS,
+    "controlnet unit": CONTROLNET_UNIT_FIELDS,
 }
+# The always-on scripts Inlayer runs, by their lower-case names (clients send either case).
+ALWAYSON_SCRIPTS = ("controlnet",)
 
 
-def check_fields(body: Mapping[str, Any], table: tuple[FieldRule, ...]) -> None:
-    """Refuse (InvalidRequest naming the field) what Inlayer would otherwise drop silently."""
+def check_fields(body: Mapping[str, Any], table: tuple[FieldRule, ...], where: str = "") -> None:
+    """Refuse (InvalidRequest naming the field, after `where`) what Inlayer would otherwise
+    drop silently."""
     rules = {rule.name: rule for rule in table}
     for name, value in body.items():
         rule = rules.get(name)
         if rule is None:
             raise InvalidRequest(
-                name,
+                where + name,
                 "is not an AUTOMATIC1111 field Inlayer knows; see docs/a1111.md for the ones "
                 "it takes",
             )
@@ -249,6 +296,8 @@ def check_fields(body: Mapping[str, Any], table: tuple[FieldRule, ...]) -> None:
             raise InvalidRequest(name, f"script {value!r} not found: {rule.note}")
         if name == "alwayson_scripts" and isinstance(value, Mapping):
             for script, settings in value.items():
+                if str(script).lower() in ALWAYSON_SCRIPTS:
+                    continue  # read by its own module
                 # An entry without args asks for nothing (some clients always send one).
                 if not isinstance(settings, Mapping) or settings.get("args"):
                     raise InvalidRequest(
@@ -258,7 +307,9 @@ def check_fields(body: Mapping[str, Any], table: tuple[FieldRule, ...]) -> None:
             continue
         if rule.accepted is not ANY and value not in rule.accepted:
             shown = ", ".join(repr(ok) for ok in rule.accepted if ok is not None)
-            raise InvalidRequest(name, f"{value!r} is not available ({shown} only): {rule.note}")
+            raise InvalidRequest(
+                where + name, f"{value!r} is not available ({shown} only): {rule.note}"
+            )
 
 
 def markdown() -> str:
@@ -273,7 +324,7 @@ def markdown() -> str:
         "the values shown; another value is a 422), or *refused* (a feature Inlayer lacks: any "
         "value but the ones shown is a 422 naming the field and what to do instead). A field "
         "not listed is a 422 too; so is a `script_name` or an `alwayson_scripts` entry with "
-        "arguments, as in AUTOMATIC1111 for a script it does not have.",
+        "arguments other than `controlnet`, as in AUTOMATIC1111 for a script it does not have.",
         "",
         "The *options* are those that change generation, in a call's `override_settings` or "
         "stored with `POST /sdapi/v1/options`; every other option is stored, read back and "

@@ -19,7 +19,8 @@ from inlayer.core.client import wire
 from inlayer.core.client.protocol import InlayerError, InvalidRequest, ServerBusy, ServerHealth
 
 from .a1111 import a1111_router
-from .auth import A1111_PREFIX, GuardMiddleware
+from .a1111_controlnet import controlnet_router
+from .auth import A1111_PREFIX, CONTROLNET_PREFIX, GuardMiddleware
 from .jobs import QueueFull
 from .replicas import replica_to_json
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
@@ -84,12 +85,13 @@ def create_app(
     _install_error_handlers(app)
     _add_v1_routes(app, service)
     app.include_router(a1111_router(service))
+    app.include_router(controlnet_router(service))
     app.add_middleware(
         GuardMiddleware,
         token=token,
         hosts=hosts,
         max_body_bytes=service.limits.max_body_bytes,
-        open_prefixes=(A1111_PREFIX,) if a1111_without_token else (),
+        open_prefixes=(A1111_PREFIX, CONTROLNET_PREFIX) if a1111_without_token else (),
         user_tokens=user_tokens,
     )
     return app

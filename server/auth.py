@@ -42,7 +42,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PUBLIC_PATHS = frozenset({"/v1/health"})
 # Routes a browser or an AUTOMATIC1111 client reaches with HTTP Basic auth.
 A1111_PREFIX = "/sdapi/"
-BASIC_AUTH_PREFIXES = (A1111_PREFIX, "/docs", "/openapi.json")
+CONTROLNET_PREFIX = "/controlnet/"  # the routes of A1111's ControlNet extension
+BASIC_AUTH_PREFIXES = (A1111_PREFIX, CONTROLNET_PREFIX, "/docs", "/openapi.json")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 

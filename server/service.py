@@ -109,7 +109,8 @@ class Service:
             raise InvalidRequest(field_name, f"{name!r} is not a model this server has: {names}")
 
     def check_add_ons(self, request: EditRequest) -> None:
-        """Only LoRAs and autoencoders the registry lists, by name: never a path."""
+        """Only LoRAs, autoencoders, ControlNets and IP-Adapters the registry lists, by name:
+        never a path."""
         listed = self.list_add_ons()
         for lora in request.loras:
             names = [a.name for a in listed if a.kind == AddOnKind.LORA]
@@ -124,6 +125,20 @@ class Service:
                     "vae",
                     f"{request.vae!r} is not an autoencoder this server has: {names} "
                     f"(or {VAE_FULL!r}, {VAE_TINY!r})",
+                )
+        names = [a.name for a in listed if a.kind == AddOnKind.CONTROLNET]
+        for index, control in enumerate(request.controls):
+            if control.model not in names:
+                raise InvalidRequest(
+                    f"controls[{index}].model",
+                    f"ControlNet {control.model!r} is not one this server has: {names}",
+                )
+        if request.style is not None and request.style.model:
+            names = [a.name for a in listed if a.kind == AddOnKind.IP_ADAPTER]
+            if request.style.model not in names:
+                raise InvalidRequest(
+                    "style.model",
+                    f"IP-Adapter {request.style.model!r} is not one this server has: {names}",
                 )
 
     def check_image_models(self, request: EditRequest) -> None:
@@ -152,6 +167,10 @@ class Service:
             self.check_pixels("image", request.image.width, request.image.height)
         else:
             self.check_pixels("width", request.width or 0, request.height or 0)
+        for index, control in enumerate(request.controls):
+            self.check_pixels(f"controls[{index}].image", control.image.width, control.image.height)
+        if request.style is not None:
+            self.check_pixels("style.image", request.style.image.width, request.style.image.height)
         self.check_model(request.model)
         self.check_add_ons(request)
         self.check_image_models(request)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,12 @@ MAX_LORAS = 16
 MAX_LORA_SCALE = 10.0
 MAX_REFERENCE_CHARS = 4096  # a name or path of a LoRA or an autoencoder
 MAX_CLIP_SKIP = 12  # SD 1.5's text encoder has 12 layers (SDXL's second one 32)
+MAX_CONTROLS = 4  # ControlNets a request may apply at once
+MAX_IMAGE_GUIDANCE = 20.0  # an edit's image guidance
+MAX_STYLE_SCALE = 2.0  # how strongly a style reference may steer
+# How a control image becomes the ControlNet's map (core/preprocessors.py): "none" takes it as
+# the map it already is (white lines on black, a depth map), the others derive the map from it.
+CONTROL_PREPROCESSORS = ("none", "canny", "scribble", "lineart", "depth", "softedge")
 
 
 class Mode(str, enum.Enum):
@@ -54,6 +60,7 @@ class Mode(str, enum.Enum):
     SELECT = "select"  # the subject of the layer (or under the selection) as a mask
     OUTPAINT = "outpaint"  # grow the canvas (`extend` or `aspect`) and paint the new border
     UPSCALE = "upscale"  # scale the canvas (or the selection) by `scale` with `upscaler`
+    EDIT = "edit"  # follow an instruction ("turn the car into a bicycle") on the image
 
 
 # The strength each mode starts at when a request or a dialog does not say. Below 1.0, img2img
@@ -99,6 +106,7 @@ DIGITAL_SOURCE_TYPES = {
     Mode.SELECT: IPTC_DIGITAL_SOURCE_TYPE + "algorithmicallyEnhanced",
     Mode.OUTPAINT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
     Mode.UPSCALE: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
+    Mode.EDIT: IPTC_DIGITAL_SOURCE_TYPE + "compositeWithTrainedAlgorithmicMedia",
 }
 
 # Modes that take no prompt: their layers are named after the mode.
@@ -265,6 +273,10 @@ class RGBAImage:
                 f"{self.width * self.height * 4}",
             )
 
+    def is_transparent(self) -> bool:
+        """Whether every pixel is fully transparent (nothing drawn)."""
+        return not self.data[3::4].strip(b"\x00")
+
 
 @dataclass(frozen=True)
 class Mask:
@@ -334,6 +346,120 @@ class LoraChoice:
         )
 
 
+@dataclass(frozen=True)
+class ControlChoice:
+    """A ControlNet a request applies: its model, its control image (the canvas's size; another
+    size is scaled to it), how that image becomes the control map, how strongly, and during
+    which fraction of the steps."""
+
+    model: str  # a name `inlayer models` lists under ControlNets, or a path
+    image: RGBAImage
+    preprocessor: str = "none"  # one of CONTROL_PREPROCESSORS
+    weight: float = 1.0  # 0 = no effect
+    start: float = 0.0  # the fraction of the steps where the control begins …
+    end: float = 1.0  # … and where it ends
+
+    def validate(self, index: int) -> None:
+        """Raise `InvalidRequest` naming ``controls[index].FIELD``."""
+        where = f"controls[{index}]"
+        model = self.model
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest(f"{where}.model", f"{model!r} is not a ControlNet name or path")
+        if not isinstance(self.image, RGBAImage):
+            raise InvalidRequest(f"{where}.image", "is missing; give the control image")
+        self.image.validate(f"{where}.image")
+        data = self.image.data
+        if self.image.is_transparent() or data == data[:4] * (len(data) // 4):
+            raise InvalidRequest(
+                f"{where}.image",
+                "is empty (fully transparent or one flat colour); draw the lines or pick the "
+                "layer that holds them",
+            )
+        if self.preprocessor not in CONTROL_PREPROCESSORS:
+            raise InvalidRequest(
+                f"{where}.preprocessor",
+                f"{self.preprocessor!r} is unknown; choose one of {list(CONTROL_PREPROCESSORS)}",
+            )
+        for name in ("weight", "start", "end"):
+            value = getattr(self, name)
+            top = 2.0 if name == "weight" else 1.0
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidRequest(f"{where}.{name}", f"is {value!r}; it must be a number")
+            if not 0.0 <= value <= top:
+                raise InvalidRequest(f"{where}.{name}", f"is {value}; it must be in [0, {top:g}]")
+        if self.start >= self.end:
+            raise InvalidRequest(
+                f"{where}.start", f"{self.start} is not before end {self.end}; start < end"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the pixels, which are described by their size."""
+        image = {"width": self.image.width, "height": self.image.height}
+        return {
+            "model": self.model,
+            "image": image,
+            "preprocessor": self.preprocessor,
+            "weight": self.weight,
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @staticmethod
+    def from_json(value: Any, image: RGBAImage | None, index: int) -> ControlChoice:
+        """A control of the wire: `to_json`'s shape, with its image given apart."""
+        where = f"controls[{index}]"
+        if not isinstance(value, dict) or "model" not in value:
+            raise InvalidRequest(where, f"{value!r} is not a control; give {{'model': ..., ...}}")
+        unknown = set(value) - {"model", "image", "preprocessor", "weight", "start", "end"}
+        if unknown:
+            raise InvalidRequest(f"{where}.{sorted(unknown)[0]}", "is not a control field")
+        if image is None:
+            raise InvalidRequest(f"{where}.image", "is missing; give the control image")
+        settings = ("preprocessor", "weight", "start", "end")
+        return ControlChoice(
+            value["model"], image, **{key: value[key] for key in settings if key in value}
+        )
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """A style reference: an image whose look an IP-Adapter carries into the picture."""
+
+    image: RGBAImage
+    scale: float = 0.6  # 0 = no effect; about 0.5-0.8 keeps the prompt in charge
+    model: str = ""  # "" = the installed IP-Adapter that fits the model; else its name
+
+    def validate(self) -> None:
+        if not isinstance(self.image, RGBAImage):
+            raise InvalidRequest("style.image", "is missing; give the reference image")
+        self.image.validate("style.image")
+        if self.image.is_transparent():
+            raise InvalidRequest("style.image", "is fully transparent; pick a visible layer")
+        scale = self.scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise InvalidRequest("style.scale", f"is {scale!r}; it must be a number")
+        if not 0.0 <= scale <= MAX_STYLE_SCALE:
+            raise InvalidRequest(
+                "style.scale", f"is {scale}; it must be in [0, {MAX_STYLE_SCALE:g}]"
+            )
+        if not isinstance(self.model, str) or len(self.model) > MAX_REFERENCE_CHARS:
+            raise InvalidRequest("style.model", "must be an IP-Adapter's name")
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the pixels, which are described by their size."""
+        image = {"width": self.image.width, "height": self.image.height}
+        return {"image": image, "scale": self.scale, "model": self.model}
+
+    @staticmethod
+    def from_json(value: Any, image: RGBAImage | None) -> StyleChoice:
+        """A style of the wire: `to_json`'s shape, with its image given apart."""
+        if not isinstance(value, dict) or not set(value) <= {"image", "scale", "model"}:
+            raise InvalidRequest("style", f"{value!r} is not a style; give {{'scale': ...}}")
+        if image is None:
+            raise InvalidRequest("style.image", "is missing; give the reference image")
+        return StyleChoice(image, value.get("scale", 0.6), value.get("model", ""))
+
+
 @dataclass
 class EditRequest:
     """One edit. `image` and `mask` are the pixels; everything else is a parameter.
@@ -347,6 +473,8 @@ class EditRequest:
     - restore: needs `image` and at least one of `restore_faces`, `denoise`, `colorize`; with a
       `mask`, only the masked part.
     - select: needs `image`; with a `mask`, the subject under it. The result's alpha is the mask.
+    - edit: needs `image`; the prompt is an instruction; with a `mask` only the masked part
+      changes. Runs on instruction-edit models (InstructPix2Pix-class).
 
     Remove (without `refine`), restore and select run deterministic models: one image whatever
     `count`.
@@ -395,6 +523,9 @@ class EditRequest:
     tiling: bool = False  # txt2img/img2img of the whole canvas: a texture that tiles seamlessly
     scale: int = 2  # upscale: by 2 or 4
     upscaler: str = ""  # upscale: "" = the first installed model, else Lanczos; or a name, a path
+    controls: tuple[ControlChoice, ...] = ()  # ControlNets guiding txt2img, img2img, inpaint
+    image_guidance: float = 1.5  # edit: how closely the result keeps to the image (1 = off)
+    style: StyleChoice | None = None  # a style reference (IP-Adapter), with every mode but fill
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
@@ -480,6 +611,25 @@ class EditRequest:
             raise InvalidRequest(
                 "noise_seed_delta", f"is {self.noise_seed_delta!r}; use 0 … 2^32-1 (0 = none)"
             )
+        self._validate_controls()
+        if self.style is not None:
+            if not isinstance(self.style, StyleChoice):
+                raise InvalidRequest("style", f"{self.style!r} is not a StyleChoice")
+            if self.mode == Mode.FILL:
+                raise InvalidRequest("style", "fill uses no model to carry a style")
+            if self.mode in (Mode.RESTORE, Mode.SELECT):
+                raise InvalidRequest(
+                    "style", f"{self.mode.value} paints nothing to carry a style into"
+                )
+            self.style.validate()
+        guidance = self.image_guidance
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)):
+            raise InvalidRequest("image_guidance", f"is {guidance!r}; it must be a number")
+        if not 0.0 <= guidance <= MAX_IMAGE_GUIDANCE:
+            raise InvalidRequest(
+                "image_guidance",
+                f"is {guidance}; it must be in [0, {MAX_IMAGE_GUIDANCE:g}] (1.5 is typical)",
+            )
         self._validate_restoration()
 
     def _validate_restoration(self) -> None:
@@ -497,6 +647,12 @@ class EditRequest:
         ):
             raise InvalidRequest(
                 "refine", f"{self.mode.value} paints nothing to refine; leave refine at auto"
+            )
+        if self.mode == Mode.EDIT and self.refine not in (REFINE_AUTO, REFINE_OFF):
+            raise InvalidRequest(
+                "refine",
+                "edit runs on an instruction-edit model, which has no tiled refine; "
+                "leave refine at auto",
             )
         if self.mode == Mode.RESTORE and not (self.restore_faces or self.denoise or self.colorize):
             raise InvalidRequest(
@@ -559,6 +715,19 @@ class EditRequest:
                 "or an aspect ratio",
             )
 
+    def _validate_controls(self) -> None:
+        if not isinstance(self.controls, (tuple, list)) or len(self.controls) > MAX_CONTROLS:
+            raise InvalidRequest("controls", f"must be a list of at most {MAX_CONTROLS} controls")
+        if self.controls and self.mode not in (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT):
+            raise InvalidRequest(
+                "controls",
+                f"{self.mode.value} takes no ControlNet; use txt2img, img2img or inpaint",
+            )
+        for index, control in enumerate(self.controls):
+            if not isinstance(control, ControlChoice):
+                raise InvalidRequest(f"controls[{index}]", f"{control!r} is not a ControlChoice")
+            control.validate(index)
+
     def _validate_loras(self) -> None:
         if not isinstance(self.loras, (tuple, list)) or len(self.loras) > MAX_LORAS:
             raise InvalidRequest("loras", f"must be a list of at most {MAX_LORAS} LoRAs")
@@ -588,6 +757,10 @@ class EditRequest:
             value = getattr(self, f.name)
             if f.name == "loras":
                 value = [lora.to_json() for lora in value]
+            elif f.name == "controls":
+                value = [control.to_json() for control in value]
+            elif f.name == "style" and value is not None:
+                value = value.to_json()
             out[f.name] = value.value if isinstance(value, enum.Enum) else value
         return out
 
@@ -597,8 +770,12 @@ class EditRequest:
         params: dict[str, Any],
         image: RGBAImage | None = None,
         mask: Mask | None = None,
+        control_images: Sequence[RGBAImage | None] = (),
+        style_image: RGBAImage | None = None,
     ) -> EditRequest:
-        """Build a request from `parameters()`-shaped data; unknown keys are an error."""
+        """Build a request from `parameters()`-shaped data; unknown keys are an error. The
+        images of `controls` come in `control_images`, in the same order; the style's in
+        `style_image`."""
         known = {f.name for f in dataclasses.fields(cls)} - {"image", "mask"}
         unknown = set(params) - known
         if unknown:
@@ -626,6 +803,17 @@ class EditRequest:
             if not isinstance(values["loras"], (list, tuple)):
                 raise InvalidRequest("loras", "must be a list of LoRAs")
             values["loras"] = tuple(LoraChoice.from_json(lora) for lora in values["loras"])
+        if "controls" in values:
+            controls = values["controls"]
+            if not isinstance(controls, (list, tuple)) or len(controls) > MAX_CONTROLS:
+                raise InvalidRequest("controls", f"must be a list of at most {MAX_CONTROLS}")
+            images = [*control_images, *[None] * len(controls)]
+            values["controls"] = tuple(
+                ControlChoice.from_json(control, images[index], index)
+                for index, control in enumerate(controls)
+            )
+        if values.get("style") is not None:
+            values["style"] = StyleChoice.from_json(values["style"], style_image)
         return cls(image=image, mask=mask, **values)
 
 
@@ -854,17 +1042,34 @@ class AddOnKind(str, enum.Enum):
     VAE = "vae"  # a tiny autoencoder, a request's `vae`
     FULL_VAE = "full_vae"  # a full autoencoder in place of the model's own, a request's `vae`
     UPSCALER = "upscaler"  # an upscaler model, an upscale request's `upscaler`
+    CONTROLNET = "controlnet"  # a ControlNet, a request's `controls[i].model`
+    IP_ADAPTER = "ip_adapter"  # a style reference's IP-Adapter, a request's `style.model`
 
 
 @dataclass(frozen=True)
 class AddOnInfo:
-    """A file a request may add to its model: a LoRA or an autoencoder."""
+    """A file a request may add to its model: a LoRA, an autoencoder, an upscaler, a ControlNet
+    or an IP-Adapter."""
 
     name: str  # what a request's `loras` or `vae` field takes
     kind: AddOnKind
     family: str  # the model family it fits ("sd15", "sd21", "sdxl"); "" when unknown
     source: str  # the file or folder
     speed: str = ""  # for a speed LoRA (LCM, TCD, ...): the scheduler it wants; else ""
+
+
+def controlnet_for(add_ons: Sequence[AddOnInfo], preprocessor: str) -> str:
+    """The ControlNet a control of `preprocessor` uses when the user names none: the listed one
+    named after it (…scribble…), else the first listed."""
+    names = [add_on.name for add_on in add_ons if add_on.kind == AddOnKind.CONTROLNET]
+    if not names:
+        raise InvalidRequest(
+            "controls",
+            "the server has no ControlNet: install one with `inlayer models pull "
+            "controlnet-scribble-sd15`, or use no control layer",
+        )
+    named = [name for name in names if preprocessor in name.lower()]
+    return (named or names)[0]
 
 
 @dataclass(frozen=True)

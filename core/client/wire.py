@@ -10,7 +10,9 @@ bench/bench_transport.py measures the three.
     envelope = MAGIC | header length (uint32, little-endian) | header (UTF-8 JSON) | blob 0 | ...
 
 The header's ``"blobs"`` lists the byte length of each blob; an image in the header is
-``{"width": W, "height": H, "blob": i}``.
+``{"width": W, "height": H, "blob": i}``. A request's control images are the header's
+``"control_images"``, in the order of its parameters' ``"controls"``; its style's image is
+``"style_image"``.
 """
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def encode_request(request: EditRequest) -> bytes:
         "parameters": request.parameters(),
         "image": writer.image(request.image),
         "mask": writer.image(request.mask),
+        "control_images": [writer.image(control.image) for control in request.controls],
+        "style_image": writer.image(request.style.image if request.style else None),
     }
     return writer.finish(header)
 
@@ -141,11 +145,19 @@ def decode_request(envelope: bytes) -> EditRequest:
     parameters = reader.header.get("parameters")
     if not isinstance(parameters, dict):
         raise InvalidRequest("parameters", "must be a JSON object of request fields")
+    control_specs = reader.header.get("control_images", [])
+    if not isinstance(control_specs, list):
+        raise InvalidRequest("control_images", "must list the control images")
     try:
         request = EditRequest.from_parameters(
             parameters,
             image=reader.image(reader.header.get("image"), "image"),
             mask=reader.mask(reader.header.get("mask"), "mask"),
+            control_images=[
+                reader.image(spec, f"controls[{index}].image")
+                for index, spec in enumerate(control_specs)
+            ],
+            style_image=reader.image(reader.header.get("style_image"), "style.image"),
         )
     except TypeError as error:  # e.g. a field given as a list the dataclass cannot take
         raise InvalidRequest("parameters", str(error)) from None

@@ -53,6 +53,13 @@ from inlayer_client.protocol import (  # noqa: E402
     RGBAImage,
 )
 from inlayer_dialog import run_dialog  # noqa: E402
+from inlayer_guides import (  # noqa: E402
+    check_guide_pixels,
+    guide_arguments,
+    guide_fields,
+    layer_arguments,
+)
+from inlayer_instruct import INSTRUCT_BLURB, INSTRUCT_LABEL, INSTRUCT_PROCEDURE  # noqa: E402
 from inlayer_outpaint import grow_image  # noqa: E402
 from inlayer_remove import ONE_CLICK_MODES, REMOVE_BLURB, REMOVE_LABEL, REMOVE_PROCEDURE  # noqa: E402
 from inlayer_repeat import REPEAT_PROCEDURE, create_repeat_procedure, remember_inpaint  # noqa: E402
@@ -109,6 +116,7 @@ TASKS = {
         "_Outpaint (Extend Canvas)...",
         "Grow the canvas to an aspect ratio or by pixels and paint the new border",
     ),
+    INSTRUCT_PROCEDURE: Task(Mode.EDIT, INSTRUCT_LABEL, INSTRUCT_BLURB),
 }
 
 
@@ -223,6 +231,48 @@ def build_request(task: Task, config: Gimp.ProcedureConfig) -> EditRequest:
         argument.name: config.get_property(argument.name) for argument in arguments_for(task.mode)
     }
     return EditRequest(mode=task.mode, **request_fields(task.mode, values))
+
+
+def read_guide_layer(
+    config: Gimp.ProcedureConfig, name: str, label: str, canvas: Canvas
+) -> RGBAImage | None:
+    """A guide layer's pixels over the canvas's rectangle (transparent outside the layer), or
+    None when the argument names no layer; a hidden or empty one is refused."""
+    layer = config.get_property(name)
+    if layer is None:
+        return None
+    item: Gimp.Item | None = layer
+    while item is not None:
+        if not item.get_visible():
+            raise Refused(
+                f"The {label.replace('_', '').lower()} '{layer.get_name()}' is hidden: show it, "
+                "or pick another layer."
+            )
+        item = item.get_parent()
+    _, offset_x, offset_y = layer.get_offsets()
+    layer_bounds = Bounds(offset_x, offset_y, layer.get_width(), layer.get_height())
+    area = canvas.plan.bounds
+    pixels = read_pixels(layer, area.relative_to(layer_bounds), PIXEL_FORMAT)
+    image = RGBAImage(area.width, area.height, pixels)
+    check_guide_pixels(label, layer.get_name(), image)
+    return image
+
+
+def add_guides(
+    request: EditRequest, task: Task, config: Gimp.ProcedureConfig, canvas: Canvas
+) -> None:
+    """The control and style layers' pixels and settings on the request."""
+    images = {
+        argument.name: read_guide_layer(config, argument.name, argument.label, canvas)
+        for argument in layer_arguments(task.mode)
+    }
+    values = {
+        argument.name: config.get_property(argument.name) for argument in guide_arguments(task.mode)
+    }
+    control, style = images.get("control-layer"), images.get("style-layer")
+    add_ons = connect().add_ons() if control is not None else ()
+    for name, value in guide_fields(values, control, style, add_ons).items():
+        setattr(request, name, value)
 
 
 def add_canvas(request: EditRequest, canvas: Canvas) -> None:
@@ -376,6 +426,7 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
         request = build_request(task, config)
         canvas = read_canvas(image, layer, request)
         add_canvas(request, canvas)
+        add_guides(request, task, config, canvas)
         request.validate()
         result = run_request(request)
         if task.mode == Mode.OUTPAINT:
@@ -399,7 +450,7 @@ def _failure(procedure, message: str):
 
 def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
     flags = GObject.ParamFlags.READWRITE
-    for argument in arguments_for(task.mode):
+    for argument in (*arguments_for(task.mode), *guide_arguments(task.mode)):
         name, label, blurb = argument.name, argument.label, argument.blurb
         if isinstance(argument, TextArgument):
             procedure.add_string_argument(name, label, blurb, "", flags)
@@ -416,6 +467,10 @@ def add_arguments(procedure: Gimp.ImageProcedure, task: Task) -> None:
             for index, option in enumerate(argument.choices):
                 choice.add(option.nick, index, option.label, "")
             procedure.add_choice_argument(name, label, blurb, choice, argument.default, flags)
+    for layer_argument in layer_arguments(task.mode):
+        procedure.add_layer_argument(
+            layer_argument.name, layer_argument.label, layer_argument.blurb, True, flags
+        )
 
 
 class InlayerPlugIn(Gimp.PlugIn):

@@ -265,6 +265,11 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
         return (GROW, FEATHER)
     if mode == Mode.OUTPAINT:  # the whole layer, grown: no selection, no strength
         return (PROMPT, NEGATIVE_PROMPT, ASPECT, *EXTEND, PRESET, STEPS, SEED, COUNT, MODEL)
+    if mode == Mode.EDIT:
+        # Its own module (it imports the arguments above), so imported only when asked for.
+        from inlayer_instruct import INSTRUCT_ARGUMENTS
+
+        return INSTRUCT_ARGUMENTS
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
     return (
         PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, LORA, VAE, GROW,

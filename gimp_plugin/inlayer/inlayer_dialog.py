@@ -42,6 +42,7 @@ from inlayer_client.protocol import (  # noqa: E402
     Mode,
     ModelInfo,
 )
+from inlayer_guides import guide_arguments, layer_arguments  # noqa: E402
 
 PARASITE_NAME = "inlayer-parameters"  # what the plug-in attaches to each result layer
 DEFAULT_MODEL_LABEL = "Default for this mode"
@@ -91,6 +92,7 @@ def build_dialog(
     """`procedure`'s dialog on `config`, filled, not yet shown (GimpUi is initialised)."""
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
     shown = [argument.name for argument in arguments_for(mode)]
+    shown += [argument.name for argument in (*layer_arguments(mode), *guide_arguments(mode))]
     first_rows: list[Gtk.Widget] = []
     if PROMPT.name in shown:
         # A prompt is a sentence or two: a text box, not a one-line entry, framed under its label.
@@ -109,20 +111,23 @@ def build_dialog(
                 first_rows.append(_note(NO_MODEL_STEP))
             choices = [(m.name, f"{m.name} ({m.family})") for m in models]
             first_rows.append(_choice_row(config, MODEL, [("", DEFAULT_MODEL_LABEL), *choices]))
-            loras = [
-                (a.name, f"{a.name} ({a.family or '?'})")
-                for a in add_ons
-                if a.kind == AddOnKind.LORA
-            ]
-            first_rows.append(_choice_row(config, LORA, [("", "None"), *loras], entry=True))
-            vaes = [
-                (a.name, f"{a.name} ({VAE_KINDS[a.kind]}, {a.family or '?'})")
-                for a in add_ons
-                if a.kind in VAE_KINDS
-            ]
-            first_rows.append(_choice_row(config, VAE, [*VAE_WORDS, *vaes]))
-            for argument in (MODEL, LORA, VAE):
-                shown.remove(argument.name)
+            shown.remove(MODEL.name)
+            if LORA.name in shown:  # not every procedure with a model takes one (Outpaint, Edit)
+                loras = [
+                    (a.name, f"{a.name} ({a.family or '?'})")
+                    for a in add_ons
+                    if a.kind == AddOnKind.LORA
+                ]
+                first_rows.append(_choice_row(config, LORA, [("", "None"), *loras], entry=True))
+                shown.remove(LORA.name)
+            if VAE.name in shown:
+                vaes = [
+                    (a.name, f"{a.name} ({VAE_KINDS[a.kind]}, {a.family or '?'})")
+                    for a in add_ons
+                    if a.kind in VAE_KINDS
+                ]
+                first_rows.append(_choice_row(config, VAE, [*VAE_WORDS, *vaes]))
+                shown.remove(VAE.name)
     last_seed = _last_result_seed(image, drawables)
     dialog.fill(shown)
     content = dialog.get_content_area()

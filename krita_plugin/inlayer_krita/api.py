@@ -11,19 +11,24 @@ the new layers are returned. Errors raise `InlayerError` (its message says what 
 the document unchanged.
 
 Options are `EditRequest` fields: negative_prompt, strength, steps, guidance, seed, count,
-scheduler, model, fill, grow, feather. `client=` picks another server connection (default:
-`inlayer_client.http_client.connect()`, configured by INLAYER_SERVER / INLAYER_TOKEN, the
-docker's Server… settings or Inlayer's config folder).
+scheduler, model, fill, grow, feather, image_guidance; `control=Control(layer, "scribble")` and
+`style=Style(layer, 0.6)` (guides.py) guide the edit with other layers of the document.
+`client=` picks another server connection (default: `inlayer_client.http_client.connect()`,
+configured by INLAYER_SERVER / INLAYER_TOKEN, the docker's Server… settings or Inlayer's config
+folder).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from krita import Document, Node
 
 from . import edits
+from .guides import Control, Style, guide_fields
 from .inlayer_client import http_client as inlayer_client
+from .inlayer_client.bounds import Bounds
 from .inlayer_client.protocol import InlayerError, Mode
 from .jobs import Job, job_queue
 from .qt import QtCore
@@ -62,11 +67,22 @@ def edit(
     node: Node | None = None,
     visible: bool = False,
     client: inlayer_client.Client | None = None,
+    control: Control | None = None,
+    style: Style | None = None,
     **options: Any,
 ) -> list[Node]:
     """Run one edit of `mode` on `document` and return the new layers (see the module's help)."""
-    prepared = edits.prepare(document, mode, prompt, node=node, visible=visible, **options)
-    job = job_queue.submit(prepared, client or default_client())
+    client = client or default_client()
+    prepared = edits.prepare(
+        document,
+        mode,
+        prompt,
+        node=node,
+        visible=visible,
+        guides=guides_reader(document, control, style, client),
+        **options,
+    )
+    job = job_queue.submit(prepared, client)
     wait(job)
     if job.error is not None:
         raise job.error
@@ -94,6 +110,25 @@ def outpaint(document: Document, prompt: str = "", **options: Any) -> list[Node]
     """Grow the canvas (`aspect="16:9"`, or `extend=(left, top, right, bottom)` px) and paint
     the new border around the layer; the layer itself is untouched."""
     return edit(document, Mode.OUTPAINT, prompt, **options)
+
+
+def instruct(document: Document, instruction: str, **options: Any) -> list[Node]:
+    """Change the layer (or the selected part of it) as `instruction` says ("make it night"),
+    on an instruction-edit model; `image_guidance` (default 1.5) keeps it closer to the layer."""
+    return edit(document, Mode.EDIT, instruction, **options)
+
+
+def guides_reader(
+    document: Document,
+    control: Control | None,
+    style: Style | None,
+    client: inlayer_client.Client,
+) -> Callable[[Bounds], dict[str, Any]] | None:
+    """What `edits.prepare` calls to read the guide layers over the canvas's rectangle."""
+    if control is None and style is None:
+        return None
+    add_ons = client.add_ons() if control is not None and not control.model else []
+    return lambda rect: guide_fields(document, rect, control, style, add_ons)
 
 
 def fill(document: Document, **options: Any) -> list[Node]:

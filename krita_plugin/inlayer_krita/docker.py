@@ -19,6 +19,7 @@ from krita import DockWidget, Krita
 from . import api, edits, live
 from .add_on_pickers import AddOnPickers
 from .docker_settings import GROUP, KEYS, MAX_SEED, PRESET_STEPS, DockerSettings
+from .guides import GuidesBox
 from .history import HistoryEntry, session_history
 from .inlayer_client.protocol import (
     MAX_COUNT,
@@ -44,7 +45,10 @@ KINDS = {
     "transform": Mode.IMG2IMG,
     "generate": Mode.TXT2IMG,
     "remove": Mode.REMOVE,
+    "instruct": Mode.EDIT,
 }
+# The modes a control layer guides (a ControlNet runs with txt2img, img2img and inpaint).
+CONTROLLED_MODES = (Mode.INPAINT, Mode.IMG2IMG, Mode.TXT2IMG)
 # The buttons whose strength the user sets, each its own (Generate starts from noise).
 STRENGTH_KINDS = ("inpaint", "transform")
 BUTTON_TEXT = {
@@ -52,6 +56,7 @@ BUTTON_TEXT = {
     "transform": "Transform",
     "generate": "Generate",
     "remove": "Remove",
+    "instruct": "Instruct",
 }
 # The preset box: what it shows, and the request's `preset` for it.
 PRESET_CHOICES = (
@@ -197,6 +202,8 @@ class InlayerDocker(DockWidget):
         self.source_box.addItem("Visible image", True)
         form.addRow("Read", self.source_box)
         layout.addLayout(form)
+        self.guides = GuidesBox()  # control and style layers
+        layout.addWidget(self.guides)
 
         buttons = QtWidgets.QHBoxLayout()
         for kind, tip in (
@@ -204,6 +211,11 @@ class InlayerDocker(DockWidget):
             ("transform", "Transform the layer or its selected part, by Transform strength"),
             ("generate", "Generate into the selection, or the whole image, from noise"),
             ("remove", "Remove what the selection covers, filled from its surroundings; no prompt"),
+            (
+                "instruct",
+                "Change the layer or its selected part as the prompt says (“make it night”), "
+                "on an instruction-edit model",
+            ),
         ):
             button = QtWidgets.QPushButton(BUTTON_TEXT[kind])
             button.setToolTip(tip)
@@ -267,7 +279,8 @@ class InlayerDocker(DockWidget):
         return 1.0 if slider is None else slider.value() / 100
 
     def canvasChanged(self, canvas: object) -> None:
-        """Jobs keep their own document, so switching documents changes nothing here."""
+        """Jobs keep their own document; the guide pickers list the active one's layers."""
+        self.guides.refresh(Krita.instance().activeDocument())
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -292,6 +305,7 @@ class InlayerDocker(DockWidget):
             return client.health(), client.models(), client.add_ons()
 
         self._call(check, self._on_connection)
+        self.guides.refresh(Krita.instance().activeDocument())  # layers come and go
 
     def _on_connection(self, value: Any, error: InlayerError | None) -> None:
         if error is not None:
@@ -421,14 +435,23 @@ class InlayerDocker(DockWidget):
             self.show_message(NO_MODEL_STEP)
             return None
         try:
+            client = api.default_client()
+            mode = KINDS[kind]
+            # The picked guides go with the buttons that take them, as GIMP's procedures have
+            # them: a control layer with Inpaint, Transform and Generate, a style with those and
+            # Instruct; Remove paints no picture of its own.
+            control = self.guides.control() if mode in CONTROLLED_MODES else None
+            style = self.guides.style() if mode in (*CONTROLLED_MODES, Mode.EDIT) else None
+            guides = api.guides_reader(document, control, style, client)
             edit = edits.prepare(
                 document,
-                KINDS[kind],
+                mode,
                 self.prompt_edit.toPlainText().strip(),
                 visible=bool(self.source_box.currentData()),
+                guides=guides,
                 **self.options(kind),
             )
-            job = job_queue.submit(edit, api.default_client())
+            job = job_queue.submit(edit, client)
         except InlayerError as error:
             self.show_message(str(error))
             return None

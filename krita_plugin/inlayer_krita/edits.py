@@ -6,6 +6,7 @@ there even when the user has switched documents or layers while it ran.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from krita import Document, Krita, Node
 
 from . import document as pixels
 from .history import is_live_preview, session_history
+from .inlayer_client.bounds import Bounds
 from .inlayer_client.canvas import check_mask, plan_canvas
 from .inlayer_client.protocol import (
     EditRequest,
@@ -56,13 +58,16 @@ def prepare(
     *,
     node: Node | None = None,
     visible: bool = False,
+    guides: Callable[[Bounds], dict[str, Any]] | None = None,
     **options: Any,
 ) -> Edit:
     """Read what `mode` needs from `document` and build the request.
 
     `node` is the layer to read (default: the active layer); `visible` reads the visible image
     instead. The selection, when there is one, becomes the mask, and only the rectangle the
-    engine's context needs is read (`plan_canvas` decides which). `options` are `EditRequest` fields
+    engine's context needs is read (`plan_canvas` decides which); `guides(rect)` gives the
+    request fields of guide layers read over that rectangle (`guides.guide_fields`). `options`
+    are `EditRequest` fields
     (negative_prompt, strength, steps, seed, count, model, grow, feather, fill, ...).
     """
     pixels.check_colour_space(document)
@@ -104,6 +109,9 @@ def prepare(
         else:
             image = pixels.read_layer(document, source, rect)
         request = EditRequest.from_parameters(parameters, image=image, mask=mask)
+    if guides is not None:
+        for name, value in guides(rect).items():
+            setattr(request, name, value)
     request.validate()
     return Edit(document, source, (rect.x, rect.y), request)
 

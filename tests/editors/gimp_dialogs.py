@@ -27,6 +27,7 @@ PROCEDURES = {
     "inlayer-img2img": Mode.IMG2IMG,
     "inlayer-txt2img": Mode.TXT2IMG,
     "inlayer-fill": Mode.FILL,
+    "inlayer-edit": Mode.EDIT,
 }
 SCREENSHOTS = os.environ.get("INLAYER_GIMP_SCREENSHOTS", "")
 TYPED_LORA = os.environ.get("INLAYER_GIMP_TYPE_LORA", "")  # typed into the LoRA entry when set

@@ -127,6 +127,8 @@ def build_image(spec):
         )
     if spec.get("source"):
         layer = replace_source(image, layer, spec["source"])
+    for guide in spec.get("guides", []):
+        add_guide_layer(image, guide)
     selection = spec.get("selection")
     if selection:
         x, y, width, height = selection["rect"]
@@ -134,6 +136,32 @@ def build_image(spec):
         if selection.get("feather"):
             Gimp.Selection.feather(image, selection["feather"])
     return image, layer
+
+
+def add_guide_layer(image, spec):
+    """A layer below the others that a procedure may take as a control or style layer: a dark
+    cross on white, like a pencil sketch, or ("empty") nothing at all; "hidden" hides it."""
+    width, height = image.get_width(), image.get_height()
+    layer = Gimp.Layer.new(
+        image, spec["name"], width, height, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+    )
+    image.insert_layer(layer, None, len(image.get_layers()))
+    pixels = bytearray(width * height * 4)
+    if not spec.get("empty"):
+        for y in range(height):
+            for x in range(width):
+                line = abs(x - width // 2) <= 1 or abs(y - height // 2) <= 1
+                pixels[(y * width + x) * 4 : (y * width + x + 1) * 4] = (
+                    bytes((20, 20, 20, 255)) if line else bytes((255, 255, 255, 255))
+                )
+    buffer = layer.get_buffer()
+    buffer.set(Gegl.Rectangle.new(0, 0, width, height), "R'G'B'A u8", bytes(pixels))
+    buffer.flush()
+    layer.set_visible(not spec.get("hidden"))
+
+
+def layer_named(image, name):
+    return next(item for item in image.get_layers() if item.get_name() == name)
 
 
 def describe_layer(layer):
@@ -256,9 +284,15 @@ def run_scenario(spec):
         "image_size": [image.get_width(), image.get_height()],
     }
     built = set(before["layers"])
+    guides = [guide["name"] for guide in spec["image"].get("guides", [])]
+    before["guides"] = {name: digest(layer_named(image, name)) for name in guides}
     run_mode = spec.get("run_mode", "noninteractive")
+    # Layer arguments name a layer of the image (a control or style layer).
+    layer_args = {
+        argument: layer_named(image, name) for argument, name in spec.get("layer_args", {}).items()
+    }
     status, message, texts_before = call(
-        spec["procedure"], image, layer, spec.get("args", {}), run_mode
+        spec["procedure"], image, layer, {**spec.get("args", {}), **layer_args}, run_mode
     )
     layers = image.get_layers()
     source = layer
@@ -276,6 +310,7 @@ def run_scenario(spec):
             "undo_enabled": image.undo_is_enabled(),
             "source_kind": describe_kind(source),
             "image_size": [image.get_width(), image.get_height()],
+            "guides": {name: digest(layer_named(image, name)) for name in guides},
         },
         "results": [describe_layer(item) for item in layers if item.get_name() not in built],
         "result_positions": [image.get_item_position(item) for item in layers],

@@ -145,6 +145,62 @@ def inpaint_u8() -> dict[str, Any]:
     return found
 
 
+def sketch_u8(x: int, y: int) -> bytes:
+    """A dark cross on white paper, as a pencil sketch on its own layer (48 × 64 document)."""
+    line = abs(x - 32) <= 1 or abs(y - 24) <= 1
+    return bytes((20, 20, 20, 255)) if line else bytes((255, 255, 255, 255))
+
+
+def guided_edits() -> dict[str, Any]:
+    """Inpaint guided by a control layer (a sketch), then an instruction edit, both on a
+    selection; then a hidden and an empty control layer, each refused. CONFIG["guided"] names
+    the model, the ControlNet and the instruction-edit model (only run when asked for)."""
+    from inlayer_krita import api
+    from inlayer_krita.guides import Control
+
+    names = CONFIG["guided"]
+    document, _view = new_document("guided", 64, 48)
+    source = add_source(document, "source", gradient_u8)
+    sketch = add_source(document, "sketch", sketch_u8)
+    hidden = add_source(document, "hidden sketch", sketch_u8)
+    hidden.setVisible(False)
+    blank = document.createNode("blank", "paintlayer")
+    document.rootNode().addChildNode(blank, None)
+    settle()
+    select(document, 16, 12, 24, 20)
+    built = (source, sketch, hidden, blank)
+    before = {node.name(): digest(node, document) for node in built}
+    run = {"steps": STEPS, "seed": 3, "preset": "quality"}
+    control = Control(sketch, "scribble", 1.0, names["controlnet"])
+    controlled = api.inpaint(
+        document, "a portrait", node=source, model=names["model"], control=control, **run
+    )
+    instructed = api.instruct(
+        document, "make it night", node=source, model=names["instruct"], **run
+    )
+    refusals = {}
+    for node in (hidden, blank):
+        try:
+            api.inpaint(
+                document,
+                "a portrait",
+                node=source,
+                model=names["model"],
+                control=Control(node, "scribble", 1.0, names["controlnet"]),
+                **run,
+            )
+            refusals[node.name()] = "no error"
+        except Exception as error:
+            refusals[node.name()] = str(error)
+    return {
+        "controlled": [describe_layer(layer, document) for layer in controlled],
+        "instructed": [describe_layer(layer, document) for layer in instructed],
+        "unchanged": {node.name(): digest(node, document) == before[node.name()] for node in built},
+        "refusals": refusals,
+        "names_after": layer_names(document),
+    }
+
+
 def saved_and_reopened() -> dict[str, Any]:
     """A result's origin mark, saved in a .kra and read back after the document was closed."""
     from inlayer_krita import api
@@ -849,6 +905,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (docker_add_ons, "fifth"),  # only when asked for: its server has LoRAs and autoencoders
     (live_latency, "live"),  # only when asked for: bench/bench_live.py
     (outpaint_16_9, None),  # only when asked for: test_outpaint.py
+    (guided_edits, None),  # only when asked for: its server has the guides' tiny models
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -866,6 +923,7 @@ else:
             live_latency,
             docker_remove,
             outpaint_16_9,
+            guided_edits,
         )
     ]
 FINDINGS: dict[str, Any] = {}

@@ -471,10 +471,17 @@ def test_interactive_dialogs_build_from_the_procedures(gimp_workspace: ChrootWor
     common = ["run-mode", "image", "drawables"]
     prompted = ["prompt", "negative-prompt"]
     generation = ["preset", "steps", "seed", "count", "model", "lora", "vae", "grow", "feather"]
-    assert found["inlayer-inpaint"]["arguments"] == [*common, *prompted, "strength", *generation]
-    assert found["inlayer-img2img"]["arguments"] == [*common, *prompted, "strength", *generation]
-    assert found["inlayer-txt2img"]["arguments"] == [*common, *prompted, *generation]
+    guides = ["control-type", "control-model", "control-weight", "style-scale"]
+    guides += ["control-layer", "style-layer"]
+    inpaint = [*common, *prompted, "strength", *generation, *guides]
+    assert found["inlayer-inpaint"]["arguments"] == inpaint
+    img2img = [*common, *prompted, "strength", *generation, *guides]
+    assert found["inlayer-img2img"]["arguments"] == img2img
+    assert found["inlayer-txt2img"]["arguments"] == [*common, *prompted, *generation, *guides]
     assert found["inlayer-fill"]["arguments"] == [*common, "grow", "feather"]
+    edit = [*common, *prompted, "image-guidance", *generation, "style-scale", "style-layer"]
+    assert found["inlayer-edit"]["arguments"] == edit
+    assert found["inlayer-edit"]["defaults"] == documented_defaults("Edit with Instruction")
     assert found["inlayer-img2img"]["defaults"] == documented_defaults("Transform Layer")
     assert found["inlayer-inpaint"]["defaults"] == documented_defaults("Inpaint Selection")
     assert found["inlayer-txt2img"]["defaults"] == documented_defaults("Generate")

@@ -288,6 +288,7 @@ def test_the_docker_starts_with_the_defaults_the_buttons_promise(findings: dict[
         "transform": "Transform 60 %",
         "generate": "Generate",
         "remove": "Remove",
+        "instruct": "Instruct",
     }
     assert (untouched["preset"], untouched["steps"]) == ("", 0), "steps and preset: the device's"
 

@@ -364,7 +364,8 @@ def test_webuiapi_img2img_defaults_get_what_they_ask_for(inlayer_server: ServerP
         ({"enable_hr": True, "hr_scale": 9}, "hr_scale"),
         ({"restore_faces": True}, "restore_faces"),
         ({"script_name": "sd upscale", "script_args": ["", 64, "Lanczos", 2]}, "script_name"),
-        ({"alwayson_scripts": CONTROLNET_UNIT}, "alwayson_scripts.controlnet"),
+        # A ControlNet this server lacks (tests/server/test_a1111_controlnet.py runs them).
+        ({"alwayson_scripts": CONTROLNET_UNIT}, "alwayson_scripts.controlnet.args[0].model"),
         ({"subseed_strength": 0.3}, "subseed_strength"),
         ({"styles": ["cinematic"]}, "styles"),
         ({"bogus_option": 1}, "bogus_option"),
@@ -385,10 +386,13 @@ def test_a_script_inlayer_lacks_is_named_as_a1111_does(inlayer_server: ServerPro
     answer = post_json(
         inlayer_server,
         "/sdapi/v1/img2img",
-        {"init_images": [png_base64(init_pixels())], "alwayson_scripts": CONTROLNET_UNIT},
+        {
+            "init_images": [png_base64(init_pixels())],
+            "alwayson_scripts": {"ADetailer": {"args": [True]}},
+        },
     )
     assert answer.status == 422
-    assert "always on script controlnet not found" in answer.json()["detail"]
+    assert "always on script ADetailer not found" in answer.json()["detail"]
     fast = post_json(inlayer_server, "/sdapi/v1/txt2img", {"sampler_name": "DPM fast"})
     assert "'DPM2'" in fast.json()["detail"]  # the nearest sampler Inlayer has
 

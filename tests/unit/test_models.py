@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from inlayer.core.client.protocol import Mode, ModelLoadError, ModelNotFound
+from inlayer.core.client.protocol import InvalidRequest, Mode, ModelLoadError, ModelNotFound
 from inlayer.core.models import CONFIGS_DIR, ModelRegistry, choose_dtype
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING, TINY_SD15_SINGLE, TINY_SDXL
 
@@ -92,8 +92,9 @@ def test_inpainting_model_serves_only_inpaint(registry):
     assert type(registry.pipeline(TINY_SD15_INPAINTING, Mode.INPAINT)[0]).__name__ == (
         "StableDiffusionInpaintPipeline"
     )
-    with pytest.raises(ModelLoadError, match="only inpaint"):
+    with pytest.raises(InvalidRequest, match="only inpaint") as refused:
         registry.pipeline(TINY_SD15_INPAINTING, Mode.IMG2IMG)
+    assert refused.value.field == "model"
 
 
 def test_defaults_per_mode(registry, tiny_models_dir):

@@ -20,6 +20,7 @@ from inlayer.core.provenance import (
     read_origin,
     xmp_packet,
 )
+from tests.fixtures.guided_models import TINY_INSTRUCT
 from tests.fixtures.image_models import DRUNET
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING
 
@@ -55,7 +56,7 @@ def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str, repair: str =
     if mode == Mode.RESTORE:
         arguments += ["--denoise", repair]
     if mode not in PROMPTLESS_MODES:
-        model = TINY_SD15_INPAINTING if mode == Mode.INPAINT else TINY_SD15
+        model = {Mode.INPAINT: TINY_SD15_INPAINTING, Mode.EDIT: TINY_INSTRUCT}.get(mode, TINY_SD15)
         arguments += ["--models-dir", str(tiny_models_dir), "--model", model, "--steps", "2"]
         arguments += ["--prompt", "a lighthouse <at> dusk & more"]
     if mode == Mode.TXT2IMG:
@@ -72,7 +73,10 @@ def test_each_written_file_names_its_digital_source_type(
     if mode == Mode.RESTORE:  # a repair model's file
         models = request.getfixturevalue("restoration_models_dir")
         repair = str(models / "upscale_models" / f"{DRUNET}.safetensors")
-    run(files, tiny_models_dir, mode, f"out{suffix}", repair=repair)
+    # The instruction-edit model lies in the guides' models folder.
+    guides = ["--models-dir", str(request.getfixturevalue("tiny_guides_dir"))]
+    extra = guides if mode == Mode.EDIT else ()
+    run(files, tiny_models_dir, mode, f"out{suffix}", *extra, repair=repair)
 
     origin = read_origin(files / f"out{suffix}")
     assert origin.digital_source_type == DIGITAL_SOURCE_TYPES[mode]
@@ -97,6 +101,7 @@ def test_the_digital_source_type_follows_what_each_mode_makes():
         Mode.REMOVE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.RESTORE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.SELECT: IPTC_TERMS + "algorithmicallyEnhanced",
+        Mode.EDIT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
     }
 
 
