@@ -143,3 +143,15 @@ def test_inlayer_run_edit(tmp_path, monkeypatch, tiny_models_dir, tiny_guides_di
     error = capsys.readouterr().err
     assert code == 2 and "cannot follow instructions" in error
     assert not (tmp_path / "x.png").exists()
+
+
+def test_an_edit_is_not_refined_in_tiles(engine):
+    """An instruction-edit model has no img2img pipeline for the tiled refine: a large layer is
+    edited at the model's size and scaled back, and a refine strength is refused."""
+    big = np.random.default_rng(4).integers(0, 256, (256, 320, 4), dtype=np.uint8)
+    big[..., 3] = 255
+    result = engine.run(edit(image=RGBAImage(320, 256, big.tobytes())))
+    assert result.images[0].image.width == 320
+    with pytest.raises(InvalidRequest) as caught:
+        edit(refine="0.3").validate()
+    assert caught.value.field == "refine"

@@ -155,6 +155,24 @@ def test_fill_takes_no_style():
     assert caught.value.field == "style"
 
 
+@pytest.mark.parametrize("mode", [Mode.RESTORE, Mode.SELECT])
+def test_modes_that_paint_nothing_take_no_style(mode):
+    with pytest.raises(InvalidRequest) as caught:
+        request_of(mode, denoise="a-model", style=StyleChoice(REFERENCE)).validate()
+    assert caught.value.field == "style"
+
+
+def test_a_style_carries_into_the_tiled_refine(engine):
+    """The IP-Adapter sits in the UNet the refine's img2img pipeline shares: its tiles take the
+    reference too (a call without it would fail)."""
+    big = noise(320, 256, seed=3)
+    style = StyleChoice(REFERENCE, 0.8)
+    result = engine.run(request_of(Mode.IMG2IMG, image=big, style=style, refine="0.3"))
+    assert result.images[0].image.width == 320
+    upscaled = engine.run(request_of(Mode.UPSCALE, prompt="", style=style, refine="0.3"))
+    assert upscaled.images[0].image.width == 2 * WIDTH
+
+
 def test_a_style_travels_on_the_wire():
     request = request_of(style=StyleChoice(REFERENCE, 0.7, TINY_IP_ADAPTER))
     assert decode_request(encode_request(request)).style == request.style
