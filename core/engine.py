@@ -662,7 +662,7 @@ class Engine:
         }
         if request.style is not None:
             arguments |= style_arguments(request)
-        arguments = weighted_prompt_arguments(pipe, arguments)
+        arguments = weighted_prompt_arguments(pipe, arguments, request.clip_skip)
         original = context_blend = None
         if request.image is not None and placement.blend is not None:
             original = image_array(request.image)[placement.context.slices][..., :3]

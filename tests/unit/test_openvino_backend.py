@@ -76,6 +76,7 @@ def canvas_request(**fields) -> EditRequest:
         "preset": "fast",
         "steps": 2,
         "seed": 7,
+        "refine": "off",  # the steps counted below are the edit's own; the refine has its tests
     }
     return EditRequest(Mode.INPAINT, **(defaults | fields))
 

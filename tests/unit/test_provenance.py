@@ -55,7 +55,11 @@ def run(files, tiny_models_dir, mode: Mode, out: str, *extra: str, repair: str =
         arguments += ["--image", str(files / "subject.png")]
     if mode == Mode.RESTORE:
         arguments += ["--denoise", repair]
-    if mode not in PROMPTLESS_MODES:
+    if mode == Mode.OUTPAINT:
+        arguments += ["--extend", "0,0,8,0"]
+    if mode == Mode.UPSCALE:  # Lanczos: no upscaler model installed, no refine asked for
+        arguments += ["--scale", "2"]
+    elif mode not in PROMPTLESS_MODES:
         model = {Mode.INPAINT: TINY_SD15_INPAINTING, Mode.EDIT: TINY_INSTRUCT}.get(mode, TINY_SD15)
         arguments += ["--models-dir", str(tiny_models_dir), "--model", model, "--steps", "2"]
         arguments += ["--prompt", "a lighthouse <at> dusk & more"]
@@ -84,7 +88,7 @@ def test_each_written_file_names_its_digital_source_type(
     assert origin.creator_tool.startswith("Inlayer ")
     assert origin.parameters["mode"] == mode.value
     assert origin.parameters["seed"] == 4
-    if mode not in PROMPTLESS_MODES:
+    if mode not in (*PROMPTLESS_MODES, Mode.UPSCALE):  # run() gives upscale no prompt
         assert origin.prompt == "a lighthouse <at> dusk & more"
         assert origin.ai_system == f"Inlayer ({origin.parameters['model']})"
     if suffix == ".png":  # AUTOMATIC1111's generation data, which image browsers show
@@ -101,6 +105,8 @@ def test_the_digital_source_type_follows_what_each_mode_makes():
         Mode.REMOVE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.RESTORE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.SELECT: IPTC_TERMS + "algorithmicallyEnhanced",
+        Mode.OUTPAINT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
+        Mode.UPSCALE: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
         Mode.EDIT: IPTC_TERMS + "compositeWithTrainedAlgorithmicMedia",
     }
 
