@@ -69,7 +69,10 @@ def repeat_arguments(stored: dict) -> dict[str, object]:
     arguments: dict[str, object] = {}
     for argument in arguments_for(Mode.INPAINT):
         value = raw.get(argument.name)
-        if isinstance(argument, (TextArgument, IntArgument, FloatArgument)):
+        if isinstance(argument, TextArgument):
+            # The property holds the text (a LoRA's NAME:SCALE), not the request's value of it.
+            arguments[argument.name] = TextArgument.value_of(argument, value)
+        elif isinstance(argument, (IntArgument, FloatArgument)):
             arguments[argument.name] = argument.value_of(value)
         elif isinstance(value, _PLAIN):
             arguments[argument.name] = value
