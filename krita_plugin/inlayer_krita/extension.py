@@ -6,8 +6,7 @@ from __future__ import annotations
 from krita import Extension, Krita, Window
 
 from .docker import InlayerDocker
-from .first_start import show_where_inlayer_is
-from .qt import QtCore, QtWidgets
+from .qt import QtWidgets
 
 # (action id, menu text, docker button it presses)
 ACTIONS = (
@@ -26,8 +25,6 @@ class InlayerExtension(Extension):
         for action_id, text, kind in ACTIONS:
             action = window.createAction(action_id, text, MENU)
             action.triggered.connect(lambda _checked=False, kind=kind: self._start(kind))
-        # Once the window has its dockers (after this call returns).
-        QtCore.QTimer.singleShot(0, lambda: show_where_inlayer_is(window))
 
     def _start(self, kind: str) -> None:
         window = Krita.instance().activeWindow()

@@ -49,20 +49,6 @@ def docker():
     return found
 
 
-def first_start() -> None:
-    """Krita as it comes up the first time after installing: the docker shown by the plug-in
-    itself (not by this script), saying where Inlayer lives."""
-    from inlayer_krita.docker import InlayerDocker
-
-    window = Krita.instance().activeWindow()
-    inlayer = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
-    FINDINGS["first_start"] = {
-        "visible": inlayer.isVisible(),
-        "message": inlayer.message_label.text(),
-    }
-    save(inlayer, "krita-first-start.png")
-
-
 def open_photo() -> None:
     """A 'photo' (a sky-to-ground gradient) with a selection, shown in a view."""
     krita = Krita.instance()
@@ -168,7 +154,6 @@ def finish() -> None:
 
 
 STAGES: list[Callable[[], None]] = [
-    first_start,
     open_photo,
     connected_and_transform,
     empty_selection,
