@@ -28,7 +28,7 @@ from typing import Any
 
 from . import __version__
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the modes and fields of guided edits, canvas, restore and Ray
 
 # Decompression-bomb guard: no side longer than this, and no more pixels than MAX_PIXELS.
 MAX_SIDE = 16384
