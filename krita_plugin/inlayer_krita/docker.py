@@ -118,7 +118,7 @@ class InlayerDocker(DockWidget):
     # --- layout ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        root = QtWidgets.QWidget(self)
+        root = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(root)
 
         status_row = QtWidgets.QHBoxLayout()
@@ -267,7 +267,14 @@ class InlayerDocker(DockWidget):
         self.history_list.itemDoubleClicked.connect(self._reuse_history)
         tabs.addTab(self.history_list, "History")
         layout.addWidget(tabs, 1)
-        self.setWidget(root)
+        # In a scroll area, so that the docker fits a laptop's screen: without one its least
+        # height is all its rows, and a message line more made Krita's window taller than the
+        # screen.
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(root)
+        self.setWidget(scroll)
 
     def _show_strength(self, kind: str, label: QtWidgets.QLabel, percent: int) -> None:
         label.setText(f"{percent} %")

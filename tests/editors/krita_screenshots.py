@@ -40,6 +40,11 @@ def save(widget, name: str) -> None:
     widget.grab().save(os.path.join(CONFIG["output"], name), "PNG")
 
 
+def save_docker(inlayer, name: str) -> None:
+    """All of the docker's rows, also those its scroll area shows only when scrolled to."""
+    save(inlayer.widget().widget(), name)
+
+
 def docker():
     from inlayer_krita.docker import InlayerDocker
 
@@ -94,7 +99,7 @@ def connected_and_transform() -> None:
     inlayer.refresh_connection()
     settle(1500)
     inlayer.prompt_edit.setPlainText("make this daytime scene look like night")
-    save(inlayer, "krita-docker.png")
+    save_docker(inlayer, "krita-docker.png")
     job = inlayer.start("transform")
     while job is not None and not job.is_finished:
         settle(200)
@@ -116,7 +121,7 @@ def empty_selection() -> None:
     inlayer = docker()
     inlayer.start("inpaint")
     settle()
-    save(inlayer, "krita-message-empty-selection.png")
+    save_docker(inlayer, "krita-message-empty-selection.png")
 
 
 def no_model() -> None:
@@ -132,7 +137,7 @@ def no_model() -> None:
         "status": inlayer.status_label.text(),
         "message": inlayer.message_label.text(),
     }
-    save(inlayer, "krita-message-no-model.png")
+    save_docker(inlayer, "krita-message-no-model.png")
 
 
 def no_server() -> None:
@@ -141,7 +146,7 @@ def no_server() -> None:
     inlayer = docker()
     inlayer.refresh_connection()
     settle(2500)
-    save(inlayer, "krita-message-no-server.png")
+    save_docker(inlayer, "krita-message-no-server.png")
 
 
 def finish() -> None:

@@ -50,11 +50,13 @@ PICTURES = {
     "gimp-inlayer-img2img.png": (250, 1000),
     "gimp-inlayer-txt2img.png": (250, 1000),
     "gimp-inlayer-fill.png": (120, 1000),
-    "krita-docker.png": (150, 1000),
+    # The docker's pictures hold all its rows, taller than the scroll area shows them on a
+    # small screen.
+    "krita-docker.png": (150, 1400),
     "krita-result-layer.png": (400, 2000),
-    "krita-message-empty-selection.png": (150, 1000),
-    "krita-message-no-server.png": (150, 1000),
-    "krita-message-no-model.png": (150, 1000),
+    "krita-message-empty-selection.png": (150, 1400),
+    "krita-message-no-server.png": (150, 1400),
+    "krita-message-no-model.png": (150, 1400),
 }
 
 

@@ -94,6 +94,9 @@ JSON_OPERATIONS = [
     "POST /sdapi/v1/extra-single-image",
     "POST /sdapi/v1/extra-batch-images",
     "POST /sdapi/v1/png-info",
+    "GET /controlnet/version",
+    "GET /controlnet/model_list",
+    "GET /controlnet/module_list",
 ]
 
 
