@@ -6,6 +6,7 @@ from __future__ import annotations
 from krita import Extension, Krita, Window
 
 from .docker import InlayerDocker
+from .first_start import show_where_inlayer_is_once
 from .qt import QtWidgets
 
 # (action id, menu text, docker button it presses)
@@ -19,7 +20,8 @@ MENU = "tools/scripts/inlayer"
 
 class InlayerExtension(Extension):
     def setup(self) -> None:
-        """Nothing to prepare: the docker connects on its own."""
+        """The docker connects on its own; the first start says where Inlayer is."""
+        show_where_inlayer_is_once()
 
     def createActions(self, window: Window) -> None:
         for action_id, text, kind in ACTIONS:

@@ -25,8 +25,10 @@ from krita import Extension, Krita, Selection
 # The binding Krita has loaded is the one to use; importing the other would load a second Qt.
 if "PyQt6" in sys.modules:
     from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtWidgets import QApplication, QDialogButtonBox, QWidget
 else:
     from PyQt5.QtCore import QEventLoop, QTimer
+    from PyQt5.QtWidgets import QApplication, QDialogButtonBox, QWidget
 
 with open(os.environ["INLAYER_KRITA_TEST"], encoding="utf-8") as config_file:
     CONFIG = json.load(config_file)
@@ -378,7 +380,11 @@ def docker_first_use(document, source) -> dict[str, Any]:
             "stored": [entry["parameters"] for entry in entries],
         }
 
-    found: dict[str, Any] = {"untouched": shown()}
+    found: dict[str, Any] = {
+        "untouched": shown(),
+        "first_view_messages": floating_messages(window),
+        "first_start_shown": Krita.instance().readSetting("Inlayer", "first_start_shown", ""),
+    }
     docker.prompt_edit.setPlainText("make this daytime scene look like night")
     found["transform_untouched"] = press("transform")
     docker.steps_spin.setValue(4)  # 45 % of 4 steps is one step: the fewest that runs one
@@ -389,6 +395,60 @@ def docker_first_use(document, source) -> dict[str, Any]:
     found["transform_moved"] = press("transform")
     found["generate_moved"] = press("generate")
     return found
+
+
+def docker_server_settings(document, source) -> dict[str, Any]:
+    """The docker's Server… dialog, used as a person does: a wrong URL is refused in the dialog;
+    the remote server's URL and a user's token (`inlayer token add`) are saved, and the docker
+    transforms there although the local token file is wrong; an empty URL goes back to the
+    local server (whose wrong token the status then names)."""
+    from inlayer_krita.docker import InlayerDocker
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    app = QApplication.instance()
+    seen: dict[str, Any] = {}
+
+    def fill_in(url: str, token: str, *, then_cancel: bool = False) -> None:
+        dialog = app.activeModalWidget()
+        dialog.url_edit.setText(url)
+        dialog.token_edit.setText(token)
+        dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
+        seen.setdefault("dialog_errors", []).append(dialog.error_label.text())
+        if then_cancel and dialog.isVisible():
+            dialog.reject()
+
+    def through_dialog(url: str, token: str, *, then_cancel: bool = False) -> str:
+        QTimer.singleShot(500, lambda: fill_in(url, token, then_cancel=then_cancel))
+        docker.edit_server()  # modal until saved or cancelled
+        settle()
+        wait_until(lambda: not any(call.isRunning() for call in docker._calls), 30)
+        return docker.status_label.text()
+
+    found: dict[str, Any] = {
+        "refused_status": through_dialog("ftp://studio", CONFIG["user_token"], then_cancel=True)
+    }
+    found["remote_status"] = through_dialog(CONFIG["url"], CONFIG["user_token"])
+    before = digest(source, document)
+    job = docker.start("transform")
+    wait_for(job)
+    found["remote_job"] = {
+        "error": str(job.error) if job is not None and job.error else "",
+        "message": docker.message_label.text(),
+        "source_unchanged": digest(source, document) == before,
+    }
+    found["local_status"] = through_dialog("", "")
+    found["dialog_errors"] = seen.get("dialog_errors", [])
+    return found
+
+
+def floating_messages(window) -> int:
+    """How many of Krita's floating canvas messages `window` shows now."""
+    return sum(
+        widget.isVisible()
+        for widget in window.qwindow().findChildren(QWidget)
+        if widget.metaObject().className() == "KisFloatingMessage"
+    )
 
 
 def docker_add_ons(document, source) -> dict[str, Any]:
@@ -458,6 +518,7 @@ def docker_and_switch(first, source) -> dict[str, Any]:
     window = Krita.instance().activeWindow()
     dockers = [d for d in window.dockers() if isinstance(d, InlayerDocker)]
     found: dict[str, Any] = {
+        "view_messages": floating_messages(window),  # a later view's: Krita's own, if any
         "dockers": len(dockers),
         "actions": [
             name
@@ -906,6 +967,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (live_latency, "live"),  # only when asked for: bench/bench_live.py
     (outpaint_16_9, None),  # only when asked for: test_outpaint.py
     (guided_edits, None),  # only when asked for: its server has the guides' tiny models
+    (docker_server_settings, "remote"),  # only when asked for: test_krita_remote.py
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -924,6 +986,7 @@ else:
             docker_remove,
             outpaint_16_9,
             guided_edits,
+            docker_server_settings,
         )
     ]
 FINDINGS: dict[str, Any] = {}

@@ -45,6 +45,16 @@ def save_docker(inlayer, name: str) -> None:
     save(inlayer.widget().widget(), name)
 
 
+def point_at(url: str) -> None:
+    """The docker talks to the server at `url` from now on, as after Krita's restart (a client
+    leaves a server that still answers only when it stops answering)."""
+    from inlayer_krita import api
+
+    with open(CONFIG["server_info"], "w", encoding="utf-8") as info:
+        json.dump({"url": url}, info)
+    api.forget_client()
+
+
 def docker():
     from inlayer_krita.docker import InlayerDocker
 
@@ -126,8 +136,7 @@ def empty_selection() -> None:
 
 def no_model() -> None:
     """A running server without any model: the docker says what to run first."""
-    with open(CONFIG["server_info"], "w", encoding="utf-8") as info:
-        json.dump({"url": CONFIG["empty_server_url"]}, info)
+    point_at(CONFIG["empty_server_url"])
     inlayer = docker()
     inlayer.refresh_connection()
     settle(2500)
@@ -141,8 +150,7 @@ def no_model() -> None:
 
 
 def no_server() -> None:
-    with open(CONFIG["server_info"], "w", encoding="utf-8") as info:
-        json.dump({"url": CONFIG["dead_url"]}, info)
+    point_at(CONFIG["dead_url"])
     inlayer = docker()
     inlayer.refresh_connection()
     settle(2500)

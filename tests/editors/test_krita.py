@@ -293,6 +293,18 @@ def test_the_docker_starts_with_the_defaults_the_buttons_promise(findings: dict[
     assert (untouched["preset"], untouched["steps"]) == ("", 0), "steps and preset: the device's"
 
 
+def test_the_first_start_says_where_inlayer_is_and_keeps_the_active_layer(
+    findings: dict[str, Any],
+) -> None:
+    """A fresh profile's first canvas carries Krita's floating message saying where Inlayer is
+    (once: kritarc remembers it), and the first Transform still finds the layer the user
+    picked (raising the docker instead took it away)."""
+    found = scenario(findings, "docker_first_use")
+    assert found["first_view_messages"] > scenario(findings, "docker_and_switch")["view_messages"]
+    assert found["first_start_shown"] == "true"
+    assert found["transform_untouched"]["error"] == "", found["transform_untouched"]
+
+
 def test_transform_with_untouched_defaults_runs_at_the_transform_strength(
     findings: dict[str, Any],
 ) -> None:
