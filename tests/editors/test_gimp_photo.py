@@ -95,6 +95,12 @@ def photo_run(chroot_root: Path, photo_server: ServerProcess) -> Iterator[dict]:
             "procedure": "inlayer-upscale",
         },
         {
+            "name": "upscale_refined",
+            "image": image(),
+            "args": {"upscaler": "Lanczos", "prompt": "sharp", "refine-strength": 0.5},
+            "procedure": "inlayer-upscale",
+        },
+        {
             "name": "restore_denoise_selection",
             "image": image(selection=SELECTION),
             "args": {"denoise": DRUNET, "denoise-strength": 1.0},
@@ -154,6 +160,16 @@ def test_upscale_of_a_selection_opens_its_rectangle_as_a_new_image(photo_run: di
     assert opened["size"] == [width * 4, height * 4]
     (layer,) = opened["layers"]
     assert layer["parasite"]["upscaler"] == "Lanczos" and layer["mask"] is None
+
+
+def test_upscale_with_a_refine_strength_refines_with_the_model(photo_run: dict) -> None:
+    seen = scenario(photo_run, "upscale_refined")
+    assert_source_image_unchanged(seen)
+    (opened,) = seen["new_images"]
+    assert opened["size"] == [LAYER.width * 2, LAYER.height * 2]
+    parameters = opened["layers"][0]["parasite"]
+    assert parameters["refine"] == "0.5" and parameters["prompt"] == "sharp"
+    assert parameters["model"], "the refine ran a diffusion model (an upscale alone names none)"
 
 
 def test_restore_adds_one_masked_layer_and_leaves_the_source(photo_run: dict) -> None:
