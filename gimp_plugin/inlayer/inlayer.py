@@ -63,7 +63,10 @@ from inlayer_instruct import INSTRUCT_BLURB, INSTRUCT_LABEL, INSTRUCT_PROCEDURE 
 from inlayer_outpaint import grow_image  # noqa: E402
 from inlayer_remove import ONE_CLICK_MODES, REMOVE_BLURB, REMOVE_LABEL, REMOVE_PROCEDURE  # noqa: E402
 from inlayer_repeat import REPEAT_PROCEDURE, create_repeat_procedure, remember_inpaint  # noqa: E402
+from inlayer_restore import RESTORE_BLURB, RESTORE_LABEL, RESTORE_PROCEDURE  # noqa: E402
+from inlayer_select import SELECT_BLURB, SELECT_LABEL, SELECT_PROCEDURE, select_by_alpha  # noqa: E402
 from inlayer_server_settings import SERVER_PROCEDURE, create_server_procedure  # noqa: E402
+from inlayer_upscale import UPSCALE_BLURB, UPSCALE_LABEL, UPSCALE_PROCEDURE  # noqa: E402
 
 PLUG_IN_NAME = "inlayer"
 MENU_PATH = "<Image>/Filters/Inlayer"
@@ -117,6 +120,9 @@ TASKS = {
         "Grow the canvas to an aspect ratio or by pixels and paint the new border",
     ),
     INSTRUCT_PROCEDURE: Task(Mode.EDIT, INSTRUCT_LABEL, INSTRUCT_BLURB),
+    UPSCALE_PROCEDURE: Task(Mode.UPSCALE, UPSCALE_LABEL, UPSCALE_BLURB),
+    RESTORE_PROCEDURE: Task(Mode.RESTORE, RESTORE_LABEL, RESTORE_BLURB),
+    SELECT_PROCEDURE: Task(Mode.SELECT, SELECT_LABEL, SELECT_BLURB),
 }
 
 
@@ -341,16 +347,18 @@ def _stop_cancel_watch(watcher: subprocess.Popen | None) -> None:
 
 
 def insert_results(
-    image: Gimp.Image, source: Gimp.Layer, canvas: Canvas, result: EditResult
-) -> None:
-    """Add one layer per variation above `source`, the first on top and visible; one undo step."""
+    image: Gimp.Image, source: Gimp.Layer | None, canvas: Canvas, result: EditResult
+) -> list[Gimp.Layer]:
+    """Add one layer per variation above `source` (None: on top of `image`), the first on top
+    and visible; one undo step. Return the layers, top first."""
     layer_type = (
         Gimp.ImageType.GRAYA_IMAGE
         if image.get_base_type() == Gimp.ImageBaseType.GRAY
         else Gimp.ImageType.RGBA_IMAGE
     )
-    parent = source.get_parent()
-    position = image.get_item_position(source)
+    parent = source.get_parent() if source is not None else None
+    position = image.get_item_position(source) if source is not None else 0
+    added: list[Gimp.Layer] = []
     image.undo_group_start()
     try:
         # Inserted last-first at the source's position, so the first variation ends up on top.
@@ -388,8 +396,10 @@ def insert_results(
                 Gimp.Parasite.new(ORIGIN_PARASITE_NAME, Gimp.PARASITE_PERSISTENT, origin)
             )
             layer.update(0, 0, pixels.width, pixels.height)
+            added.insert(0, layer)
     finally:
         image.undo_group_end()
+    return added
 
 
 def insert_outpaint(
@@ -403,6 +413,37 @@ def insert_outpaint(
         grown_x, grown_y = shift_x - result.origin_x, shift_y - result.origin_y
         moved = dataclasses.replace(canvas.plan, bounds=canvas.plan.bounds.offset(grown_x, grown_y))
         insert_results(image, source, dataclasses.replace(canvas, plan=moved), result)
+    finally:
+        image.undo_group_end()
+
+
+def open_upscaled(image: Gimp.Image, result: EditResult, run_mode: Gimp.RunMode) -> None:
+    """The upscaled result as the one layer of a new image, shown unless run by a script (the
+    canvas changed size: the source image stays as it was)."""
+    width, height = result.canvas_width, result.canvas_height
+    upscaled = Gimp.Image.new_with_precision(
+        width, height, image.get_base_type(), image.get_precision()
+    )
+    # The resolution that keeps the print size of what was upscaled.
+    scale = result.parameters["scale"]
+    _, x_resolution, y_resolution = image.get_resolution()
+    upscaled.set_resolution(x_resolution * scale, y_resolution * scale)
+    whole = Bounds(0, 0, width, height)
+    insert_results(upscaled, None, Canvas(CanvasPlan(whole, True, False), None, None), result)
+    if run_mode != Gimp.RunMode.NONINTERACTIVE:
+        Gimp.Display.new(upscaled)
+
+
+def select_subject(
+    image: Gimp.Image, source: Gimp.Layer, canvas: Canvas, result: EditResult
+) -> None:
+    """The subject the result's alpha holds as the image's selection; the layers unchanged.
+    One undo step."""
+    image.undo_group_start()
+    try:
+        # Unmasked: the result's alpha is the subject, not a blend mask to move into a mask.
+        (cut_out,) = insert_results(image, source, dataclasses.replace(canvas, mask=None), result)
+        select_by_alpha(image, source, cut_out)
     finally:
         image.undo_group_end()
 
@@ -429,7 +470,13 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
         add_guides(request, task, config, canvas)
         request.validate()
         result = run_request(request)
-        if task.mode == Mode.OUTPAINT:
+        if not result.images:  # nothing was to be done (no face, no subject): the server says so
+            Gimp.message(result.hint)
+        elif task.mode == Mode.UPSCALE:
+            open_upscaled(image, result, run_mode)
+        elif task.mode == Mode.SELECT:
+            select_subject(image, layer, canvas, result)
+        elif task.mode == Mode.OUTPAINT:
             insert_outpaint(image, layer, canvas, result)
         else:
             insert_results(image, layer, canvas, result)

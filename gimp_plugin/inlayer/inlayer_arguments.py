@@ -33,6 +33,7 @@ from inlayer_client.protocol import (
     MAX_LORA_SCALE,
     MAX_PROMPT_CHARS,
     MAX_STEPS,
+    AddOnKind,
     InlayerError,
     InvalidRequest,
     LoraChoice,
@@ -100,6 +101,15 @@ class LoraArgument(TextArgument):
                 f"{MAX_LORA_SCALE:g}."
             )
         return (lora,)
+
+
+@dataclass(frozen=True)
+class ListedArgument(TextArgument):
+    """The name of a file the server lists among its add-ons (/v1/add-ons) of `kinds`: the
+    dialog offers `fixed` (the name a request takes, the text shown) and then those."""
+
+    kinds: tuple[AddOnKind, ...] = ()
+    fixed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -270,6 +280,16 @@ def arguments_for(mode: Mode) -> tuple[Argument, ...]:
         from inlayer_instruct import INSTRUCT_ARGUMENTS
 
         return INSTRUCT_ARGUMENTS
+    if mode == Mode.SELECT:  # the layer, and the selection to look under: nothing to choose
+        return ()
+    if mode == Mode.UPSCALE:
+        from inlayer_upscale import UPSCALE_ARGUMENTS
+
+        return UPSCALE_ARGUMENTS
+    if mode == Mode.RESTORE:
+        from inlayer_restore import RESTORE_ARGUMENTS
+
+        return RESTORE_ARGUMENTS
     strength = (strength_argument(mode),) if mode in (Mode.INPAINT, Mode.IMG2IMG) else ()
     return (
         PROMPT, NEGATIVE_PROMPT, *strength, PRESET, STEPS, SEED, COUNT, MODEL, LORA, VAE, GROW,
@@ -286,6 +306,10 @@ def request_fields(mode: Mode, values: Mapping[str, object]) -> dict[str, Any]:
     }
     if mode == Mode.OUTPAINT:  # four arguments, one field
         fields["extend"] = tuple(fields.pop(side.field) for side in EXTEND)
+    if mode == Mode.RESTORE:  # a model and its number, one field
+        from inlayer_restore import model_fields
+
+        fields = model_fields(fields)
     return fields
 
 

@@ -28,6 +28,7 @@ from inlayer_arguments import (  # noqa: E402
     PROMPT,
     SEED,
     VAE,
+    ListedArgument,
     TextArgument,
     arguments_for,
     field_label,
@@ -128,6 +129,10 @@ def build_dialog(
                 ]
                 first_rows.append(_choice_row(config, VAE, [*VAE_WORDS, *vaes]))
                 shown.remove(VAE.name)
+    listed = [argument for argument in arguments_for(mode) if isinstance(argument, ListedArgument)]
+    if listed:
+        first_rows += _listed_rows(config, listed)
+        shown = [name for name in shown if name not in {argument.name for argument in listed}]
     last_seed = _last_result_seed(image, drawables)
     dialog.fill(shown)
     content = dialog.get_content_area()
@@ -151,6 +156,24 @@ def _server_lists(
     except InlayerError as error:
         return [], [], error
     return [model for model in models if mode.value in model.modes], add_ons, None
+
+
+def _listed_rows(config: Gimp.ProcedureConfig, listed: list[ListedArgument]) -> list[Gtk.Widget]:
+    """A list per argument of the files the server has of its kinds (upscalers, face
+    restorers, repair models); without a server, a note and a text entry per argument."""
+    try:
+        add_ons = connect().add_ons()
+    except InlayerError:
+        entries = [_choice_row(config, argument, [], entry=True) for argument in listed]
+        return [_note(NO_SERVER_STEP), *entries]
+    return [
+        _choice_row(
+            config,
+            argument,
+            [*argument.fixed, *[(a.name, a.name) for a in add_ons if a.kind in argument.kinds]],
+        )
+        for argument in listed
+    ]
 
 
 def _note(text: str) -> Gtk.Label:

@@ -17,4 +17,4 @@ REMOVE_BLURB = (
     "server has it); no prompt"
 )
 # Procedures that run at once, without a dialog, even when run interactively.
-ONE_CLICK_MODES = (Mode.REMOVE,)
+ONE_CLICK_MODES = (Mode.REMOVE, Mode.SELECT)

@@ -28,6 +28,8 @@ PROCEDURES = {
     "inlayer-txt2img": Mode.TXT2IMG,
     "inlayer-fill": Mode.FILL,
     "inlayer-edit": Mode.EDIT,
+    "inlayer-upscale": Mode.UPSCALE,
+    "inlayer-restore": Mode.RESTORE,
 }
 SCREENSHOTS = os.environ.get("INLAYER_GIMP_SCREENSHOTS", "")
 TYPED_LORA = os.environ.get("INLAYER_GIMP_TYPE_LORA", "")  # typed into the LoRA entry when set

@@ -39,6 +39,17 @@ def digest(drawable):
     return hashlib.sha256(data).hexdigest()
 
 
+def disc_rgba(width, height):
+    """A dark red disc on white: a subject on a plain background."""
+    radius_squared = (min(width, height) / 3) ** 2
+    pixels = bytearray()
+    for y in range(height):
+        for x in range(width):
+            inside = (x - width / 2) ** 2 + (y - height / 2) ** 2 <= radius_squared
+            pixels += bytes((140, 20, 30, 255) if inside else (250, 250, 250, 255))
+    return bytes(pixels)
+
+
 def gradient_rgba(width, height):
     """A pattern with every pixel different enough to show a moved or rewritten pixel."""
     pixels = bytearray()
@@ -119,7 +130,8 @@ def build_image(spec):
     layer.set_offsets(layer_spec["x"], layer_spec["y"])
     rectangle = Gegl.Rectangle.new(0, 0, layer_spec["width"], layer_spec["height"])
     buffer = layer.get_buffer()
-    buffer.set(rectangle, "R'G'B'A u8", gradient_rgba(layer_spec["width"], layer_spec["height"]))
+    pattern = disc_rgba if layer_spec.get("pattern") == "disc" else gradient_rgba
+    buffer.set(rectangle, "R'G'B'A u8", pattern(layer_spec["width"], layer_spec["height"]))
     buffer.flush()
     if base_type == Gimp.ImageBaseType.INDEXED:
         image.convert_indexed(
@@ -189,6 +201,31 @@ def describe_layer(layer):
     origin = layer.get_parasite("inlayer-origin")
     info["origin"] = None if origin is None else json.loads(bytes(origin.get_data()).decode())
     return info
+
+
+def selection_bounds(image):
+    """[x, y, width, height] of the selection, or None when nothing is selected."""
+    _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    return [x1, y1, x2 - x1, y2 - y1] if non_empty else None
+
+
+def describe_new_images(known_ids):
+    """The images the call opened (an upscale's): size, resolution and layers; then closed."""
+    described = []
+    for opened in Gimp.get_images():
+        if opened.get_id() in known_ids:
+            continue
+        _, x_resolution, y_resolution = opened.get_resolution()
+        described.append(
+            {
+                "size": [opened.get_width(), opened.get_height()],
+                "resolution": [x_resolution, y_resolution],
+                "gray": opened.get_base_type() == Gimp.ImageBaseType.GRAY,
+                "layers": [describe_layer(item) for item in opened.get_layers()],
+            }
+        )
+        opened.delete()
+    return described
 
 
 def saved_and_reopened(image, built):
@@ -280,12 +317,14 @@ def run_scenario(spec):
         "layers": [item.get_name() for item in image.get_layers()],
         "source": digest(layer),
         "selection": digest(image.get_selection()),
+        "selection_bounds": selection_bounds(image),
         "source_kind": describe_kind(layer),
         "image_size": [image.get_width(), image.get_height()],
     }
     built = set(before["layers"])
     guides = [guide["name"] for guide in spec["image"].get("guides", [])]
     before["guides"] = {name: digest(layer_named(image, name)) for name in guides}
+    known_ids = {opened.get_id() for opened in Gimp.get_images()}
     run_mode = spec.get("run_mode", "noninteractive")
     # Layer arguments name a layer of the image (a control or style layer).
     layer_args = {
@@ -306,6 +345,7 @@ def run_scenario(spec):
             "layers": [item.get_name() for item in layers],
             "source": digest(source),
             "selection": digest(image.get_selection()),
+            "selection_bounds": selection_bounds(image),
             "source_offsets": [source_x, source_y],
             "undo_enabled": image.undo_is_enabled(),
             "source_kind": describe_kind(source),
@@ -314,6 +354,8 @@ def run_scenario(spec):
         },
         "results": [describe_layer(item) for item in layers if item.get_name() not in built],
         "result_positions": [image.get_item_position(item) for item in layers],
+        "new_images": describe_new_images(known_ids),
+        "selected_layers": [item.get_name() for item in image.get_selected_layers()],
     }
     if spec.get("save_and_reopen"):
         observation["reopened_results"] = saved_and_reopened(image, built)

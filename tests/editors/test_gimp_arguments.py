@@ -246,3 +246,40 @@ def test_outpaint_takes_an_aspect_ratio_or_pixels_for_each_side(
     with pytest.raises(protocol.InvalidRequest) as caught:
         request({}).validate()  # nothing to grow: the dialog's defaults alone
     assert caught.value.field == "extend" and "aspect ratio" in str(caught.value)
+
+
+def test_upscale_takes_a_factor_an_upscaler_and_a_refine_strength(
+    arguments: ModuleType, protocol: ModuleType
+) -> None:
+    mode = arguments.Mode("upscale")
+    names = [argument.name for argument in arguments.arguments_for(mode)]
+    assert names == ["scale", "upscaler", "prompt", "refine-strength"]
+    untouched = arguments.request_fields(mode, {})
+    assert untouched == {"scale": 2, "upscaler": "", "prompt": "", "refine": "off"}
+    fields = arguments.request_fields(
+        mode, {"scale": "x4", "upscaler": " Lanczos ", "refine-strength": 0.3}
+    )
+    assert fields == {"scale": 4, "upscaler": "Lanczos", "prompt": "", "refine": "0.3"}
+    request = protocol.EditRequest(mode=mode, **fields)
+    request.image = protocol.RGBAImage(8, 8, bytes(8 * 8 * 4))
+    request.validate()
+
+
+def test_restore_sends_each_model_with_its_number_and_needs_one(
+    arguments: ModuleType, protocol: ModuleType
+) -> None:
+    mode = arguments.Mode("restore")
+    chosen = {"restore-faces": "gfpgan", "face-fidelity": 0.5, "denoise": "drunet"}
+    fields = arguments.request_fields(mode, chosen)
+    assert fields["restore_faces"] == "gfpgan:0.5"
+    assert fields["denoise"] == "drunet:1" and fields["colorize"] == ""
+    valid_request(arguments, protocol, "restore", chosen)
+    with pytest.raises(arguments.ArgumentRefused) as refused:
+        arguments.request_fields(mode, {"restore-faces": None, "face-fidelity": 0.5})
+    message = str(refused.value)
+    assert "Face restorer, Denoise / JPEG repair, Colorize" in message, message
+
+
+def test_select_subject_has_nothing_to_choose(arguments: ModuleType) -> None:
+    assert arguments.arguments_for(arguments.Mode("select")) == ()
+    assert arguments.request_fields(arguments.Mode("select"), {}) == {}

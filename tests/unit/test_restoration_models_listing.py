@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from inlayer.core import cli as core_cli
+from inlayer.core.client.protocol import AddOnKind
+from inlayer.core.models import ModelRegistry
 from inlayer.core.settings import Settings
 from inlayer.packaging import cli
 from tests.fixtures.image_models import DRUNET, LAMA, RESTOREFORMER
@@ -25,6 +27,15 @@ def test_models_lists_the_image_model_folders(
     assert "face restorer" in listed[RESTOREFORMER]
     assert "repair model" in listed[DRUNET] and "upscale_models/" in listed[DRUNET]
     assert "face detector" in listed["yunet"]
+
+
+def test_the_face_restorers_are_listed_with_the_add_ons(restoration_models_dir):
+    """/v1/add-ons names them, so that a plug-in can offer them for `restore_faces`."""
+    listed = {a.name: a for a in ModelRegistry([restoration_models_dir]).add_ons()}
+    assert listed[RESTOREFORMER].kind == AddOnKind.FACE_RESTORER
+    assert listed[RESTOREFORMER].source.endswith(f"{RESTOREFORMER}.safetensors")
+    assert listed[DRUNET].kind == AddOnKind.UPSCALER  # a repair model lies with the upscalers
+    assert LAMA not in listed
 
 
 def test_pull_puts_the_remover_and_the_face_detector_where_they_are_found(tmp_path):
