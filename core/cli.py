@@ -26,6 +26,7 @@ from .client.protocol import (
     REFINE_AUTO,
     REMOVER_FILL,
     SCHEDULERS,
+    SEGMENTER_GRABCUT,
     VAE_FULL,
     VAE_TINY,
     EditRequest,
@@ -228,6 +229,13 @@ def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
         "weight-free fill (default: the first installed, else the fill)",
     )
     parser.add_argument(
+        "--segmenter",
+        default="",
+        metavar="NAME_OR_PATH",
+        help=f"select: a Segment Anything model from a sams/ folder, or {SEGMENTER_GRABCUT!r} "
+        "for OpenCV's GrabCut (default: the first installed, else GrabCut)",
+    )
+    parser.add_argument(
         "--near",
         type=Path,
         metavar="MASK",
@@ -291,6 +299,7 @@ def request_from_args(args: argparse.Namespace) -> EditRequest:
         clip_skip=args.clip_skip,
         noise_seed_delta=args.noise_seed_delta,
         remover=args.remover,
+        segmenter=args.segmenter,
         refine=args.refine,
         restore_faces=args.faces or args.restore_faces,
         denoise=args.denoise,
@@ -499,13 +508,20 @@ def models_command(args: argparse.Namespace) -> int:
 
 def print_image_models(registry: ModelRegistry) -> None:
     """The files in the folders of the image models (no weights read), with what each does."""
-    from .model_files import FACE_DETECTORS, FACE_RESTORERS, OBJECT_REMOVERS, UPSCALERS
+    from .model_files import (
+        FACE_DETECTORS,
+        FACE_RESTORERS,
+        OBJECT_REMOVERS,
+        SEGMENTERS,
+        UPSCALERS,
+    )
 
     uses = (
         (OBJECT_REMOVERS, "object remover: remove (--remover)"),
         (FACE_RESTORERS, "face restorer: restore --faces, --restore-faces"),
         (FACE_DETECTORS, "face detector: finds the faces to restore"),
         (UPSCALERS, "upscaler, or a repair model: restore --denoise / --colorize"),
+        (SEGMENTERS, "Segment Anything: select's subject (--segmenter)"),
     )
     rows = [
         (found.name, f"{kind.subfolder}/", use, str(found.path))

@@ -535,7 +535,7 @@ class Engine:
             if request.mode == Mode.REMOVE:
                 return remove_objects(request, source, seed)
             if request.mode == Mode.SELECT:
-                return select_subject(request, seed)
+                return select_subject(request, source, seed)
             return restore_photo(request, source, seed)
         except Exception as error:
             if not is_out_of_memory(error):

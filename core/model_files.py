@@ -162,6 +162,16 @@ FACE_DETECTORS = ModelFileKind(
     tool_subfolders=("models/facedetection",),
 )
 
+# Segment Anything models for select (core/sam_selection.py): transformers folders (config.json,
+# model.safetensors, preprocessor_config.json), in ComfyUI's folder name (its extensions and
+# AUTOMATIC1111's keep the original single .pth files there, which are not listed).
+SEGMENTERS = ModelFileKind(
+    subfolder="sams",
+    suffixes=(),
+    folder_marker="config.json",
+    tool_subfolders=("models/sams", "models/sam"),
+)
+
 
 @dataclass(frozen=True)
 class ModelFile:

@@ -21,6 +21,7 @@ from .model_files import (
     FACE_RESTORERS,
     MODEL_FILE_SUFFIXES,
     OBJECT_REMOVERS,
+    SEGMENTERS,
     UPSCALERS,
     ModelFileKind,
 )
@@ -79,6 +80,7 @@ class ModelSource:
             "restore_faces": self.names(FACE_RESTORERS),
             "denoise": repair,
             "colorize": repair,
+            "segmenter": self.names(SEGMENTERS),
         }
 
     def load(

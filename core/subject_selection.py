@@ -1,11 +1,15 @@
 """Mode.SELECT: the subject of a layer as a mask, to start an edit from ("change the car").
 
-The segmentation is OpenCV's GrabCut, which needs no weights: a colour model of subject and
-background refined by graph cuts. With a selection, the subject is looked for under it: what
-lies outside is background, what lies inside probably subject. Without one, the subject is
-taken to be inside the layer's middle (`MARGIN_SHARE` of each side is background). Transparent
-pixels are always background. GrabCut runs on a copy at most `WORKING_SIDE` px long and the mask
-is scaled back, so its cost does not grow with the layer.
+The segmenter is the request's: a Segment Anything model (`sam_selection.py`; by default the
+first one installed in a sams/ folder), or OpenCV's GrabCut where none is installed or the
+request asks for "grabcut".
+
+GrabCut needs no weights: a colour model of subject and background refined by graph cuts.
+With a selection, the subject is looked for under it: what lies outside is background, what
+lies inside probably subject. Without one, the subject is taken to be inside the layer's middle
+(`MARGIN_SHARE` of each side is background). Transparent pixels are always background. GrabCut
+runs on a copy at most `WORKING_SIDE` px long and the mask is scaled back, so its cost does not
+grow with the layer.
 
 The result is one layer over the whole canvas: the source's own pixels with the subject mask as
 alpha. Shown as a layer it is the cut-out subject; the plug-ins turn its alpha into a selection
@@ -19,9 +23,11 @@ import cv2
 import numpy as np
 
 from .client.bounds import Extent
-from .client.protocol import EditRequest, GeneratedImage
+from .client.protocol import SEGMENTER_GRABCUT, EditRequest, GeneratedImage
 from .geometry import image_array, layer_pixels, mask_array, resize_mask, resize_rgb, rgba_image
-from .restoration_models import Outcome
+from .model_files import SEGMENTERS
+from .restoration_models import ModelSource, Outcome
+from .sam_selection import box_prompt, load_segmenter, sam_subject_mask, segmenter_folder
 
 WORKING_SIDE = 512
 MARGIN_SHARE = 0.08  # of each side, background when there is no selection
@@ -64,19 +70,34 @@ def subject_mask(rgba: np.ndarray, near: np.ndarray | None) -> np.ndarray:
     return np.where(subject >= SUBJECT_THRESHOLD, 255, 0).astype(np.uint8)
 
 
-def select_subject(request: EditRequest, seed: int) -> Outcome:
+def select_subject(request: EditRequest, source: ModelSource, seed: int) -> Outcome:
     """The answer to a select request (see the module docstring)."""
     assert request.image is not None  # validate() checked
     pixels = image_array(request.image)
     near = None
     if request.mask is not None and not request.mask.is_empty():
         near = mask_array(request.mask)
-    subject = subject_mask(pixels, near)
-    share = float((subject > 0).mean())
-    if share == 0.0:
-        return Outcome([], "", "no subject found: select an area around it and try again")
-    layer = GeneratedImage(rgba_image(layer_pixels(pixels, subject)), 0, 0, seed)
     where = "under the selection" if near is not None else "in the layer"
-    return Outcome(
-        [layer], "", f"subject selected {where} by GrabCut (no model): {share:.0%} of the layer"
-    )
+    reference = request.segmenter.strip()
+    installed = source.names(SEGMENTERS)
+    if reference == SEGMENTER_GRABCUT or not (reference or installed):
+        subject = subject_mask(pixels, near)
+        name, by = "", "GrabCut (no model)"
+    else:
+        segmenter = load_segmenter(segmenter_folder(reference or installed[0], source), source)
+        name, by = segmenter.name, f"Segment Anything ({segmenter.name})"
+        box = box_prompt(pixels, near, MARGIN_SHARE)
+        subject = np.zeros(pixels.shape[:2], np.uint8)
+        if box is not None:
+            subject = sam_subject_mask(segmenter, pixels, box)
+            where = f"in the box {box.x},{box.y} {box.width}x{box.height}"
+    share = float((subject > 0).mean())
+    hint = f"subject selected {where} by {by}: {share:.0%} of the layer"
+    if share == 0.0:
+        hint = f"no subject found {where} by {by}: select an area around it and try again"
+    if not (reference or installed):
+        hint += "; `inlayer models pull sam-vit-base` fetches Segment Anything, which does better"
+    if share == 0.0:
+        return Outcome([], name, hint)
+    layer = GeneratedImage(rgba_image(layer_pixels(pixels, subject)), 0, 0, seed)
+    return Outcome([layer], name, hint)

@@ -25,6 +25,7 @@ from inlayer.core.model_files import (
     HUB_IGNORE_PATTERNS,
     LORAS,
     OBJECT_REMOVERS,
+    SEGMENTERS,
     TINY_VAES,
     ModelFileKind,
 )
@@ -209,6 +210,13 @@ KNOWN_MODELS = {
         kind=FACE_DETECTORS,
         single_file="face_detection_yunet_2023mar.onnx",
     ),
+    "sam-vit-base": KnownModel(
+        "facebook/sam-vit-base",
+        "Segment Anything (ViT-B): select finds the subject in a box (about 375 MB)",
+        ("sam-vit-base",),
+        kind=SEGMENTERS,
+        patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
+    ),
     "sd-turbo": KnownModel(
         "stabilityai/sd-turbo",
         "SD-Turbo (SD 2.1 family): a distilled model, good pictures in 1-4 steps (about 5 GB)",
@@ -377,6 +385,7 @@ def pull(args: argparse.Namespace) -> int:
         FACE_DETECTORS: "face detector",
         CONTROLNETS: "ControlNet",
         DEPTH_ESTIMATORS: "depth estimator",
+        SEGMENTERS: "segmenter (select's --segmenter)",
     }.get(known.kind if known else CHECKPOINTS)
     name = target.stem if target.suffix else target.name
     print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")

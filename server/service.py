@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 
 from inlayer.core.client.protocol import (
     IMAGE_MODEL_FIELDS,
-    REMOVER_FILL,
     VAE_FULL,
     VAE_TINY,
+    WEIGHT_FREE_CHOICES,
     AddOnInfo,
     AddOnKind,
     EditRequest,
@@ -147,7 +147,7 @@ class Service:
         for field_name in IMAGE_MODEL_FIELDS:
             names = listed.get(field_name, [])
             name, _ = split_name_value(getattr(request, field_name))
-            if name and name != REMOVER_FILL and name not in names:
+            if name and name != WEIGHT_FREE_CHOICES.get(field_name) and name not in names:
                 raise InvalidRequest(
                     field_name, f"{name!r} is not a model this server has for it: {names}"
                 )

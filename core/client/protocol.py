@@ -113,8 +113,12 @@ DIGITAL_SOURCE_TYPES = {
 PROMPTLESS_MODES = (Mode.FILL, Mode.REMOVE, Mode.RESTORE, Mode.SELECT)
 # The request's `remover` that asks for the weight-free fill even where a model is installed.
 REMOVER_FILL = "fill"
+# The request's `segmenter` that asks for GrabCut (no model) even where a model is installed.
+SEGMENTER_GRABCUT = "grabcut"
 # The request fields that name an image model (``NAME[:NUMBER]``).
-IMAGE_MODEL_FIELDS = ("remover", "restore_faces", "denoise", "colorize")
+IMAGE_MODEL_FIELDS = ("remover", "restore_faces", "denoise", "colorize", "segmenter")
+# Each field's choice that needs no model file.
+WEIGHT_FREE_CHOICES = {"remover": REMOVER_FILL, "segmenter": SEGMENTER_GRABCUT}
 
 
 class FillMode(str, enum.Enum):
@@ -472,7 +476,8 @@ class EditRequest:
     - remove: needs `image` and a non-empty `mask`; no prompt (`remover`, `refine`).
     - restore: needs `image` and at least one of `restore_faces`, `denoise`, `colorize`; with a
       `mask`, only the masked part.
-    - select: needs `image`; with a `mask`, the subject under it. The result's alpha is the mask.
+    - select: needs `image`; with a `mask`, the subject under it (`segmenter`). The result's
+      alpha is the mask.
     - edit: needs `image`; the prompt is an instruction; with a `mask` only the masked part
       changes. Runs on instruction-edit models (InstructPix2Pix-class).
 
@@ -526,6 +531,9 @@ class EditRequest:
     controls: tuple[ControlChoice, ...] = ()  # ControlNets guiding txt2img, img2img, inpaint
     image_guidance: float = 1.5  # edit: how closely the result keeps to the image (1 = off)
     style: StyleChoice | None = None  # a style reference (IP-Adapter), with every mode but fill
+    # select: a Segment Anything model in sams/ (name or path); "" = the first installed, else
+    # GrabCut; "grabcut" = GrabCut (no model)
+    segmenter: str = ""
 
     def validate(self) -> None:
         """Raise `InvalidRequest` naming the first wrong field."""
