@@ -15,6 +15,7 @@ WHERE = (
     "under Tools ▸ Scripts ▸ Inlayer."
 )
 MESSAGE_MS = 20000  # long enough to read twice
+VIEW_CURRENT_MS = 1000  # after a view is created, when it is surely the current one
 HIGH_PRIORITY = 0  # KisFloatingMessage::High: not hidden behind Krita's own messages
 
 
@@ -34,8 +35,10 @@ def show_where_inlayer_is_once() -> None:
         if krita.readSetting(GROUP, SHOWN_KEY, "") == "true":
             return
         krita.writeSetting(GROUP, SHOWN_KEY, "true")
-        # Once the new view is the active one and has its canvas. Not through `_view`: Krita
-        # deletes the View it passes as soon as this handler returns.
-        QtCore.QTimer.singleShot(0, show_on_active_view)
+        # Not through `_view`: Krita deletes the View it passes as soon as this handler returns.
+        # And not at once: Krita drops a message to a view that is not the current one yet, and
+        # the new view becomes current only after the window has activated it, a few event-loop
+        # turns later.
+        QtCore.QTimer.singleShot(VIEW_CURRENT_MS, show_on_active_view)
 
     krita.notifier().viewCreated.connect(on_view_created)
