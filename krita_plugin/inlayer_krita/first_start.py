@@ -15,7 +15,7 @@ WHERE = (
     "under Tools ▸ Scripts ▸ Inlayer."
 )
 MESSAGE_MS = 20000  # long enough to read twice
-VIEW_CURRENT_MS = 1000  # after a view is created, when it is surely the current one
+RETRY_MS = (1000, 3000, 6000)  # after a view is created: by the last it is the current one
 HIGH_PRIORITY = 0  # KisFloatingMessage::High: not hidden behind Krita's own messages
 
 
@@ -37,8 +37,10 @@ def show_where_inlayer_is_once() -> None:
         krita.writeSetting(GROUP, SHOWN_KEY, "true")
         # Not through `_view`: Krita deletes the View it passes as soon as this handler returns.
         # And not at once: Krita drops a message to a view that is not the current one yet, and
-        # the new view becomes current only after the window has activated it, a few event-loop
-        # turns later.
-        QtCore.QTimer.singleShot(VIEW_CURRENT_MS, show_on_active_view)
+        # the new view becomes current only after the window has activated it, some event-loop
+        # turns later (later still on a slow machine). Shown again, the message only stays up
+        # longer.
+        for delay_ms in RETRY_MS:
+            QtCore.QTimer.singleShot(delay_ms, show_on_active_view)
 
     krita.notifier().viewCreated.connect(on_view_created)
