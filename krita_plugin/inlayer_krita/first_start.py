@@ -15,6 +15,7 @@ WHERE = (
     "under Tools ▸ Scripts ▸ Inlayer."
 )
 MESSAGE_MS = 20000  # long enough to read twice
+RETRY_MS = (1000, 3000, 6000)  # after a view is created: by the last it is the current one
 HIGH_PRIORITY = 0  # KisFloatingMessage::High: not hidden behind Krita's own messages
 
 
@@ -34,8 +35,12 @@ def show_where_inlayer_is_once() -> None:
         if krita.readSetting(GROUP, SHOWN_KEY, "") == "true":
             return
         krita.writeSetting(GROUP, SHOWN_KEY, "true")
-        # Once the new view is the active one and has its canvas. Not through `_view`: Krita
-        # deletes the View it passes as soon as this handler returns.
-        QtCore.QTimer.singleShot(0, show_on_active_view)
+        # Not through `_view`: Krita deletes the View it passes as soon as this handler returns.
+        # And not at once: Krita drops a message to a view that is not the current one yet, and
+        # the new view becomes current only after the window has activated it, some event-loop
+        # turns later (later still on a slow machine). Shown again, the message only stays up
+        # longer.
+        for delay_ms in RETRY_MS:
+            QtCore.QTimer.singleShot(delay_ms, show_on_active_view)
 
     krita.notifier().viewCreated.connect(on_view_created)

@@ -382,7 +382,7 @@ def docker_first_use(document, source) -> dict[str, Any]:
 
     found: dict[str, Any] = {
         "untouched": shown(),
-        "first_view_messages": floating_messages(window),
+        "first_view_messages": floating_messages_within(window, 10),
         "first_start_shown": Krita.instance().readSetting("Inlayer", "first_start_shown", ""),
     }
     docker.prompt_edit.setPlainText("make this daytime scene look like night")
@@ -442,13 +442,19 @@ def docker_server_settings(document, source) -> dict[str, Any]:
     return found
 
 
-def floating_messages(window) -> int:
-    """How many of Krita's floating canvas messages `window` shows now."""
-    return sum(
-        widget.isVisible()
-        for widget in window.qwindow().findChildren(QWidget)
-        if widget.metaObject().className() == "KisFloatingMessage"
-    )
+def floating_messages_within(window, seconds: float) -> int:
+    """How many of Krita's floating canvas messages `window` shows once one shows, or after
+    `seconds` (0 if none did)."""
+
+    def shown() -> int:
+        return sum(
+            widget.isVisible()
+            for widget in window.qwindow().findChildren(QWidget)
+            if widget.metaObject().className() == "KisFloatingMessage"
+        )
+
+    wait_until(shown, seconds)
+    return shown()
 
 
 def docker_add_ons(document, source) -> dict[str, Any]:
@@ -518,7 +524,8 @@ def docker_and_switch(first, source) -> dict[str, Any]:
     window = Krita.instance().activeWindow()
     dockers = [d for d in window.dockers() if isinstance(d, InlayerDocker)]
     found: dict[str, Any] = {
-        "view_messages": floating_messages(window),  # a later view's: Krita's own, if any
+        # A later view's, given as long as the first view's: Krita's own, if any.
+        "view_messages": floating_messages_within(window, 10),
         "dockers": len(dockers),
         "actions": [
             name
