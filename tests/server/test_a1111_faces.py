@@ -58,6 +58,17 @@ def test_v1_lists_the_image_models_each_field_takes(face_server: ServerProcess) 
     assert listed["remover"] == [LAMA]
 
 
+def test_the_in_process_client_lists_the_same_image_models(
+    face_server: ServerProcess, tiny_models_dir: Path, restoration_models_dir: Path
+) -> None:
+    from inlayer.core.engine import Engine
+    from inlayer.core.inprocess import InProcessClient
+    from inlayer.core.models import ModelRegistry
+
+    local = InProcessClient(Engine(ModelRegistry([tiny_models_dir, restoration_models_dir])))
+    assert local.image_models() == face_server.client().image_models()
+
+
 def test_restore_faces_on_txt2img_changes_only_the_face(face_server: ServerProcess) -> None:
     body = {"prompt": "a face", "steps": 2, "seed": 3, "width": SIDE, "height": SIDE}
     body["override_settings"] = {"sd_model_checkpoint": TINY_SD15}
