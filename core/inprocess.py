@@ -79,6 +79,11 @@ class InProcessClient(Client):
     def add_ons(self) -> list[AddOnInfo]:
         return self.engine.registry.add_ons()
 
+    def image_models(self) -> dict[str, list[str]]:
+        from .restoration_models import ModelSource
+
+        return ModelSource(self.engine.registry).names_by_field()
+
     def run(
         self,
         request: EditRequest,

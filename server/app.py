@@ -161,6 +161,12 @@ def _add_v1_routes(app: FastAPI, service: Service) -> None:
         with the model family each fits; a speed LoRA names the scheduler it wants."""
         return [wire.add_on_to_json(a) for a in service.list_add_ons()]
 
+    @app.get("/v1/image-models", tags=["v1"])
+    async def image_models() -> dict[str, list[str]]:
+        """The image models each request field that names one may take, by field: `remover`,
+        `restore_faces`, `denoise`, `colorize` (the plug-ins' restore lists)."""
+        return service.list_image_models()
+
     @app.post("/v1/jobs", status_code=202, tags=["v1"], openapi_extra=_ENVELOPE_BODY)
     async def submit(request: Request) -> dict:
         """Queue an edit. 429 with Retry-After when the queue is full."""

@@ -38,6 +38,11 @@ class Client(abc.ABC):
         """The LoRAs and tiny autoencoders a request's `loras` and `vae` may name."""
 
     @abc.abstractmethod
+    def image_models(self) -> dict[str, list[str]]:
+        """The image models each request field that names one (`remover`, `restore_faces`,
+        `denoise`, `colorize`) may take, by field."""
+
+    @abc.abstractmethod
     def submit(self, request: EditRequest) -> str:
         """Queue `request`; return its job id at once."""
 

@@ -138,6 +138,14 @@ class HttpClient(Client):
         answer = self._json("GET", "/v1/add-ons")
         return self._parse("add-ons", lambda data: [wire.add_on_from_json(a) for a in data], answer)
 
+    def image_models(self) -> dict[str, list[str]]:
+        answer = self._json("GET", "/v1/image-models")
+        return self._parse(
+            "image-models",
+            lambda data: {str(field): [str(n) for n in names] for field, names in data.items()},
+            answer,
+        )
+
     def submit(self, request: EditRequest) -> str:
         self._check_protocol()
         body = wire.encode_request(request)

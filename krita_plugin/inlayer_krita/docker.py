@@ -32,6 +32,7 @@ from .inlayer_client.protocol import (
 )
 from .jobs import Job, job_queue
 from .qt import QtCore, QtGui, QtWidgets, Signal
+from .retouch import RetouchRow
 from .server_settings import ServerSettingsDialog
 
 DOCKER_ID = "inlayer_docker"
@@ -225,6 +226,8 @@ class InlayerDocker(DockWidget):
         for kind, slider in self.strength_sliders.items():
             slider.setValue(round(default_strength(KINDS[kind]) * 100))
         layout.addLayout(buttons)
+        self.retouch = RetouchRow(self)  # Upscale ▾, Restore, Select subject, Retouch…
+        layout.addWidget(self.retouch)
         self.live = live.LiveControls(self)  # the Live switch, its strength and Apply
         layout.addWidget(self.live)
 
@@ -309,7 +312,7 @@ class InlayerDocker(DockWidget):
 
         def check() -> tuple[Any, Any]:
             client = api.default_client()
-            return client.health(), client.models(), client.add_ons()
+            return client.health(), client.models(), client.add_ons(), client.image_models()
 
         self._call(check, self._on_connection)
         self.guides.refresh(Krita.instance().activeDocument())  # layers come and go
@@ -318,9 +321,10 @@ class InlayerDocker(DockWidget):
         if error is not None:
             self.status_label.setText(f"⚠ Not connected: {error}")
             return
-        health, models, add_ons = value
+        health, models, add_ons, image_models = value
         self._server_has_models = bool(models)
         self.add_ons.fill(add_ons)
+        self.retouch.fill(add_ons, image_models)
         self.status_label.setText(f"● Connected: {health.device}, {health.queue_length} queued")
         if not models:
             self.status_label.setText(f"● Connected: {health.device}. {NO_MODEL_STEP}")

@@ -156,6 +156,10 @@ def add_result_layer(
     With `alpha_as_mask` the layer is opaque and the image's alpha (the blend mask) becomes a
     transparency mask the user can paint on. The layer is complete before it joins the document,
     so adding it is one undo step, and nothing else in the document changes.
+
+    The mask joins the layer through `setChildNodes`, which links it without a command:
+    `addChildNode` would record adding it as an undo step of its own, one that does nothing
+    visible since the layer is not in the document yet (a Ctrl+Z that seems lost).
     """
     x, y = position
     alpha = image.data[3::4]
@@ -170,7 +174,7 @@ def add_result_layer(
         selection.setPixelData(alpha, x, y, image.width, image.height)
         mask = document.createTransparencyMask("Blend mask")
         mask.setSelection(selection)
-        layer.addChildNode(mask, None)
+        layer.setChildNodes([mask])
     parent = above.parentNode() if above is not None else document.rootNode()
     parent.addChildNode(layer, above)
     return layer

@@ -910,7 +910,7 @@ def outpaint_16_9() -> dict[str, Any]:
     its pixels (moved with the canvas); one undo takes the layer back."""
     from inlayer_krita import api
 
-    document, _view = new_document("outpaint", 96, 72)
+    document, view = new_document("outpaint", 96, 72)
     source = add_source(document, "source", gradient_u8)
     settle()
     before = bytes(source.pixelData(0, 0, 96, 72))
@@ -924,7 +924,164 @@ def outpaint_16_9() -> dict[str, Any]:
         "source_bounds": rect_of(source),
         # The source moved with the canvas: its pixels are where the old canvas now sits.
         "source_unchanged": bytes(source.pixelData(16, 0, 96, 72)) == before,
+        "undone": [],
     }
+    # Krita's Python API cannot group the canvas's growth and the layer into one undo step
+    # (docs/canvas.md): the first Ctrl+Z takes the layer, the second the growth.
+    Krita.instance().activeWindow().showView(view)
+    settle()
+    for _ in range(2):
+        Krita.instance().action("edit_undo").trigger()
+        settle(800)
+        found["undone"].append(
+            {"size": [document.width(), document.height()], "names": layer_names(document)}
+        )
+    return found
+
+
+def disc_u8(x: int, y: int) -> bytes:
+    """A bright disc (the subject) on a dark, even ground, 64 × 64."""
+    inside = (x - 32) ** 2 + (y - 32) ** 2 < 14**2
+    return bytes([40, 200, 240, 255]) if inside else bytes([60, 30, 20, 255])  # B, G, R, A
+
+
+def retouch_row(source):
+    """The docker's Retouch row, connected, over a 64 × 64 disc in `source`."""
+    from inlayer_krita.docker import InlayerDocker
+
+    window = Krita.instance().activeWindow()
+    docker = next(d for d in window.dockers() if isinstance(d, InlayerDocker))
+    source.setPixelData(b"".join(disc_u8(x, y) for y in range(64) for x in range(64)), 0, 0, 64, 64)
+    docker.refresh_connection()
+    wait_until(lambda: docker.retouch.settings.restore_faces, timeout=30)
+    return docker, docker.retouch
+
+
+def retouch_state(document, source) -> dict[str, Any]:
+    selection = document.selection()
+    return {
+        "names": layer_names(document),
+        "source": digest(source, document),
+        "size": [document.width(), document.height()],
+        "selection": None
+        if selection is None
+        else [selection.x(), selection.y(), selection.width(), selection.height()],
+    }
+
+
+def press(docker, start: Callable[[], Any]) -> dict[str, Any]:
+    """Start a job as a button does; once it has finished, its error and the docker's message."""
+    job = start()
+    wait_for(job)
+    return {
+        "error": str(job.error) if job is not None and job.error else "",
+        "message": docker.message_label.text(),
+    }
+
+
+def docker_upscale(document, source) -> dict[str, Any]:
+    """The Retouch row untouched (the dialog's fields, the server's lists), then Upscale ▾ ×2
+    of the whole layer with the tiny ESRGAN: a new document, the source document as it was."""
+    from inlayer_krita.jobs import job_queue
+    from inlayer_krita.retouch import RESTORE_FIELDS, RetouchSettings
+
+    docker, row = retouch_row(source)
+    dialog = row.dialog()
+    found: dict[str, Any] = {
+        "untouched": {
+            "settings": vars(row.settings).copy(),
+            "upscalers": [
+                dialog.upscaler_box.itemData(i) for i in range(dialog.upscaler_box.count())
+            ],
+            "restore_lists": {
+                name: [box.itemData(i) for i in range(box.count())]
+                for name, box in dialog.restore_boxes.items()
+            },
+            "row": [row.upscale_button.text(), row.restore_button.text(), row.select_button.text()],
+            # What the dialog shows, by the names docs/defaults.md gives its fields.
+            "shown": {
+                "Upscaler": dialog.upscaler_box.currentText(),
+                "Refine with the prompt": "on" if dialog.refine_check.isChecked() else "off",
+                **{
+                    f"Restore: {label}": dialog.restore_boxes[name].currentText()
+                    for name, label in RESTORE_FIELDS
+                },
+            },
+        }
+    }
+    dialog.deleteLater()
+    document.setSelection(Selection())  # nothing selected: the whole layer
+    settle()
+    before, documents_before = retouch_state(document, source), Krita.instance().documents()
+    row.settings = RetouchSettings(upscaler=CONFIG["retouch"]["upscaler"])
+    times_two = row.upscale_button.menu().actions()[0]  # Upscale ▾ ×2, as a person picks it
+    found.update(press(docker, lambda: (times_two.trigger(), job_queue.jobs[-1])[1]))
+    found["new_documents"] = [
+        {
+            "size": [d.width(), d.height()],
+            "layers": [describe_layer(layer, d) for layer in d.topLevelNodes()],
+            "colour": [d.colorModel(), d.colorDepth()],
+        }
+        for d in Krita.instance().documents()
+        if d not in documents_before
+    ]
+    found["before"], found["after"] = before, retouch_state(document, source)
+    return found
+
+
+def docker_restore(document, source) -> dict[str, Any]:
+    """Restore (denoise) of the selection (20, 20, 16 × 16): one masked layer above the source.
+    A marker layer added just before is the step the second Ctrl+Z must take back: the result,
+    its mask with it, is one undo step."""
+    from inlayer_krita.retouch import RetouchSettings
+
+    docker, row = retouch_row(source)
+    marker = document.createNode("marker", "paintlayer")
+    document.rootNode().addChildNode(marker, None)
+    document.setActiveNode(source)  # Krita 6 makes the new layer the active one
+    settle()
+    before = retouch_state(document, source)
+    row.settings = RetouchSettings(denoise=CONFIG["retouch"]["denoise"])
+    found = press(docker, row.start_restore)
+    added = [n for n in document.topLevelNodes() if n.name() not in before["names"]]
+    found["layers"] = [describe_layer(layer, document) for layer in added]
+    found["before"], found["after"] = before, retouch_state(document, source)
+    undone = []
+    for _ in range(2):
+        Krita.instance().action("edit_undo").trigger()
+        settle(800)
+        undone.append(layer_names(document))
+    found["undone"] = undone
+    return found
+
+
+def docker_no_faces(document, source) -> dict[str, Any]:
+    """Restore of faces only, on a picture where the detector finds none."""
+    from inlayer_krita.retouch import RetouchSettings
+
+    docker, row = retouch_row(source)
+    document.setSelection(Selection())
+    settle()
+    before = retouch_state(document, source)
+    row.settings = RetouchSettings(restore_faces=CONFIG["retouch"]["faces"])
+    found = press(docker, row.start_restore)
+    found["before"], found["after"] = before, retouch_state(document, source)
+    return found
+
+
+def docker_select(document, source) -> dict[str, Any]:
+    """Select subject of the whole layer: the selection becomes the disc."""
+    docker, row = retouch_row(source)
+    document.setSelection(Selection())
+    settle()
+    before = retouch_state(document, source)
+    found = press(docker, row.start_select)
+    found["before"], found["after"] = before, retouch_state(document, source)
+    selection = document.selection()
+    if selection is not None:
+        values = bytes(selection.pixelData(0, 0, 64, 64))
+        found["centre"], found["corner"] = values[32 * 64 + 32], values[0]
+        found["selected_pixels"] = sum(1 for value in values if value > 127)
     return found
 
 
@@ -975,6 +1132,11 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (outpaint_16_9, None),  # only when asked for: test_outpaint.py
     (guided_edits, None),  # only when asked for: its server has the guides' tiny models
     (docker_server_settings, "remote"),  # only when asked for: test_krita_remote.py
+    # Only when asked for: their server has upscalers and restorers.
+    (docker_upscale, "upscale"),
+    (docker_restore, "restore"),
+    (docker_no_faces, "no_faces"),
+    (docker_select, "select"),
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -994,6 +1156,10 @@ else:
             outpaint_16_9,
             guided_edits,
             docker_server_settings,
+            docker_upscale,
+            docker_restore,
+            docker_no_faces,
+            docker_select,
         )
     ]
 FINDINGS: dict[str, Any] = {}

@@ -98,3 +98,13 @@ def test_krita_outpaint_to_16_9_grows_the_canvas_and_adds_one_layer(
     assert layer["bounds"] == [0, 0, *GROWN] and layer["type"] == "paintlayer"
     assert found["source_unchanged"]
     assert found["source_bounds"] == [LEFT, 0, WIDTH, HEIGHT]
+
+
+def test_krita_outpaint_is_two_undo_steps_the_layer_then_the_canvas(
+    krita_outpaint: dict[str, Any],
+) -> None:
+    """Krita's Python API has no undo grouping (docs/canvas.md): one Ctrl+Z takes the result
+    layer away, the next one gives the canvas its size back."""
+    first, second = krita_outpaint["undone"]
+    assert first == {"size": GROWN, "names": krita_outpaint["names_before"]}
+    assert second == {"size": [WIDTH, HEIGHT], "names": krita_outpaint["names_before"]}

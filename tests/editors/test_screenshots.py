@@ -163,3 +163,6 @@ def test_the_screenshots_are_taken_from_both_editors(
     findings = json.loads((tmp_path / "krita-findings.json").read_text())
     assert "inlayer models pull" in findings["no_model"]["status"]
     assert findings["no_model"]["message"].startswith("No model installed yet"), findings
+    # The result's picture shows the Layers panel listing the new layer and its mask.
+    shown = findings["result_layer"]
+    assert (shown["panel_rows"], shown["mask_rows"]) == (1, 1), shown

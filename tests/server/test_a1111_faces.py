@@ -12,7 +12,12 @@ import pytest
 
 from inlayer.core.client.protocol import EditRequest, InvalidRequest, Mode, RGBAImage
 from inlayer.server.service import Limits, Service
-from tests.fixtures.image_models import RESTOREFORMER, write_stand_in_face_detector
+from tests.fixtures.image_models import (
+    DRUNET,
+    LAMA,
+    RESTOREFORMER,
+    write_stand_in_face_detector,
+)
 from tests.fixtures.models import TINY_SD15
 from tests.fixtures.server import ServerProcess, running_server
 from tests.server.helpers import decode_png, exchange, png_base64, post_json
@@ -43,6 +48,25 @@ def test_face_restorers_lists_the_installed_ones(face_server: ServerProcess) -> 
     answer = exchange(face_server, "GET", "/sdapi/v1/face-restorers", auth="basic")
     assert answer.status == 200
     assert answer.json() == [{"name": RESTOREFORMER, "cmd_dir": None}]
+
+
+def test_v1_lists_the_image_models_each_field_takes(face_server: ServerProcess) -> None:
+    """The plug-ins' restore lists: GET /v1/image-models through the stdlib client."""
+    listed = face_server.client().image_models()
+    assert listed["restore_faces"] == [RESTOREFORMER]
+    assert listed["denoise"] == listed["colorize"] == [DRUNET]
+    assert listed["remover"] == [LAMA]
+
+
+def test_the_in_process_client_lists_the_same_image_models(
+    face_server: ServerProcess, tiny_models_dir: Path, restoration_models_dir: Path
+) -> None:
+    from inlayer.core.engine import Engine
+    from inlayer.core.inprocess import InProcessClient
+    from inlayer.core.models import ModelRegistry
+
+    local = InProcessClient(Engine(ModelRegistry([tiny_models_dir, restoration_models_dir])))
+    assert local.image_models() == face_server.client().image_models()
 
 
 def test_restore_faces_on_txt2img_changes_only_the_face(face_server: ServerProcess) -> None:

@@ -62,6 +62,7 @@ JSON_OPERATIONS = [
     "GET /v1/health",
     "GET /v1/models",
     "GET /v1/add-ons",
+    "GET /v1/image-models",
     "GET /v1/jobs/{job_id}",
     "POST /v1/jobs/{job_id}/cancel",
     "POST /sdapi/v1/txt2img",
