@@ -23,16 +23,10 @@ import cv2
 import numpy as np
 
 from .client.bounds import Bounds, Extent
-from .client.protocol import (
-    AddOnInfo,
-    AddOnKind,
-    GeneratedImage,
-    InvalidRequest,
-    split_name_value,
-)
+from .client.protocol import GeneratedImage, InvalidRequest, split_name_value
 from .geometry import image_array, resize_rgb, rgba_image
 from .image_models import ImageModel
-from .model_files import FACE_DETECTORS, FACE_RESTORERS, ModelCatalog
+from .model_files import FACE_DETECTORS, FACE_RESTORERS
 from .restoration_models import ModelSource, blend, rgb_tensor, run_image_model, tensor_rgb
 
 FACE_SIDE = 512  # what GFPGAN, RestoreFormer and CodeFormer were trained on
@@ -78,15 +72,6 @@ class FaceRestorer:
             else:  # GFPGAN: the noise stored in the file, so a face restores the same each time
                 output = module(signed, randomize_noise=False)[0]
         return tensor_rgb((output + 1.0) / 2.0)
-
-
-def installed_face_restorers(catalog: ModelCatalog) -> list[AddOnInfo]:
-    """The installed face restorer files, listed with what a request may add (/v1/add-ons), so
-    that a plug-in can offer them for `restore_faces`."""
-    return [
-        AddOnInfo(found.name, AddOnKind.FACE_RESTORER, "", str(found.path))
-        for found in catalog.find(FACE_RESTORERS)
-    ]
 
 
 def load_face_restorer(source: ModelSource, choice: str, field: str) -> FaceRestorer:

@@ -32,7 +32,6 @@ from .client.protocol import (
     ModelNotFound,
 )
 from .controlnets import find_controlnets
-from .face_restore import installed_face_restorers
 from .few_step import FewStepSettings, few_step_settings_of_model
 from .full_vae import FullVaeFile, find_full_vaes, load_full_vae
 from .loras import ModelLoras, find_loras
@@ -304,7 +303,7 @@ class ModelRegistry:
     def add_ons(self) -> list[AddOnInfo]:
         """The LoRAs, then the tiny autoencoders, the full ones, the ControlNets and the
         IP-Adapters, a request may add to its model; then the upscaler models an upscale may
-        use, and the face restorers `restore_faces` may name."""
+        use."""
         loras = [lora.info() for lora in find_loras(self.catalog)]
         tiny_vaes = [tiny.info() for tiny in find_tiny_vaes(self.catalog)]
         full_vaes = [vae.info() for vae in find_full_vaes(self.catalog)]
@@ -316,7 +315,6 @@ class ModelRegistry:
             + controlnets
             + ip_adapter_infos(self.catalog)
             + installed_upscalers(self.catalog)
-            + installed_face_restorers(self.catalog)
         )
 
     # --- loading -------------------------------------------------------------------------------

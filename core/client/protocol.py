@@ -1052,7 +1052,6 @@ class AddOnKind(str, enum.Enum):
     UPSCALER = "upscaler"  # an upscaler model, an upscale request's `upscaler`
     CONTROLNET = "controlnet"  # a ControlNet, a request's `controls[i].model`
     IP_ADAPTER = "ip_adapter"  # a style reference's IP-Adapter, a request's `style.model`
-    FACE_RESTORER = "face_restorer"  # a face restorer, a request's `restore_faces`
 
 
 @dataclass(frozen=True)

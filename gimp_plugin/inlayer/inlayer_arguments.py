@@ -105,10 +105,12 @@ class LoraArgument(TextArgument):
 
 @dataclass(frozen=True)
 class ListedArgument(TextArgument):
-    """The name of a file the server lists among its add-ons (/v1/add-ons) of `kinds`: the
-    dialog offers `fixed` (the name a request takes, the text shown) and then those."""
+    """The name of a file the server lists: among its add-ons (/v1/add-ons) of `kinds`, or
+    among the image models its request field `image_model_field` may name (/v1/image-models).
+    The dialog offers `fixed` (the name a request takes, the text shown) and then those."""
 
     kinds: tuple[AddOnKind, ...] = ()
+    image_model_field: str = ""
     fixed: tuple[tuple[str, str], ...] = ()
 
 

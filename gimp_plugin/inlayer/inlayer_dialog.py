@@ -162,16 +162,19 @@ def _listed_rows(config: Gimp.ProcedureConfig, listed: list[ListedArgument]) -> 
     """A list per argument of the files the server has of its kinds (upscalers, face
     restorers, repair models); without a server, a note and a text entry per argument."""
     try:
-        add_ons = connect().add_ons()
+        client = connect()
+        add_ons, image_models = client.add_ons(), client.image_models()
     except InlayerError:
         entries = [_choice_row(config, argument, [], entry=True) for argument in listed]
         return [_note(NO_SERVER_STEP), *entries]
+
+    def names(argument: ListedArgument) -> list[str]:
+        if argument.image_model_field:
+            return image_models.get(argument.image_model_field, [])
+        return [a.name for a in add_ons if a.kind in argument.kinds]
+
     return [
-        _choice_row(
-            config,
-            argument,
-            [*argument.fixed, *[(a.name, a.name) for a in add_ons if a.kind in argument.kinds]],
-        )
+        _choice_row(config, argument, [*argument.fixed, *[(n, n) for n in names(argument)]])
         for argument in listed
     ]
 

@@ -23,7 +23,6 @@ from inlayer_arguments import (
     ListedArgument,
     field_label,
 )
-from inlayer_client.protocol import AddOnKind
 
 RESTORE_PROCEDURE = "inlayer-restore"
 RESTORE_LABEL = "Restore _Photo..."
@@ -38,7 +37,7 @@ FACES = ListedArgument(
     "_Face restorer",
     "A face restorer the server lists (GFPGAN, RestoreFormer, CodeFormer); empty: none",
     strip=True,
-    kinds=(AddOnKind.FACE_RESTORER,),
+    image_model_field="restore_faces",
     fixed=NONE_CHOSEN,
 )
 FIDELITY = FloatArgument(
@@ -55,7 +54,7 @@ DENOISE = ListedArgument(
     "_Denoise / JPEG repair",
     "A repair model the server lists among its upscale_models (DRUNet, SCUNet, FBCNN); empty: none",
     strip=True,
-    kinds=(AddOnKind.UPSCALER,),
+    image_model_field="denoise",
     fixed=NONE_CHOSEN,
 )
 DENOISE_STRENGTH = FloatArgument(
@@ -71,7 +70,7 @@ COLORIZE = ListedArgument(
     "_Colorize",
     "A colorization model the server lists among its upscale_models (DDColor); empty: none",
     strip=True,
-    kinds=(AddOnKind.UPSCALER,),
+    image_model_field="colorize",
     fixed=NONE_CHOSEN,
 )
 COLORIZE_STRENGTH = FloatArgument(

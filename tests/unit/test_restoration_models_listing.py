@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from inlayer.core import cli as core_cli
-from inlayer.core.client.protocol import AddOnKind
 from inlayer.core.models import ModelRegistry
+from inlayer.core.restoration_models import ModelSource
 from inlayer.core.settings import Settings
 from inlayer.packaging import cli
 from tests.fixtures.image_models import DRUNET, LAMA, RESTOREFORMER
@@ -29,13 +29,14 @@ def test_models_lists_the_image_model_folders(
     assert "face detector" in listed["yunet"]
 
 
-def test_the_face_restorers_are_listed_with_the_add_ons(restoration_models_dir):
-    """/v1/add-ons names them, so that a plug-in can offer them for `restore_faces`."""
-    listed = {a.name: a for a in ModelRegistry([restoration_models_dir]).add_ons()}
-    assert listed[RESTOREFORMER].kind == AddOnKind.FACE_RESTORER
-    assert listed[RESTOREFORMER].source.endswith(f"{RESTOREFORMER}.safetensors")
-    assert listed[DRUNET].kind == AddOnKind.UPSCALER  # a repair model lies with the upscalers
-    assert LAMA not in listed
+def test_each_image_model_field_lists_what_it_may_name(restoration_models_dir):
+    """/v1/image-models, which the plug-ins' restore lists show: a face restorer for
+    `restore_faces`, a repair model (it lies with the upscalers) for `denoise`, the remover for
+    `remover`."""
+    listed = ModelSource(ModelRegistry([restoration_models_dir])).names_by_field()
+    assert listed["restore_faces"] == [RESTOREFORMER]
+    assert DRUNET in listed["denoise"] and DRUNET in listed["colorize"]
+    assert listed["remover"] == [LAMA]
 
 
 def test_pull_puts_the_remover_and_the_face_detector_where_they_are_found(tmp_path):
