@@ -23,9 +23,9 @@ from tests.editors.test_gimp import (
     DIALOG_SCRIPT,
     GIMP_BATCH,
     GIMP_TIMEOUT,
-    KNOWN_GTK_COMPLAINTS,
     assert_added_above_source,
     assert_image_untouched,
+    assert_no_dialog_complaints,
     documented_defaults,
     gimp_env,
     layer_bounds,
@@ -264,11 +264,4 @@ def test_the_dialogs_list_the_servers_models_and_keep_the_documented_defaults(
     assert "GtkTextView" in upscale["widgets"] or "TextView" in upscale["widgets"]
     for procedure in (upscale, restore):
         assert procedure["menu_paths"] == ["<Image>/Filters/Inlayer"]
-    complaints = [
-        line
-        for line in output.splitlines()
-        if "inlayer-dialogs" in line
-        and ("CRITICAL" in line or "WARNING" in line)
-        and not any(known in line for known in KNOWN_GTK_COMPLAINTS)
-    ]
-    assert not complaints, "\n".join(complaints)
+    assert_no_dialog_complaints(output)
