@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 # Loaded image models kept in memory: a remover, a face restorer and a repair model together.
 CACHED_IMAGE_MODELS = 4
+# The grey a one-channel model sees: ITU-R BT.601 luma, OpenCV's RGB-to-grey weights.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,15 @@ def run_image_model(model: ImageModel, rgb: np.ndarray) -> np.ndarray:
     import torch
 
     device = next(model.descriptor.model.parameters()).device
+    tensor = rgb_tensor(rgb, str(device))
+    if model.descriptor.input_channels == 1:  # a colorizer (DDColor) sees the picture's grey
+        luma = torch.tensor(LUMA_WEIGHTS, device=tensor.device).view(1, 3, 1, 1)
+        tensor = (tensor * luma).sum(dim=1, keepdim=True)
     with torch.inference_mode():
-        return tensor_rgb(model.descriptor(rgb_tensor(rgb, str(device))))
+        output = model.descriptor(tensor)
+    if output.shape[1] == 1:  # a grey model's picture: the same grey on all three channels
+        output = output.expand(-1, 3, -1, -1)
+    return tensor_rgb(output)
 
 
 def blend(original: np.ndarray, restored: np.ndarray, weight: float | np.ndarray) -> np.ndarray:

@@ -417,6 +417,20 @@ def insert_outpaint(
         image.undo_group_end()
 
 
+def insert_colourized(
+    image: Gimp.Image, source: Gimp.Layer, canvas: Canvas, result: EditResult
+) -> None:
+    """A colorized result; a greyscale image becomes RGB first, its layers looking as before,
+    so that the layer keeps its colours. One undo step for both."""
+    image.undo_group_start()
+    try:
+        if image.get_base_type() == Gimp.ImageBaseType.GRAY:
+            image.convert_rgb()
+        insert_results(image, source, canvas, result)
+    finally:
+        image.undo_group_end()
+
+
 def open_upscaled(image: Gimp.Image, result: EditResult, run_mode: Gimp.RunMode) -> None:
     """The upscaled result as the one layer of a new image, shown unless run by a script (the
     canvas changed size: the source image stays as it was)."""
@@ -478,6 +492,8 @@ def run_task(procedure, run_mode, image, drawables, config, _data):
             select_subject(image, layer, canvas, result)
         elif task.mode == Mode.OUTPAINT:
             insert_outpaint(image, layer, canvas, result)
+        elif task.mode == Mode.RESTORE and request.colorize:
+            insert_colourized(image, layer, canvas, result)
         else:
             insert_results(image, layer, canvas, result)
         remember_inpaint(task.mode, config, result)  # for Repeat Last Inpaint

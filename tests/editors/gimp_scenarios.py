@@ -34,8 +34,8 @@ def read(drawable, x, y, width, height, pixel_format):
     return drawable.get_buffer().get(rectangle, 1.0, pixel_format, Gegl.AbyssPolicy.NONE)
 
 
-def digest(drawable):
-    data = read(drawable, 0, 0, drawable.get_width(), drawable.get_height(), EXACT_FORMAT)
+def digest(drawable, pixel_format=EXACT_FORMAT):
+    data = read(drawable, 0, 0, drawable.get_width(), drawable.get_height(), pixel_format)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -316,6 +316,8 @@ def run_scenario(spec):
     before = {
         "layers": [item.get_name() for item in image.get_layers()],
         "source": digest(layer),
+        # As a person sees it: what a change of image mode (grey to RGB) must keep.
+        "source_u8": digest(layer, "R'G'B'A u8"),
         "selection": digest(image.get_selection()),
         "selection_bounds": selection_bounds(image),
         "source_kind": describe_kind(layer),
@@ -344,12 +346,14 @@ def run_scenario(spec):
         "after": {
             "layers": [item.get_name() for item in layers],
             "source": digest(source),
+            "source_u8": digest(source, "R'G'B'A u8"),
             "selection": digest(image.get_selection()),
             "selection_bounds": selection_bounds(image),
             "source_offsets": [source_x, source_y],
             "undo_enabled": image.undo_is_enabled(),
             "source_kind": describe_kind(source),
             "image_size": [image.get_width(), image.get_height()],
+            "base_type": image.get_base_type().value_nick,
             "guides": {name: digest(layer_named(image, name)) for name in guides},
         },
         "results": [describe_layer(item) for item in layers if item.get_name() not in built],

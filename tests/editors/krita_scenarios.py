@@ -82,6 +82,26 @@ def layer_names(document) -> list[str]:
     return [node.name() for node in document.rootNode().childNodes()]
 
 
+def undo(document) -> None:
+    """Krita's Undo on `document`, whose view the caller made active. Krita runs an undo from
+    its stroke queue, later on a loaded machine: this returns once the document's layers or
+    size changed, or after 10 s when the undo did nothing (the caller's check then fails)."""
+
+    def active() -> bool:  # compared by root node: Krita hands out a new wrapper each call
+        shown = Krita.instance().activeDocument()
+        return shown is not None and shown.rootNode() == document.rootNode()
+
+    wait_until(active, 10)
+
+    def state() -> tuple[list[str], int, int]:
+        return layer_names(document), document.width(), document.height()
+
+    before = state()
+    Krita.instance().action("edit_undo").trigger()
+    wait_until(lambda: state() != before, 10)
+    settle()
+
+
 def describe_layer(layer, document) -> dict[str, Any]:
     """Bounds, depth, masks and alpha of a result layer."""
     x, y, width, height = rect_of(layer)
@@ -140,8 +160,7 @@ def inpaint_u8() -> dict[str, Any]:
     }
     Krita.instance().activeWindow().showView(view)
     settle()
-    Krita.instance().action("edit_undo").trigger()
-    settle(800)
+    undo(document)
     found["names_after_undo"] = layer_names(document)
     found["source_unchanged_after_undo"] = digest(source, document) == before
     return found
@@ -893,8 +912,7 @@ def live_painting(document, source) -> dict[str, Any]:
         "message": docker.message_label.text(),
         "button_enabled": controls.apply_button.isEnabled(),
     }
-    Krita.instance().action("edit_undo").trigger()
-    settle(800)
+    undo(document)
     found["names_after_undo"] = layer_names(document)
     found["names_before_apply"] = names_before
 
@@ -931,8 +949,7 @@ def outpaint_16_9() -> dict[str, Any]:
     Krita.instance().activeWindow().showView(view)
     settle()
     for _ in range(2):
-        Krita.instance().action("edit_undo").trigger()
-        settle(800)
+        undo(document)
         found["undone"].append(
             {"size": [document.width(), document.height()], "names": layer_names(document)}
         )
@@ -1048,8 +1065,7 @@ def docker_restore(document, source) -> dict[str, Any]:
     found["before"], found["after"] = before, retouch_state(document, source)
     undone = []
     for _ in range(2):
-        Krita.instance().action("edit_undo").trigger()
-        settle(800)
+        undo(document)
         undone.append(layer_names(document))
     found["undone"] = undone
     return found
@@ -1066,6 +1082,28 @@ def docker_no_faces(document, source) -> dict[str, Any]:
     row.settings = RetouchSettings(restore_faces=CONFIG["retouch"]["faces"])
     found = press(docker, row.start_restore)
     found["before"], found["after"] = before, retouch_state(document, source)
+    return found
+
+
+def docker_colorize(document, source) -> dict[str, Any]:
+    """Restore with a colorize model only, on the whole layer: one layer in an RGB image; then
+    the image made greyscale, where colorize is refused before anything runs."""
+    from inlayer_krita.retouch import RetouchSettings
+
+    docker, row = retouch_row(source)
+    document.setSelection(Selection())
+    settle()
+    row.settings = RetouchSettings(colorize=CONFIG["retouch"]["colorize"])
+    before = retouch_state(document, source)
+    found = {"rgb": press(docker, row.start_restore)}
+    found["rgb"]["before"], found["rgb"]["after"] = before, retouch_state(document, source)
+    grey_profiles = Krita.instance().profiles("GRAYA", "U8")
+    document.setColorSpace("GRAYA", "U8", grey_profiles[0])
+    settle()
+    before = retouch_state(document, source)
+    found["grey"] = press(docker, row.start_restore)
+    found["grey"]["before"], found["grey"]["after"] = before, retouch_state(document, source)
+    found["grey"]["colour"] = [document.colorModel(), document.colorDepth()]
     return found
 
 
@@ -1136,6 +1174,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (docker_upscale, "upscale"),
     (docker_restore, "restore"),
     (docker_no_faces, "no_faces"),
+    (docker_colorize, "colorize"),
     (docker_select, "select"),
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
@@ -1159,6 +1198,7 @@ else:
             docker_upscale,
             docker_restore,
             docker_no_faces,
+            docker_colorize,
             docker_select,
         )
     ]

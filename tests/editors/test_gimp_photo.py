@@ -1,11 +1,12 @@
 """Upscale…, Restore Photo… and Select Subject in real GIMP 3, through a real server whose models
-folders hold a tiny ESRGAN (×2), a tiny DRUNet (denoise), a tiny RestoreFormer and a stand-in
-face detector that finds no face (tests/fixtures/image_models.py).
+folders hold a tiny ESRGAN (×2), a tiny DRUNet (denoise), a tiny DDColor (colorize), a tiny
+RestoreFormer and a stand-in face detector that finds no face (tests/fixtures/image_models.py).
 
 An upscale opens a new image and leaves the source image as it was; a restore adds one layer
-above the source; a face restore of a layer without faces adds nothing and says so; Select
-Subject replaces the selection and touches no layer. One GIMP session runs every scenario
-(tests/editors/gimp_scenarios.py); the dialogs are built once in GIMP's interface under Xvfb.
+above the source (colorize makes a greyscale image RGB first); a face restore of a layer
+without faces adds nothing and says so; Select Subject replaces the selection and touches no
+layer. One GIMP session runs every scenario (tests/editors/gimp_scenarios.py); the dialogs are
+built once in GIMP's interface under Xvfb.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from tests.editors.test_gimp import (
 from tests.fixtures.image_models import (
     DRUNET,
     RESTOREFORMER,
+    TINY_DDCOLOR,
     TINY_ESRGAN,
+    build_tiny_ddcolor,
     build_tiny_esrgan,
     save_module,
     write_stand_in_face_detector,
@@ -70,6 +73,7 @@ def photo_server(
 ) -> Iterator[ServerProcess]:
     more = tmp_path_factory.mktemp("photo-models")
     save_module(build_tiny_esrgan(), more / "upscale_models" / f"{TINY_ESRGAN}.safetensors")
+    save_module(build_tiny_ddcolor(), more / "upscale_models" / f"{TINY_DDCOLOR}.safetensors")
     write_stand_in_face_detector(more / "facedetection" / "yunet.onnx", 64, [])
     extra = ["--models-dir", str(restoration_models_dir), "--models-dir", str(more)]
     config = tmp_path_factory.mktemp("photo-config")
@@ -104,6 +108,12 @@ def photo_run(chroot_root: Path, photo_server: ServerProcess) -> Iterator[dict]:
             "name": "restore_denoise_selection",
             "image": image(selection=SELECTION),
             "args": {"denoise": DRUNET, "denoise-strength": 1.0},
+            "procedure": "inlayer-restore",
+        },
+        {
+            "name": "restore_colorize_grey_image",
+            "image": {**image(), "type": "gray"},
+            "args": {"colorize": TINY_DDCOLOR},
             "procedure": "inlayer-restore",
         },
         {
@@ -184,6 +194,20 @@ def test_restore_adds_one_masked_layer_and_leaves_the_source(photo_run: dict) ->
     assert result["parasite"]["mode"] == "restore"
     assert result["parasite"]["denoise"] == f"{DRUNET}:1"
     assert result["name"] == "Inlayer restore"
+
+
+def test_colorize_makes_a_greyscale_image_rgb_and_adds_a_colour_layer(photo_run: dict) -> None:
+    seen = scenario(photo_run, "restore_colorize_grey_image")
+    before, after = seen["before"], seen["after"]
+    assert after["layers"][1:] == before["layers"]
+    assert after["base_type"] == "rgb", "the colours went into a grey image"
+    # Converted to RGB, the source keeps its 8-bit values (its float values move a little).
+    assert after["source_u8"] == before["source_u8"], "the source layer's pixels changed"
+    assert after["selection"] == before["selection"]
+    (result,) = seen["results"]
+    assert not result["gray"] and layer_bounds(result) == LAYER
+    assert result["parasite"]["colorize"] == f"{TINY_DDCOLOR}:1"
+    assert result["mask"] is None  # the whole layer: nothing was selected
 
 
 def test_restoring_faces_where_there_are_none_says_so_and_adds_nothing(photo_run: dict) -> None:

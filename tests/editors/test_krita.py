@@ -95,17 +95,22 @@ def launch_krita(
     workspace.host_path("plan.json").write_text(
         json.dumps({**plan, "findings": workspace.inside("findings.json")})
     )
-    completed = workspace.run(
-        ["timeout", str(timeout), "xvfb-run", "-a", "krita", "--nosplash"],
-        env={
-            "XDG_RUNTIME_DIR": workspace.inside("run"),
-            "INLAYER_CONFIG_DIR": workspace.inside("inlayer-config"),
-            plan_variable: workspace.inside("plan.json"),
-        },
-        timeout=timeout + 30,
-    )
-    if not findings_path.is_file():
+    for attempt in range(2):
+        completed = workspace.run(
+            ["timeout", str(timeout), "xvfb-run", "-a", "krita", "--nosplash"],
+            env={
+                "XDG_RUNTIME_DIR": workspace.inside("run"),
+                "INLAYER_CONFIG_DIR": workspace.inside("inlayer-config"),
+                plan_variable: workspace.inside("plan.json"),
+            },
+            timeout=timeout + 30,
+        )
         log = (completed.stdout + completed.stderr).decode(errors="replace")[-6000:]
+        # Xvfb may lose the race for a display number to one still shutting down: Krita then
+        # never started, and a second launch gets a fresh display.
+        if findings_path.is_file() or "could not connect to display" not in log or attempt:
+            break
+    if not findings_path.is_file():
         pytest.fail(f"Krita wrote no findings (exit {completed.returncode}):\n{log}")
     return json.loads(findings_path.read_text(encoding="utf-8"))
 

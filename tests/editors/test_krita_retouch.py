@@ -16,7 +16,14 @@ import pytest
 
 from tests.editors.test_gimp import DEFAULTS_DOC
 from tests.editors.test_krita import new_krita_home, run_krita, scenario
-from tests.fixtures.image_models import DRUNET, RESTOREFORMER, write_stand_in_face_detector
+from tests.fixtures.image_models import (
+    DRUNET,
+    RESTOREFORMER,
+    TINY_DDCOLOR,
+    build_tiny_ddcolor,
+    save_module,
+    write_stand_in_face_detector,
+)
 from tests.fixtures.server import ServerProcess, running_server
 
 pytestmark = pytest.mark.editors
@@ -42,6 +49,7 @@ def retouch_server(
     model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=2)
     state = {key: value.contiguous() for key, value in model.state_dict().items()}
     save_file(state, str(extra / "upscale_models" / f"{TINY_ESRGAN}.safetensors"))
+    save_module(build_tiny_ddcolor(), extra / "upscale_models" / f"{TINY_DDCOLOR}.safetensors")
     write_stand_in_face_detector(extra / "facedetection" / "yunet.onnx", SIDE, [])
     more = ("--models-dir", str(restoration_models_dir), "--models-dir", str(extra))
     with running_server(
@@ -50,14 +58,25 @@ def retouch_server(
         yield server
 
 
-RETOUCH_SCENARIOS = ["docker_upscale", "docker_restore", "docker_no_faces", "docker_select"]
+RETOUCH_SCENARIOS = [
+    "docker_upscale",
+    "docker_restore",
+    "docker_no_faces",
+    "docker_colorize",
+    "docker_select",
+]
 
 
 @pytest.fixture(scope="module")
 def retouch(chroot_root: Path, retouch_server: ServerProcess) -> Iterator[dict[str, Any]]:
     """The findings of the four scenarios, from one Krita launch."""
     workspace = new_krita_home(chroot_root, retouch_server)
-    names = {"upscaler": TINY_ESRGAN, "denoise": DRUNET, "faces": RESTOREFORMER}
+    names = {
+        "upscaler": TINY_ESRGAN,
+        "denoise": DRUNET,
+        "faces": RESTOREFORMER,
+        "colorize": TINY_DDCOLOR,
+    }
     try:
         findings = run_krita(workspace, retouch_server, scenarios=RETOUCH_SCENARIOS, retouch=names)
         yield findings
@@ -78,9 +97,11 @@ def test_the_row_lists_what_the_server_has_and_restores_faces_first(
         "colorize": "",
     }
     # Upscalers, denoise and colorize models share upscale_models/: each list has them all.
-    assert untouched["upscalers"] == ["Lanczos", DRUNET, TINY_ESRGAN]
+    # In the order of the models folders, each folder's files by name.
+    assert untouched["upscalers"] == ["Lanczos", DRUNET, TINY_DDCOLOR, TINY_ESRGAN]
     assert untouched["restore_lists"]["restore_faces"] == ["", RESTOREFORMER]
-    assert untouched["restore_lists"]["denoise"] == ["", DRUNET, TINY_ESRGAN]
+    assert untouched["restore_lists"]["denoise"] == ["", DRUNET, TINY_DDCOLOR, TINY_ESRGAN]
+    assert untouched["restore_lists"]["colorize"] == untouched["restore_lists"]["denoise"]
 
 
 def documented_retouch_defaults() -> dict[str, str]:
@@ -133,6 +154,21 @@ def test_restore_adds_one_masked_layer_and_keeps_the_source(retouch: dict[str, A
     # One Ctrl+Z takes the layer (and its mask) away; the next one the step before it.
     marker_gone = [name for name in before["names"] if name != "marker"]
     assert found["undone"] == [before["names"], marker_gone], "the result is not one undo step"
+
+
+def test_colorize_adds_a_layer_and_is_refused_in_a_greyscale_image(
+    retouch: dict[str, Any],
+) -> None:
+    found = scenario(retouch, "docker_colorize")
+    rgb, grey = found["rgb"], found["grey"]
+    assert rgb["error"] == "", rgb
+    added = [name for name in rgb["after"]["names"] if name not in rgb["before"]["names"]]
+    assert len(added) == 1 and f"colorize with {TINY_DDCOLOR}" in rgb["message"], rgb
+    assert rgb["after"]["source"] == rgb["before"]["source"], "the source's pixels changed"
+    # Greyscale: refused before anything ran, naming the way out; the image as it was.
+    assert grey["colour"] == ["GRAYA", "U8"]
+    assert "greyscale" in grey["message"] and "Convert Image Color Space" in grey["message"]
+    assert grey["after"] == grey["before"]
 
 
 def test_restore_with_no_face_found_says_so_and_adds_no_layer(retouch: dict[str, Any]) -> None:

@@ -78,7 +78,8 @@ def test_running_out_of_memory_mid_run_fails_that_job_and_the_next_works(
     server = start_server(tmp_path / "config", tiny_models_dir)
     try:
         client = server.client(timeout=120)
-        client.run(inpaint_request(steps=1))  # the model loaded: what every job needs
+        # The big job's model loaded, as every job needs: the limit below leaves no room to load.
+        client.run(inpaint_request(steps=1, model=TINY_SD15))
         pid = server.process.pid
         limit = _status_value(pid, "VmSize") + 150 * 2**20
         resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
@@ -87,7 +88,7 @@ def test_running_out_of_memory_mid_run_fails_that_job_and_the_next_works(
         )
         with pytest.raises(OutOfMemory, match=r"out of memory on cpu .* close other programs"):
             client.run(big)
-        assert len(client.run(inpaint_request(steps=1)).images) == 1
+        assert len(client.run(inpaint_request(steps=1, model=TINY_SD15)).images) == 1
         assert server.process.poll() is None
     finally:
         server.kill()

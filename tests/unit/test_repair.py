@@ -1,5 +1,6 @@
 """Mode.RESTORE's repair models (core/photo_restore.py): a random-weight DRUNet loaded from
-its file in upscale_models/, blended over the input by its strength."""
+its file in upscale_models/, blended over the input by its strength, and a random-weight
+DDColor that colours a grey picture."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from inlayer.core.client.protocol import EditRequest, InvalidRequest, Mask, Mode
 from inlayer.core.engine import Engine
 from inlayer.core.images import full_size_images
 from inlayer.core.models import ModelRegistry
-from tests.fixtures.image_models import DRUNET, RESTOREFORMER
+from tests.fixtures.image_models import DRUNET, RESTOREFORMER, TINY_DDCOLOR
 
 HEIGHT, WIDTH = 48, 64
 
@@ -75,3 +76,22 @@ def test_a_strength_outside_0_1_is_refused():
     with pytest.raises(InvalidRequest, match="must be in") as caught:
         request.validate()
     assert caught.value.field == "denoise"
+
+
+def grey_photograph() -> np.ndarray:
+    """A black-and-white print: a grey ramp, the same value on R, G and B."""
+    ramp = np.linspace(40, 220, WIDTH, dtype=np.float32)[None, :].repeat(HEIGHT, axis=0)
+    grey = np.rint(ramp).astype(np.uint8)
+    return np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+
+
+def test_colorize_paints_a_grey_photograph_in_colour(restoration_models_dir, colorizer_models_dir):
+    """DDColor takes one grey channel and answers in colour: the grey of an RGB layer goes in."""
+    engine = Engine(ModelRegistry([restoration_models_dir, colorizer_models_dir]))
+    pixels = grey_photograph()
+    _, result = restore(engine, pixels, colorize=TINY_DDCOLOR)
+    assert result.hint == f"colorize with {TINY_DDCOLOR}"
+    coloured = layer(result).astype(np.int16)
+    spread = coloured[..., :3].max(axis=2) - coloured[..., :3].min(axis=2)
+    assert np.median(spread) > 5, "the picture came back grey"
+    np.testing.assert_array_equal(coloured[..., 3], pixels[..., 3])
