@@ -73,6 +73,10 @@ REPORT_EVERY_S = 1.0
 GONE_AFTER_S = 5.0  # a replica that has not reported for this long has died
 BOARD_TIMEOUT_S = 5.0
 _CANCEL_POLL_S = 0.1
+# A replica sends a step's progress to the front at most this often (a preview and the last
+# step always): each one is a message through Ray that costs the replica and the front CPU,
+# and a small job's steps come faster than anyone reads them.
+PROGRESS_EVERY_S = 0.25
 
 
 class ReplicaLost(InlayerError):
@@ -192,8 +196,15 @@ class EngineReplica:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[ReplicaEvent | None] = asyncio.Queue()
         cancel = threading.Event()
+        sent_at = -PROGRESS_EVERY_S
 
         def on_progress(progress: Progress) -> None:
+            nonlocal sent_at
+            now = time.monotonic()
+            final = progress.step >= progress.total
+            if progress.preview is None and not final and now - sent_at < PROGRESS_EVERY_S:
+                return
+            sent_at = now
             if progress.preview is not None:
                 progress = Progress(
                     progress.step,
