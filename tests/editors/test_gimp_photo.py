@@ -40,7 +40,6 @@ from tests.fixtures.image_models import (
     RESTOREFORMER,
     TINY_DDCOLOR,
     TINY_ESRGAN,
-    build_tiny_ddcolor,
     build_tiny_esrgan,
     save_module,
     write_stand_in_face_detector,
@@ -69,13 +68,16 @@ def image(*, selection: list[int] | None = None, pattern: str = "") -> dict:
 
 @pytest.fixture(scope="module")
 def photo_server(
-    tiny_models_dir: Path, restoration_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    tiny_models_dir: Path,
+    restoration_models_dir: Path,
+    colorizer_models_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
     more = tmp_path_factory.mktemp("photo-models")
     save_module(build_tiny_esrgan(), more / "upscale_models" / f"{TINY_ESRGAN}.safetensors")
-    save_module(build_tiny_ddcolor(), more / "upscale_models" / f"{TINY_DDCOLOR}.safetensors")
     write_stand_in_face_detector(more / "facedetection" / "yunet.onnx", 64, [])
-    extra = ["--models-dir", str(restoration_models_dir), "--models-dir", str(more)]
+    extra = ["--models-dir", str(restoration_models_dir)]
+    extra += ["--models-dir", str(colorizer_models_dir), "--models-dir", str(more)]
     config = tmp_path_factory.mktemp("photo-config")
     with running_server(config, tiny_models_dir, *extra) as server:
         yield server

@@ -20,7 +20,8 @@ from tests.fixtures.image_models import (
     DRUNET,
     RESTOREFORMER,
     TINY_DDCOLOR,
-    build_tiny_ddcolor,
+    TINY_ESRGAN,
+    build_tiny_esrgan,
     save_module,
     write_stand_in_face_detector,
 )
@@ -28,30 +29,24 @@ from tests.fixtures.server import ServerProcess, running_server
 
 pytestmark = pytest.mark.editors
 
-TINY_ESRGAN = "tiny-esrgan-x2"
 SIDE = 64  # the scenario's document
 SELECTION = (20, 20, 16, 16)
 
 
 @pytest.fixture(scope="module")
 def retouch_server(
-    tiny_models_dir: Path, restoration_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    tiny_models_dir: Path,
+    restoration_models_dir: Path,
+    colorizer_models_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
-    """A server with a tiny ESRGAN ×2, the tiny restoration models and a stand-in face
-    detector that finds no face."""
-    import torch
-    from safetensors.torch import save_file
-    from spandrel.architectures.ESRGAN import ESRGAN
-
+    """A server with a tiny ESRGAN ×2, the tiny restoration models, a tiny DDColor and a
+    stand-in face detector that finds no face."""
     extra = tmp_path_factory.mktemp("retouch-models")
-    (extra / "upscale_models").mkdir()
-    torch.manual_seed(0)
-    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=2)
-    state = {key: value.contiguous() for key, value in model.state_dict().items()}
-    save_file(state, str(extra / "upscale_models" / f"{TINY_ESRGAN}.safetensors"))
-    save_module(build_tiny_ddcolor(), extra / "upscale_models" / f"{TINY_DDCOLOR}.safetensors")
+    save_module(build_tiny_esrgan(), extra / "upscale_models" / f"{TINY_ESRGAN}.safetensors")
     write_stand_in_face_detector(extra / "facedetection" / "yunet.onnx", SIDE, [])
-    more = ("--models-dir", str(restoration_models_dir), "--models-dir", str(extra))
+    more = ("--models-dir", str(restoration_models_dir), "--models-dir", str(colorizer_models_dir))
+    more += ("--models-dir", str(extra))
     with running_server(
         tmp_path_factory.mktemp("retouch-config"), tiny_models_dir, *more
     ) as server:
