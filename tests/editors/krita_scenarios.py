@@ -83,15 +83,19 @@ def layer_names(document) -> list[str]:
 
 
 def undo(document) -> None:
-    """Krita's Undo on `document`, whose view the caller made active. Krita runs an undo from
-    its stroke queue, later on a loaded machine: this returns once the document's layers or
-    size changed, or after 10 s when the undo did nothing (the caller's check then fails)."""
+    """Krita's Undo on `document`, whose view the caller made active. Krita runs commands and
+    their undo from its stroke queue, later on a loaded machine: this waits for the queue, then
+    returns once the document's layers or size changed, or after 10 s when the undo did nothing
+    (the caller's check then fails)."""
 
     def active() -> bool:  # compared by root node: Krita hands out a new wrapper each call
         shown = Krita.instance().activeDocument()
         return shown is not None and shown.rootNode() == document.rootNode()
 
     wait_until(active, 10)
+    # Adding a layer reaches the undo stack through Krita's stroke queue: an undo triggered
+    # before it lands would undo the step before it (the selection) instead.
+    document.waitForDone()
 
     def state() -> tuple[list[str], int, int]:
         return layer_names(document), document.width(), document.height()
