@@ -71,13 +71,6 @@ def prepare(
     (negative_prompt, strength, steps, seed, count, model, grow, feather, fill, ...).
     """
     pixels.check_colour_space(document)
-    if options.get("colorize") and document.colorModel() == "GRAYA":
-        # Krita would show the coloured layer through the grey image: converting the image
-        # here would be an undo step apart from the layer's (no undo grouping in Krita's API).
-        raise pixels.UnsupportedDocument(
-            "Colorize paints colours, and this image is greyscale: convert it with Image > "
-            "Convert Image Color Space (RGB/Alpha) and run Restore again."
-        )
     source = _layer_of(node or document.activeNode())
     if source is not None and is_live_preview(document, source):
         raise InlayerError("That layer is Inlayer's live preview: select the layer to edit.")

@@ -147,9 +147,20 @@ def restore(
 ) -> tuple[list[Node], str]:
     """Restore the layer (or the selected part): `restore_faces`, `denoise`, `colorize` name
     the models. Returns the new layers (none where nothing was done) and the server's note."""
-    edit = edits.prepare(document, Mode.RESTORE, node=node, **options)
+    edit = prepare_restore(document, node=node, **options)
     result = _run(edit, _client(client))
     return edits.apply(edit, result), result.hint
+
+
+def prepare_restore(document: Document, *, node: Node | None = None, **options: Any) -> edits.Edit:
+    if options.get("colorize") and document.colorModel() == "GRAYA":
+        # Krita would show the coloured layer through the grey image: converting the image
+        # here would be an undo step apart from the layer's (no undo grouping in Krita's API).
+        raise pixels.UnsupportedDocument(
+            "Colorize paints colours, and this image is greyscale: convert it with Image > "
+            "Convert Image Color Space (RGB/Alpha) and run Restore again."
+        )
+    return edits.prepare(document, Mode.RESTORE, node=node, **options)
 
 
 def select_subject(
@@ -329,9 +340,7 @@ class RetouchRow(QtWidgets.QWidget):
                 "under Retouch… (the server lists those it has)."
             )
             return None
-        return self._start(
-            lambda document: edits.prepare(document, Mode.RESTORE, **options), self._on_restored
-        )
+        return self._start(lambda document: prepare_restore(document, **options), self._on_restored)
 
     def start_select(self) -> Job | None:
         return self._start(lambda document: edits.prepare(document, Mode.SELECT), self._on_selected)
