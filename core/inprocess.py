@@ -114,8 +114,8 @@ class InProcessClient(Client):
             raise InlayerError(f"Job {job_id} is unknown to this process.")
         return job
 
-    def status(self, job_id: str, preview_after: int = -1) -> JobStatus:
-        job = self._job(job_id)
+    def status(self, job_id: str, preview_after: int = -1, revision: int = 0) -> JobStatus:
+        job = self._job(job_id)  # answers at once (revision 0): the caller's loop paces itself
         with self._lock:
             progress = job.progress or Progress(0, 0)
             error = job.error

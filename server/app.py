@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -21,7 +22,7 @@ from inlayer.core.client.protocol import InlayerError, InvalidRequest, ServerBus
 from .a1111 import a1111_router
 from .a1111_controlnet import controlnet_router
 from .auth import A1111_PREFIX, CONTROLNET_PREFIX, GuardMiddleware
-from .jobs import QueueFull
+from .jobs import MAX_STATUS_WAIT_SECONDS, QueueFull
 from .replicas import replica_to_json
 from .service import HTTP_STATUS_BY_CODE, Service, error_response
 from .user_tokens import UserTokens
@@ -48,7 +49,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 400, InvalidRequest("body", f"is not valid JSON ({first.get('msg')})")
             )
-        location = [str(part) for part in first.get("loc", ()) if part != "body"]
+        # The field by its own name: ("query", "wait") is `wait`, ("body", "steps") `steps`.
+        location = [str(part) for part in first.get("loc", ())[1:]]
         field = ".".join(location) or "body"
         return error_response(422, InvalidRequest(field, first.get("msg", "is invalid")))
 
@@ -185,10 +187,19 @@ def _add_v1_routes(app: FastAPI, service: Service) -> None:
         response_class=Response,
         responses={200: {"content": {wire.CONTENT_TYPE: {}}}},
     )
-    async def job_status(job_id: str, preview_after: int = -1) -> Response:
+    async def job_status(
+        job_id: str,
+        preview_after: int = -1,
+        revision: int = 0,
+        wait: Annotated[float, Query(ge=0, le=MAX_STATUS_WAIT_SECONDS)] = 0.0,
+    ) -> Response:
         """The job's state as an envelope: step/total, the latest preview (when newer than step
-        `preview_after`), and the results once done."""
+        `preview_after`), and the results once done. With `wait`, the answer waits up to that
+        many seconds until the job is past `revision` (the one the client's last answer had):
+        clients follow a job without asking again and again while nothing changes."""
         job = service.job(job_id)
+        if wait:
+            await service.queue.changed(job, revision, wait)
         return envelope_response(
             wire.encode_status(service.queue.status(job, preview_after=preview_after))
         )

@@ -2,14 +2,20 @@
 one by default (the local engine), one per Ray Serve replica with `inlayer serve --backend ray`.
 
 HTTP handlers only touch `Job` records under the queue's lock (microseconds): they never wait
-for the engine, so health and progress answer while a job runs. Finished jobs are kept for
-`keep_seconds` (and at most `keep_finished` of them) so that a client that lost its connection
-can still fetch its result.
+for the engine, so health and progress answer while a job runs. A status request may wait for
+the job's next change (`changed`): every change a client can see raises the job's `revision` and
+wakes those waits, so clients learn of progress and of the end at once without asking in a tight
+loop (a waiting request holds no thread: it awaits on the server's event loop).
+
+Finished jobs are kept for `keep_seconds` (and at most `keep_finished` of them) so that a client
+that lost its connection can still fetch its result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -33,6 +39,7 @@ from inlayer.core.client.protocol import (
 log = logging.getLogger("inlayer.server")
 
 PREVIEW_MAX_SIDE = 256  # previews travel on every poll: keep them small
+MAX_STATUS_WAIT_SECONDS = 30.0  # the longest a status request may wait for the job's next change
 _FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -73,6 +80,8 @@ class Job:
     finished_at: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
+    revision: int = 1  # raised by every change a client can see (state, step, preview, place)
+    watchers: list[Callable[[], None]] = field(default_factory=list)  # woken on each change
 
     def eta_seconds(self) -> float | None:
         """Seconds left, extrapolated from the steps done so far."""
@@ -164,6 +173,29 @@ class JobQueue:
         with self._lock:
             return self._jobs.get(job_id)
 
+    async def changed(self, job: Job, seen_revision: int, timeout: float) -> None:
+        """Return once `job` is past `seen_revision` (at once when it already is), or after
+        `timeout` s. Awaits on the caller's event loop: the worker threads wake it."""
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:
+            # RuntimeError: the server shut its loop down meanwhile, and no one waits any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(woken.set)
+
+        with self._lock:
+            if job.revision > seen_revision:
+                return
+            job.watchers.append(wake)
+        try:
+            await asyncio.wait_for(woken.wait(), timeout)
+        except TimeoutError:
+            pass  # no change meanwhile: the caller answers with the state as it is
+        finally:
+            with self._lock:
+                job.watchers.remove(wake)
+
     def status(self, job: Job, *, preview_after: int = -1) -> JobStatus:
         """What clients learn of `job` (the one place that says it); the preview only when it
         is newer than step `preview_after`."""
@@ -183,6 +215,7 @@ class JobQueue:
                 error=job.error,
                 error_code=job.error_code,
                 error_field=job.error_field,
+                revision=job.revision,
             )
 
     def cancel(self, job: Job) -> None:
@@ -190,6 +223,7 @@ class JobQueue:
             if job.state == JobState.QUEUED:
                 self._waiting.remove(job)
                 self._finish(job, JobState.CANCELLED, error="cancelled before it started")
+                self._moved_up()
             elif job.state == JobState.RUNNING:
                 job.cancel.set()
 
@@ -225,9 +259,12 @@ class JobQueue:
                 job.state = JobState.RUNNING
                 job.started_at = time.monotonic()
                 self._running.append(job)
+                self._changed(job)
+                self._moved_up()
             self._run(runner, job)
             with self._lock:
                 self._running.remove(job)
+                self._moved_up()
 
     def _run(self, runner: Runner, job: Job) -> None:
         def on_progress(progress: Progress) -> None:
@@ -240,6 +277,7 @@ class JobQueue:
                 )
                 if preview is not None:
                     job.preview, job.preview_step = preview, progress.step
+                self._changed(job)
 
         try:
             result = runner.run(job.request, on_progress, job.cancel)
@@ -264,10 +302,21 @@ class JobQueue:
 
     # ---- bookkeeping (lock held) -------------------------------------------------------------
 
+    def _changed(self, job: Job) -> None:
+        job.revision += 1
+        for wake in job.watchers:
+            wake()
+
+    def _moved_up(self) -> None:
+        """A job left the queue: every job still waiting has a new place in it."""
+        for job in self._waiting:
+            self._changed(job)
+
     def _finish(self, job: Job, state: JobState, *, error: str = "") -> None:
         job.state, job.error = state, error
         job.finished_at = time.monotonic()
         job.finished.set()
+        self._changed(job)
 
     def _fail(self, job: Job, error: InlayerError) -> None:
         job.error_code, job.error_field = error.code, error.field

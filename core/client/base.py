@@ -51,9 +51,11 @@ class Client(abc.ABC):
         """Ask the job to stop (a running one stops after its current step)."""
 
     @abc.abstractmethod
-    def status(self, job_id: str, preview_after: int = -1) -> JobStatus:
+    def status(self, job_id: str, preview_after: int = -1, revision: int = 0) -> JobStatus:
         """The job's state, its result once done, and its latest preview when that shows a
-        step after `preview_after` (so that a poll does not carry the same preview twice)."""
+        step after `preview_after` (so that a poll does not carry the same preview twice).
+        With `revision` (the last answer's), a client that can waits a moment for the job to
+        change past it before answering."""
 
     def run(
         self,
@@ -77,11 +79,14 @@ class Client(abc.ABC):
         cancel_sent = False
         preview_step = -1
         reported_step = -1
+        revision = 0
         while True:
             if cancel.is_set() and not cancel_sent:
                 self.cancel(job_id)
                 cancel_sent = True
-            status = self.status(job_id, preview_step)
+            asked_at = time.monotonic()
+            status = self.status(job_id, preview_step, revision)
+            revision = status.revision
             fresh_preview = status.preview is not None
             if on_progress and status.total and (status.step != reported_step or fresh_preview):
                 on_progress(Progress(status.step, status.total, status.variation, status.preview))
@@ -94,7 +99,12 @@ class Client(abc.ABC):
                 raise status.failure()
             if status.state == JobState.CANCELLED:
                 raise Cancelled(f"The edit was cancelled ({status.error or 'on request'}).")
+            # A client that waits for changes (revision > 0) asked a question that was answered
+            # when there was news: ask again at once, but not more often than `poll_interval`.
+            pause = poll_interval - (time.monotonic() - asked_at) if revision else poll_interval
+            if pause <= 0:
+                continue
             if cancel_sent:  # the event stays set: waiting on it would poll without pause
-                time.sleep(poll_interval)
+                time.sleep(pause)
             else:
-                cancel.wait(poll_interval)
+                cancel.wait(pause)

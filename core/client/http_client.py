@@ -46,6 +46,9 @@ from .remote_server import load_remote_server
 SERVER_ENV = "INLAYER_SERVER"
 TOKEN_ENV = "INLAYER_TOKEN"
 TRANSPORT_ENV = "INLAYER_TRANSPORT"
+# How long a status request may wait on the server for the job's next change. It bounds how late
+# a cancel pressed meanwhile goes out (the wait loop sends it between two questions).
+STATUS_WAIT_SECONDS = 0.5
 
 
 def _server_info_url() -> str | None:
@@ -155,8 +158,10 @@ class HttpClient(Client):
     def cancel(self, job_id: str) -> None:
         self._json("POST", f"/v1/jobs/{urllib.parse.quote(job_id)}/cancel")
 
-    def status(self, job_id: str, preview_after: int = -1) -> JobStatus:
+    def status(self, job_id: str, preview_after: int = -1, revision: int = 0) -> JobStatus:
         path = f"/v1/jobs/{urllib.parse.quote(job_id)}?preview_after={preview_after}"
+        if revision:  # the server answers when the job changes, or after STATUS_WAIT_SECONDS
+            path += f"&revision={revision}&wait={STATUS_WAIT_SECONDS}"
         body = self._exchange("GET", path)
         try:
             return wire.decode_status(body)

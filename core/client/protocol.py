@@ -1096,6 +1096,9 @@ class JobStatus:
     error: str = ""  # why it FAILED (or was CANCELLED), without the field it names
     error_code: str = ""  # for FAILED, an `InlayerError.code`
     error_field: str = ""  # for FAILED, the request field the error names ("" = none)
+    # Raised by every change of the above; a status request may wait until the job is past the
+    # revision its client has. 0: the server does not wait (one older than this field).
+    revision: int = 0
 
     def failure(self) -> InlayerError:
         """The error a FAILED job ended with, as the worker raised it."""

@@ -200,6 +200,7 @@ def encode_status(status: JobStatus) -> bytes:
         "error": status.error,
         "error_code": status.error_code,
         "error_field": status.error_field,
+        "revision": status.revision,
         "result": None,
     }
     result = status.result
@@ -259,6 +260,7 @@ def decode_status(envelope: bytes) -> JobStatus:
         error=str(header.get("error", "")),
         error_code=str(header.get("error_code", "")),
         error_field=str(header.get("error_field", "")),
+        revision=int(header.get("revision", 0)),
     )
 
 

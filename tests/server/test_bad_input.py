@@ -270,6 +270,14 @@ def test_too_many_pixels_is_413_naming_the_field(strict_server: ServerProcess) -
     assert (status, answer["field"]) == (413, "width")
 
 
+def test_a_status_wait_past_its_limit_is_422_naming_wait(inlayer_server: ServerProcess) -> None:
+    job_id = inlayer_server.client().submit(inpaint_request())
+    for wait in ("31", "-1", "soon"):
+        answer = exchange(inlayer_server, "GET", f"/v1/jobs/{job_id}?revision=1&wait={wait}")
+        assert answer.status == 422
+        assert answer.json()["field"] == "wait"
+
+
 def test_unknown_job_is_404(inlayer_server: ServerProcess) -> None:
     for method, path in (("GET", "/v1/jobs/nope"), ("POST", "/v1/jobs/nope/cancel")):
         answer = exchange(inlayer_server, method, path)

@@ -148,6 +148,62 @@ def test_another_client_fetches_the_result_after_the_first_is_gone(
     assert again.result.images[0].image.data == result.images[0].image.data
 
 
+def test_a_status_request_waits_for_the_jobs_next_change(
+    inlayer_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked with the revision it has, the server answers once the job moves on: a queued job
+    moves when the job before it ends. A wait the server missed would outlast the client's
+    timeout; one it ignored would answer the same revision."""
+    monkeypatch.setattr(http_client, "STATUS_WAIT_SECONDS", 25.0)
+    client = inlayer_server.client(timeout=15)
+    blocker = client.submit(long_request())
+    queued = client.submit(inpaint_request())
+    seen = client.status(queued)
+    assert seen.state == JobState.QUEUED and seen.revision > 0
+    ending = threading.Timer(1.0, client.cancel, [blocker])
+    ending.start()
+    try:
+        moved = client.status(queued, revision=seen.revision)
+    finally:
+        ending.join()
+    assert moved.revision > seen.revision
+    assert moved.state != JobState.QUEUED or moved.queue_position < seen.queue_position
+    done = client.wait(queued)
+    assert done.images
+
+
+def test_a_wait_with_nothing_new_answers_the_same_state(inlayer_server: ServerProcess) -> None:
+    client = inlayer_server.client()
+    job_id = client.submit(inpaint_request())
+    client.wait(job_id)
+    final = client.status(job_id)
+    again = client.status(job_id, revision=final.revision)  # waits STATUS_WAIT_SECONDS
+    assert (again.state, again.revision) == (JobState.DONE, final.revision)
+    assert again.result is not None
+
+
+def test_following_a_job_asks_once_per_change_not_in_a_tight_loop(
+    inlayer_server: ServerProcess,
+) -> None:
+    """Even with no pause between questions (poll_interval 0), each answer brings news or
+    ends a server-side wait of STATUS_WAIT_SECONDS."""
+    answers: list[int] = []
+
+    class CountingClient(HttpClient):
+        def status(self, job_id: str, preview_after: int = -1, revision: int = 0):
+            status = super().status(job_id, preview_after, revision)
+            answers.append(status.revision)
+            return status
+
+    client = CountingClient(inlayer_server.url, inlayer_server.token)
+    started = time.monotonic()
+    assert client.run(inpaint_request(steps=8), poll_interval=0).images
+    seconds = time.monotonic() - started
+    repeats = sum(1 for a, b in itertools.pairwise(answers) if a == b)
+    assert repeats <= 1 + seconds / http_client.STATUS_WAIT_SECONDS
+    assert answers == sorted(answers)
+
+
 def test_health_and_status_answer_while_a_job_runs(inlayer_server: ServerProcess) -> None:
     client = inlayer_server.client()
     job_id = client.submit(long_request())
