@@ -7,6 +7,7 @@ Standard library only. `HttpClient` (http_client.py) talks to a server; `InProce
 from __future__ import annotations
 
 import abc
+import contextlib
 import threading
 import time
 
@@ -22,6 +23,8 @@ from .protocol import (
     ProgressCallback,
     ServerHealth,
 )
+
+CANCEL_CHECK_SECONDS = 0.05  # how soon a cancel asked for goes out while a status question waits
 
 
 class Client(abc.ABC):
@@ -76,6 +79,34 @@ class Client(abc.ABC):
     ) -> EditResult:
         """Follow a submitted job to its end (also one submitted before a lost connection)."""
         cancel = cancel or threading.Event()
+        ended = threading.Event()
+        # A status question may wait on the server for the job's next change: this thread sends
+        # a cancel the moment it is asked for meanwhile. The loop below sends it too, in case
+        # that failed (cancelling twice is harmless), and raises what that one meets.
+        threading.Thread(
+            target=self._cancel_when_set, args=(job_id, cancel, ended), daemon=True
+        ).start()
+        try:
+            return self._follow(job_id, on_progress, cancel, poll_interval)
+        finally:
+            ended.set()
+
+    def _cancel_when_set(
+        self, job_id: str, cancel: threading.Event, ended: threading.Event
+    ) -> None:
+        while not ended.is_set():
+            if cancel.wait(CANCEL_CHECK_SECONDS):
+                with contextlib.suppress(Exception):  # the loop sends it again and reports
+                    self.cancel(job_id)
+                return
+
+    def _follow(
+        self,
+        job_id: str,
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event,
+        poll_interval: float,
+    ) -> EditResult:
         cancel_sent = False
         preview_step = -1
         reported_step = -1

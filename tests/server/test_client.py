@@ -172,6 +172,27 @@ def test_a_status_request_waits_for_the_jobs_next_change(
     assert done.images
 
 
+def test_a_cancel_goes_out_while_a_status_question_waits(
+    inlayer_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queued job behind a long one does not change: its follower's question waits on the
+    server. Cancel pressed meanwhile still goes out at once, and the follower learns of it."""
+    monkeypatch.setattr(http_client, "STATUS_WAIT_SECONDS", 25.0)
+    client = inlayer_server.client(timeout=15)  # a cancel held back for the wait times out
+    blocker = client.submit(long_request())
+    cancel = threading.Event()
+    pressing = threading.Timer(1.0, cancel.set)
+    pressing.start()
+    try:
+        with pytest.raises(Cancelled):
+            client.run(inpaint_request(), cancel=cancel)
+    finally:
+        pressing.join()
+        client.cancel(blocker)
+    with pytest.raises(Cancelled):
+        client.wait(blocker)
+
+
 def test_a_wait_with_nothing_new_answers_the_same_state(inlayer_server: ServerProcess) -> None:
     client = inlayer_server.client()
     job_id = client.submit(inpaint_request())
