@@ -4,9 +4,10 @@ Not a test: it measures, and writes bench/results/ray.md. Run it with
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.bench_ray [--rounds 3] [--repeats 2]
 
-Three real servers run side by side (each `--backend ray` one with its own local Ray instance):
-Ray with 1 replica, Ray with 2 replicas, and the local backend; all with OMP_NUM_THREADS=1, so
-that every engine computes on one thread (Ray keeps a set OMP_NUM_THREADS for its replicas).
+Real servers (each `--backend ray` one with its own local Ray instance): Ray with 1 replica and
+Ray with 2 replicas, each started for its round of (a) and stopped after it, then Ray with 1
+replica beside the local backend for (b); all with OMP_NUM_THREADS=1, so that every engine
+computes on one thread (Ray keeps a set OMP_NUM_THREADS for its replicas).
 
 - (a) throughput: 8 tiny-model jobs (the tests' random-weight SD 1.5 shape, 512² inpaint, no
   refine; 24 steps and 96 steps) from 4 client threads, on 1 replica against 2 replicas; rounds
@@ -15,6 +16,9 @@ that every engine computes on one thread (Ray keeps a set OMP_NUM_THREADS for it
   weights (bench_core's checkpoint, cached in ~/.cache/inlayer-bench) through the Ray backend
   (1 replica) against the local backend, both over HTTP with the same client; interleaved,
   medians. Target: ratio ≤ 1.10.
+- (c) the machine's ceiling for (a): the same 8 jobs on the core's engine in plain processes
+  (no server, no Ray, one thread each): one process running all 8 against two running 4 each at
+  once. What two cores give this work with nothing else running; (a) is read against it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +37,8 @@ from pathlib import Path
 
 from bench.bench_core import build_sd15_checkpoint
 from inlayer.core.client.protocol import EditRequest, Mode
+from inlayer.core.engine import Engine
+from inlayer.core.models import ModelRegistry
 from tests.fixtures.models import TINY_SD15, build_tiny_models
 from tests.fixtures.server import ServerProcess, start_server
 from tests.server.helpers import inpaint_request
@@ -47,6 +55,8 @@ JOB_STEPS = (24, 96)
 CLIENTS = 4
 RAY_START_TIMEOUT = 600.0
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+# (a)'s Ray servers and (c)'s plain engine processes, by the number of replicas or processes.
+VARIANTS = ("ray-1", "ray-2", "plain-1", "plain-2")
 
 
 def load_average() -> str:
@@ -86,6 +96,46 @@ def run_jobs(server: ServerProcess, requests: list[EditRequest]) -> None:
         raise failures[0]
 
 
+def tiny_jobs(steps: int) -> list[EditRequest]:
+    # The tiny model paints at 64²: without refine "off" each 512² job would also refine its
+    # picture in a hundred 64² tiles, a job of another size than the one measured here.
+    return [
+        inpaint_request(size=512, steps=steps, seed=seed, model=TINY_SD15, refine="off")
+        for seed in range(JOBS)
+    ]
+
+
+def engine_child(models: Path, steps: int, jobs: int) -> None:
+    """(c)'s child: loads the tiny model, says "ready", waits for a line on stdin, then runs
+    `jobs` jobs on the core's engine and prints their seconds."""
+    engine = Engine(ModelRegistry([models]))
+    requests = tiny_jobs(steps)[:jobs]
+    engine.run(requests[0])  # the load and torch's first-run work, outside the measure
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(f"{timed(lambda: [engine.run(request) for request in requests]):.4f}", flush=True)
+
+
+def plain_processes(models: Path, steps: int, processes: int) -> float:
+    """Seconds for JOBS jobs split over `processes` engine processes that start together."""
+    command = [sys.executable, "-m", "bench.bench_ray", "--engine-child", str(models)]
+    command += ["--steps", str(steps), "--jobs", str(JOBS // processes)]
+    environment = {**os.environ, **ONE_THREAD}
+    children = [
+        subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment
+        )
+        for _ in range(processes)
+    ]
+    for child in children:
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"an engine process failed to start (exit {child.wait()})")
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    return max(float(child.communicate()[0]) for child in children)
+
+
 def sd15_models_dir(scratch: Path) -> Path:
     """A models folder holding only the cached random SD 1.5 checkpoint (built once)."""
     checkpoint = CACHE / f"{SD15}.safetensors"
@@ -116,72 +166,88 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per variant")
     parser.add_argument("--repeats", type=int, default=2, help="SD 1.5 jobs per variant")
-    parser.add_argument("--skip-overhead", action="store_true", help="only (a)")
+    parser.add_argument("--skip-overhead", action="store_true", help="only (a) and (c)")
+    parser.add_argument("--engine-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.engine_child:
+        engine_child(args.engine_child, args.steps, args.jobs)
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started_at = load_average()
-
     with tempfile.TemporaryDirectory(prefix="inlayer-bench-ray-") as scratch_name:
         scratch = Path(scratch_name)
         models = build_tiny_models(scratch / "models")
+        figures = measure_throughput(scratch, models, args.rounds)
         if not args.skip_overhead:
             (models / f"{SD15}.safetensors").symlink_to(
                 sd15_models_dir(scratch) / f"{SD15}.safetensors"
             )
-        servers: dict[str, ServerProcess] = {}
-        try:
-            for name, extra in (("ray-1", ["1"]), ("ray-2", ["2"])):
-                servers[name] = start_server(
-                    scratch / name,
-                    models,
-                    "--backend",
-                    "ray",
-                    "--replicas",
-                    *extra,
-                    env=ONE_THREAD,
-                    start_timeout=RAY_START_TIMEOUT,
-                )
-                print(f"{name} up", flush=True)
-            if not args.skip_overhead:
-                servers["local"] = start_server(scratch / "local", models, env=ONE_THREAD)
-            figures = measure(servers, args)
-        finally:
-            for server in servers.values():
-                server.stop()
+            figures |= measure_overhead(scratch, models, args.repeats)
     report = write_report(args, figures, started_at)
     print(report)
     return 0
 
 
-def measure(servers: dict[str, ServerProcess], args: argparse.Namespace) -> dict[str, list[float]]:
+def ray_server(folder: Path, models: Path, replicas: int) -> ServerProcess:
+    return start_server(
+        folder,
+        models,
+        *("--backend", "ray", "--replicas", str(replicas)),
+        env=ONE_THREAD,
+        start_timeout=RAY_START_TIMEOUT,
+    )
+
+
+def measure_throughput(scratch: Path, models: Path, rounds: int) -> dict[str, list[float]]:
+    """(a) and (c). Only the variant measured runs: an idle Ray instance beside it (its GCS,
+    raylet, controller and agents) would take CPU from the two replicas' cores."""
+    figures: dict[str, list[float]] = {
+        f"{variant} {steps}": [] for variant in VARIANTS for steps in JOB_STEPS
+    }
+    for round_index in range(rounds):
+        for variant in VARIANTS if round_index % 2 == 0 else VARIANTS[::-1]:
+            kind, count = variant.split("-")
+            if kind == "plain":
+                for steps in JOB_STEPS:
+                    figures[f"{variant} {steps}"].append(plain_processes(models, steps, int(count)))
+            else:
+                folder = scratch / f"{variant}-{round_index}"
+                server = ray_server(folder, models, int(count))
+                try:
+                    for steps in JOB_STEPS:
+                        jobs = tiny_jobs(steps)
+                        run_jobs(server, jobs[:4])  # every replica loads the model first
+                        figures[f"{variant} {steps}"].append(
+                            timed(lambda server=server, jobs=jobs: run_jobs(server, jobs))
+                        )
+                finally:
+                    server.stop()
+            for steps in JOB_STEPS:
+                seconds = figures[f"{variant} {steps}"][-1]
+                print(f"round {round_index + 1}: {variant}, {steps} steps: {seconds:.2f} s")
+    return figures
+
+
+def measure_overhead(scratch: Path, models: Path, repeats: int) -> dict[str, list[float]]:
+    """(b): the local backend and the Ray backend (1 replica) side by side, interleaved."""
     figures: dict[str, list[float]] = {"sd15 local": [], "sd15 ray": []}
-    for steps in JOB_STEPS:
-        # The tiny model paints at 64²: without refine "off" each 512² job would also refine
-        # its picture in a hundred 64² tiles, a job of another size than the one measured here.
-        tiny_jobs = [
-            inpaint_request(size=512, steps=steps, seed=seed, model=TINY_SD15, refine="off")
-            for seed in range(JOBS)
-        ]
-        for name in ("ray-1", "ray-2"):  # load the tiny model on every replica first
-            figures[f"{name} {steps}"] = []
-            run_jobs(servers[name], tiny_jobs[:4])
-        for round_index in range(args.rounds):
-            for name in ("ray-1", "ray-2") if round_index % 2 == 0 else ("ray-2", "ray-1"):
-                times = figures[f"{name} {steps}"]
-                server = servers[name]
-                times.append(timed(lambda server=server, jobs=tiny_jobs: run_jobs(server, jobs)))
-                print(f"{steps} steps, round {round_index + 1}: {name} {times[-1]:.2f} s")
-    if args.skip_overhead:
-        return figures
-    job, warm_up = txt2img(512, 2), txt2img(256, 1)
-    for name in ("local", "ray-1"):  # load the weights on both sides: compare runs, not loads
-        servers[name].client(timeout=900).run(warm_up)
-    for repeat in range(args.repeats):
-        order = (("sd15 local", "local"), ("sd15 ray", "ray-1"))
-        for label, name in order if repeat % 2 == 0 else order[::-1]:
-            client = servers[name].client(timeout=900)
-            figures[label].append(timed(lambda client=client: client.run(job)))
-            print(f"repeat {repeat + 1}: {label} {figures[label][-1]:.2f} s", flush=True)
+    servers = {}
+    try:
+        servers["ray"] = ray_server(scratch / "overhead-ray", models, 1)
+        servers["local"] = start_server(scratch / "overhead-local", models, env=ONE_THREAD)
+        job, warm_up = txt2img(512, 2), txt2img(256, 1)
+        for server in servers.values():  # load the weights on both sides: compare runs only
+            server.client(timeout=900).run(warm_up)
+        for repeat in range(repeats):
+            for name in ("local", "ray") if repeat % 2 == 0 else ("ray", "local"):
+                client = servers[name].client(timeout=900)
+                figures[f"sd15 {name}"].append(timed(lambda client=client: client.run(job)))
+                print(f"repeat {repeat + 1}: {name} {figures[f'sd15 {name}'][-1]:.2f} s")
+    finally:
+        for server in servers.values():
+            server.stop()
     return figures
 
 
@@ -205,22 +271,43 @@ def write_report(args: argparse.Namespace, figures: dict[str, list[float]], star
         "| job | replicas (1 CPU, 1 thread each) | rounds (s) | median (s) | 2 / 1 replica |",
         "| --- | --- | --- | ---: | ---: |",
     ]
+    ceilings = {}
     for steps in JOB_STEPS:
         one = statistics.median(figures[f"ray-1 {steps}"])
         two = statistics.median(figures[f"ray-2 {steps}"])
         throughput = one / two
+        ceilings[steps] = statistics.median(figures[f"plain-1 {steps}"]) / statistics.median(
+            figures[f"plain-2 {steps}"]
+        )
         verdict = "meets" if throughput >= THROUGHPUT_TARGET else "MISSES"
         lines += [
             f"| {steps} steps | 1 | {runs(f'ray-1 {steps}')} | {one:.2f} | |",
             f"| {steps} steps | 2 | {runs(f'ray-2 {steps}')} | {two:.2f} | **{throughput:.2f}×** "
-            f"({verdict} ≥ {THROUGHPUT_TARGET}) |",
+            f"({verdict} ≥ {THROUGHPUT_TARGET}; {throughput / ceilings[steps]:.0%} of the "
+            "ceiling below) |",
         ]
     lines += [
         "",
-        "Two replicas on two cores leave no core for the rest, which runs all the while: the "
-        "front server answering the clients' polls, the clients, Ray's controller, GCS, raylet "
-        "and agents (docs/benchmarks.md has their share, counted per process).",
+        "Only the variant measured runs (each Ray server is started for its round and stopped "
+        "after it). Two replicas on two cores leave no core for the rest, which runs all the "
+        "while: the front server answering the clients' status questions, the clients, Ray's "
+        "controller, GCS, raylet and agents.",
+        "",
+        "## The machine's ceiling: the same jobs in plain processes",
+        "",
+        f"The {JOBS} jobs on the core's engine, no server and no Ray, one thread a process: one "
+        f"process running all {JOBS} against two running {JOBS // 2} each at once.",
+        "",
+        "| job | processes | rounds (s) | median (s) | 2 / 1 process |",
+        "| --- | --- | --- | ---: | ---: |",
     ]
+    for steps in JOB_STEPS:
+        lines += [
+            f"| {steps} steps | 1 | {runs(f'plain-1 {steps}')} | "
+            f"{statistics.median(figures[f'plain-1 {steps}']):.2f} | |",
+            f"| {steps} steps | 2 | {runs(f'plain-2 {steps}')} | "
+            f"{statistics.median(figures[f'plain-2 {steps}']):.2f} | {ceilings[steps]:.2f}× |",
+        ]
     if not args.skip_overhead:
         local = statistics.median(figures["sd15 local"])
         ray = statistics.median(figures["sd15 ray"])
