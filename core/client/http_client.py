@@ -46,8 +46,8 @@ from .remote_server import load_remote_server
 SERVER_ENV = "INLAYER_SERVER"
 TOKEN_ENV = "INLAYER_TOKEN"
 TRANSPORT_ENV = "INLAYER_TRANSPORT"
-# How long a status request may wait on the server for the job's next change. It bounds how late
-# a cancel pressed meanwhile goes out (the wait loop sends it between two questions).
+# How long a status request may wait on the server for the job's next change: while nothing
+# changes, a client asks twice a second. A cancel goes out at once whatever this is (`Client.wait`).
 STATUS_WAIT_SECONDS = 0.5
 
 

@@ -153,6 +153,7 @@ def restore(
 
 
 def prepare_restore(document: Document, *, node: Node | None = None, **options: Any) -> edits.Edit:
+    """The Restore edit of the layer; colorize is refused in a greyscale image."""
     if options.get("colorize") and document.colorModel() == "GRAYA":
         # Krita would show the coloured layer through the grey image: converting the image
         # here would be an undo step apart from the layer's (no undo grouping in Krita's API).
