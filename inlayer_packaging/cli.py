@@ -203,6 +203,15 @@ KNOWN_MODELS = {
         kind=OBJECT_REMOVERS,
         single_file="model.safetensors",
     ),
+    # MAT as published for krita-ai-diffusion and ComfyUI's inpaint nodes, in safetensors.
+    "mat": KnownModel(
+        "Acly/MAT",
+        "MAT (Places 512): removes large areas; needs inlayer[restore-extra], non-commercial "
+        "licence (about 125 MB)",
+        ("MAT_Places512_G_fp16", "Places_512_FullData_G"),
+        kind=OBJECT_REMOVERS,
+        single_file="MAT_Places512_G_fp16.safetensors",
+    ),
     "yunet": KnownModel(
         "opencv/face_detection_yunet",
         "OpenCV's YuNet face detector: finds the faces that restore faces (about 230 KB)",

@@ -69,7 +69,9 @@ log = logging.getLogger("inlayer.server")
 APP_NAME = "inlayer"
 BOARD_NAME = "inlayer-replica-board"
 BOARD_NAMESPACE = "inlayer"
-REPORT_EVERY_S = 1.0
+# A replica reports at once when it changes (busy, idle, another model) and otherwise this often:
+# a heartbeat, which costs the replica and the board CPU that the engine could use.
+REPORT_EVERY_S = 2.0
 GONE_AFTER_S = 5.0  # a replica that has not reported for this long has died
 BOARD_TIMEOUT_S = 5.0
 _CANCEL_POLL_S = 0.1
@@ -77,6 +79,15 @@ _CANCEL_POLL_S = 0.1
 # step always): each one is a message through Ray that costs the replica and the front CPU,
 # and a small job's steps come faster than anyone reads them.
 PROGRESS_EVERY_S = 0.25
+# Ray Serve's bookkeeping in a Ray instance of the server's own (no --ray-address), where no
+# dashboard reads its metrics: Serve's control loop runs 2 times a second instead of 10, and a
+# replica hands its metrics on once a second instead of 10 times. On a small machine the
+# replicas use every core, and this bookkeeping took about 4 % of one core from them
+# (docs/benchmarks.md). A variable set in the environment wins; a joined cluster keeps its own.
+LOCAL_SERVE_SETTINGS = {
+    "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
+    "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
+}
 
 
 class ReplicaLost(InlayerError):
@@ -340,11 +351,17 @@ class RayBackend:
         if self.address:
             ray.init(address=self.address, logging_level=logging.WARNING)
         else:
+            # Ray's processes (raylet, Serve's controller, the replicas) take the environment
+            # of the process that starts the instance.
+            for name, value in LOCAL_SERVE_SETTINGS.items():
+                os.environ.setdefault(name, value)
             ray.init(
                 address="local",
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 logging_level=logging.WARNING,
+                # Nothing reads Ray's metrics without a dashboard: do not collect them.
+                _system_config={"enable_metrics_collection": False},
             )
         gpus, cpus, self.replica_count = self._placement(ray.cluster_resources())
         self._board = ReplicaBoard.options(

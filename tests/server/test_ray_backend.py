@@ -115,6 +115,19 @@ def test_concurrent_jobs_spread_over_both_replicas_and_match_the_local_backend(
         assert results[index].images[0].image.data == expected.images[0].image.data
 
 
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="reads /proc (Linux)")
+def test_the_ray_instance_it_started_runs_with_less_bookkeeping(ray_server: ServerProcess) -> None:
+    """The server started this Ray instance: Serve's control loop and the replicas' metrics run
+    at the slower pace the server sets (server/ray_backend.py), which reaches Ray's processes
+    through their environment."""
+    from inlayer.server.ray_backend import LOCAL_SERVE_SETTINGS
+
+    for replica in health(ray_server)["replicas"]:
+        environment = Path(f"/proc/{replica['pid']}/environ").read_bytes().split(b"\0")
+        for name, value in LOCAL_SERVE_SETTINGS.items():
+            assert f"{name}={value}".encode() in environment, name
+
+
 def test_progress_and_previews_come_through_ray(ray_server: ServerProcess) -> None:
     seen: list[Progress] = []
     request = inpaint_request(steps=3, count=2, preview_interval=1, model=TINY_SD15)

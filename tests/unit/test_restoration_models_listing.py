@@ -43,6 +43,8 @@ def test_pull_puts_the_remover_and_the_face_detector_where_they_are_found(tmp_pa
     settings = Settings(models_dirs=(tmp_path / "models",))
     _, lama = cli.pull_target("lama", settings)
     assert lama == tmp_path / "models" / "inpaint" / "lama.safetensors"
+    _, mat = cli.pull_target("mat", settings)
+    assert mat == tmp_path / "models" / "inpaint" / "mat.safetensors"
     _, yunet = cli.pull_target("yunet", settings)
     assert yunet == tmp_path / "models" / "facedetection" / "yunet.onnx"
     assert cli.existing_copy("yunet", yunet, settings) is None
