@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from inlayer.core import models
 from inlayer.core.client.protocol import InvalidRequest, Mode, ModelLoadError, ModelNotFound
 from inlayer.core.models import CONFIGS_DIR, ModelRegistry, choose_dtype
 from tests.fixtures.models import TINY_SD15, TINY_SD15_INPAINTING, TINY_SD15_SINGLE, TINY_SDXL
@@ -71,7 +72,7 @@ def test_modes_share_weights_and_load_once(registry):
     ]
     assert registry.weight_loads == 1
     assert {id(pipe.unet) for pipe in pipes} == {id(pipes[0].unet)}
-    assert {pipe.unet.dtype for pipe in pipes} == {torch.float32}
+    assert {pipe.unet.dtype for pipe in pipes} == {registry.dtype}
     assert [type(pipe).__name__ for pipe in pipes] == [
         "StableDiffusionPipeline",
         "StableDiffusionImg2ImgPipeline",
@@ -162,8 +163,11 @@ def test_hub_repo_not_cached_while_offline(monkeypatch, tmp_path):
         ModelRegistry([]).catalog.resolve("someone/some-model")
 
 
-def test_device_and_dtype_choice(tiny_models_dir):
+def test_device_and_dtype_choice(tiny_models_dir, monkeypatch):
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
     assert choose_dtype("cpu", None) == torch.float32
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
+    assert choose_dtype("cpu", None) == torch.bfloat16
     assert choose_dtype("cuda", None) == torch.float16
     assert choose_dtype("mps", None) == torch.float16
     assert choose_dtype("cpu", "bf16") == torch.bfloat16
@@ -181,6 +185,8 @@ def test_the_registry_reads_no_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("INLAYER_DTYPE", "bfloat16")
     monkeypatch.setenv("INLAYER_ALLOW_PICKLE", "1")
     (tmp_path / "model.ckpt").write_bytes(b"\x80\x04not really a pickle")
+    # A CPU without bf16 in hardware, so that the default (float32) differs from the variable's.
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
     registry = ModelRegistry([tmp_path], device="cpu")
     assert registry.dtype == torch.float32
     assert not registry.allow_pickle

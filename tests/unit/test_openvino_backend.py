@@ -42,6 +42,12 @@ def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
     return float((value - reference).norm() / reference.norm())
 
 
+def pytorch_engine(models: list[Path]) -> Engine:
+    """The same models in PyTorch at OpenVINO's precision, float32 (on a CPU with bf16 in
+    hardware the registry would otherwise choose bf16)."""
+    return Engine(ModelRegistry(models, device="cpu", dtype="float32"))
+
+
 def openvino_registry(models: list[Path], cache: Path) -> ModelRegistry:
     return ModelRegistry(models, device="cpu", backend="openvino", openvino_cache=cache)
 
@@ -111,7 +117,7 @@ def test_converted_unet_and_tiny_autoencoder_agree_with_pytorch(with_pieces, sha
 
 
 def test_an_edit_gives_pytorchs_picture_with_progress_and_previews(with_pieces, shared_cache):
-    reference = Engine(ModelRegistry(with_pieces, device="cpu")).run(canvas_request())
+    reference = pytorch_engine(with_pieces).run(canvas_request())
     engine = Engine(openvino_registry(with_pieces, shared_cache))
     reports = []
     result = engine.run(canvas_request(preview_interval=1), on_progress=reports.append)
@@ -165,7 +171,7 @@ def test_a_new_lora_set_converts_again_and_a_set_seen_before_is_read_back(with_p
 
 def test_a_dedicated_inpainting_model_runs_its_nine_channel_unet(with_pieces, shared_cache):
     registry = openvino_registry(with_pieces, shared_cache)
-    reference = Engine(ModelRegistry(with_pieces, device="cpu")).run(
+    reference = pytorch_engine(with_pieces).run(
         canvas_request(model=TINY_SD15_INPAINTING, loras=(LoraChoice(TINY_SPEED_LORA),))
     )
     result = Engine(registry).run(
@@ -181,7 +187,7 @@ def test_a_failed_conversion_runs_in_pytorch_and_says_why(with_pieces, tmp_path,
     unwritable = tmp_path / "cache"
     unwritable.write_text("a file where the cache folder should be")
     registry = openvino_registry(with_pieces, unwritable)
-    reference = Engine(ModelRegistry(with_pieces, device="cpu")).run(canvas_request())
+    reference = pytorch_engine(with_pieces).run(canvas_request())
     with caplog.at_level(logging.WARNING, logger="inlayer.core.openvino_backend"):
         result = Engine(registry).run(canvas_request())
     assert "OpenVINO could not convert the unet of tiny-sd15" in result.hint
