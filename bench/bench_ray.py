@@ -176,7 +176,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per variant")
     parser.add_argument(
-        "--batches", type=int, default=3, help="timed batches of 8 jobs per round and variant"
+        "--batches", type=int, default=3, help=f"timed batches of {JOBS} jobs per round and variant"
     )
     parser.add_argument("--repeats", type=int, default=2, help="SD 1.5 jobs per variant")
     parser.add_argument("--skip-overhead", action="store_true", help="only (a) and (c)")
@@ -214,6 +214,11 @@ def ray_server(folder: Path, models: Path, replicas: int) -> ServerProcess:
     )
 
 
+def listed(values: list[float]) -> str:
+    """Seconds or ratios as the report and the progress lines show them."""
+    return ", ".join(f"{value:.2f}" for value in values)
+
+
 def measure_throughput(
     scratch: Path, models: Path, rounds: int, batches: int
 ) -> dict[str, list[list[float]]]:
@@ -247,7 +252,7 @@ def measure_throughput(
                 finally:
                     server.stop()
             for steps in JOB_STEPS:
-                seconds = ", ".join(f"{s:.2f}" for s in figures[f"{variant} {steps}"][-1])
+                seconds = listed(figures[f"{variant} {steps}"][-1])
                 print(f"round {round_index + 1}: {variant}, {steps} steps: {seconds} s")
     return figures
 
@@ -277,10 +282,6 @@ def all_batches(rounds: list[list[float]]) -> list[float]:
     return [seconds for batches in rounds for seconds in batches]
 
 
-def seconds_list(values: list[float]) -> str:
-    return ", ".join(f"{s:.2f}" for s in values)
-
-
 def speedup(
     figures: dict[str, list[list[float]]], kind: str, steps: int
 ) -> tuple[float, list[float]]:
@@ -301,7 +302,7 @@ def write_report(
 ) -> str:
     def rows(kind: str, steps: int, count: int, last: str) -> str:
         batches = throughput[f"{kind}-{count} {steps}"]
-        per_round = "; ".join(seconds_list(round_batches) for round_batches in batches)
+        per_round = "; ".join(listed(round_batches) for round_batches in batches)
         median = statistics.median(all_batches(batches))
         return f"| {steps} steps | {count} | {per_round} | {median:.2f} | {last} |"
 
@@ -333,7 +334,7 @@ def write_report(
         verdict = "meets" if ratio >= THROUGHPUT_TARGET else "MISSES"
         summary = (
             f"**{ratio:.3f}×** ({verdict} ≥ {THROUGHPUT_TARGET}; rounds "
-            f"{', '.join(f'{r:.2f}' for r in per_round)}; {ratio / ceilings[steps][0]:.0%} of "
+            f"{listed(per_round)}; {ratio / ceilings[steps][0]:.0%} of "
             "the ceiling below)"
         )
         lines += [rows("ray", steps, 1, ""), rows("ray", steps, 2, summary)]
@@ -354,7 +355,7 @@ def write_report(
     ]
     for steps in JOB_STEPS:
         ratio, per_round = ceilings[steps]
-        summary = f"{ratio:.2f}× (rounds {', '.join(f'{r:.2f}' for r in per_round)})"
+        summary = f"{ratio:.2f}× (rounds {listed(per_round)})"
         lines += [rows("plain", steps, 1, ""), rows("plain", steps, 2, summary)]
     if overhead:
         local_runs, ray_runs = overhead["sd15 local"], overhead["sd15 ray"]
@@ -368,8 +369,8 @@ def write_report(
             "",
             "| backend | runs (s) | median (s) |",
             "| --- | --- | ---: |",
-            f"| local (one engine in the server) | {seconds_list(local_runs)} | {local:.2f} |",
-            f"| ray (1 replica) | {seconds_list(ray_runs)} | {ray:.2f} |",
+            f"| local (one engine in the server) | {listed(local_runs)} | {local:.2f} |",
+            f"| ray (1 replica) | {listed(ray_runs)} | {ray:.2f} |",
             "",
             f"Ratio Ray / local: **{overhead:.3f}** (target ≤ {OVERHEAD_TARGET}: "
             f"{'meets' if overhead <= OVERHEAD_TARGET else 'MISSES'}).",
