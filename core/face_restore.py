@@ -42,6 +42,11 @@ NO_DETECTOR = (
     "no face detector is installed: `inlayer models pull yunet` fetches OpenCV's YuNet "
     "(a 230 KB ONNX file) into the facedetection/ folder"
 )
+NO_FACE_RESTORER = (
+    "no face restorer is installed: `inlayer models pull gfpgan` (or codeformer) fetches one "
+    "into the facerestore_models/ folder, where GFPGAN, RestoreFormer and CodeFormer weights "
+    "of your own go too (pickled .pth files need allow_pickle)"
+)
 
 
 @dataclass(frozen=True)
@@ -80,11 +85,7 @@ def load_face_restorer(source: ModelSource, choice: str, field: str) -> FaceRest
     if not name:
         installed = source.names(FACE_RESTORERS)
         if not installed:
-            raise InvalidRequest(
-                field,
-                "no face restorer is installed: put GFPGAN, RestoreFormer or CodeFormer weights "
-                "in a facerestore_models/ folder (pickled .pth files need --allow-pickle)",
-            )
+            raise InvalidRequest(field, NO_FACE_RESTORER)
         name = installed[0]
     model = source.load(FACE_RESTORERS, name, field=field, purposes=("FaceSR",))
     if fidelity is None:

@@ -9,6 +9,7 @@ takes, so that a face restorer given as an object remover is a clear error, not 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -64,6 +65,7 @@ def load_image_model(
     `InvalidRequest` on that field; a pickled file without `allow_pickle` a `ModelLoadError`."""
     import spandrel
 
+    _add_extra_architectures()
     state_dict = read_state_dict(path, allow_pickle=allow_pickle)
     try:
         descriptor = spandrel.ModelLoader("cpu").load_from_state_dict(state_dict)
@@ -84,3 +86,14 @@ def load_image_model(
         )
     descriptor.to(device).eval()
     return ImageModel(path.stem, path, descriptor)
+
+
+@functools.cache
+def _add_extra_architectures() -> None:
+    """spandrel-extra-arches, where installed, adds MAT, CodeFormer and DDColor (under their
+    own, partly non-commercial, licences: it is the user's choice to install it)."""
+    try:
+        import spandrel_extra_arches
+    except ImportError:
+        return
+    spandrel_extra_arches.install(ignore_duplicates=True)

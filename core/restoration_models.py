@@ -109,21 +109,9 @@ def _load_cached(
     device: str,
 ) -> ImageModel:
     del modified_ns  # part of the cache key only: a replaced file is loaded again
-    _add_extra_architectures()
     return load_image_model(
         path, field=field, purposes=purposes, allow_pickle=allow_pickle, device=device
     )
-
-
-@functools.cache
-def _add_extra_architectures() -> None:
-    """spandrel-extra-arches, where installed, adds MAT, CodeFormer and DDColor (under their
-    own, partly non-commercial, licences: it is the user's choice to install it)."""
-    try:
-        import spandrel_extra_arches
-    except ImportError:
-        return
-    spandrel_extra_arches.install(ignore_duplicates=True)
 
 
 def rgb_tensor(rgb: np.ndarray, device: str) -> torch.Tensor:

@@ -138,6 +138,11 @@ class Settings:
                 folders.append(nested if nested.is_dir() else install_dir)
         return list(dict.fromkeys(folders))
 
+    @property
+    def tool_dirs(self) -> list[Path]:
+        """The installation folders of AUTOMATIC1111 and ComfyUI, where configured."""
+        return [folder for folder in (self.a1111_dir, self.comfyui_dir) if folder is not None]
+
     def model_registry(self) -> ModelRegistry:
         """A registry over every configured folder, with these defaults and device settings."""
         from .models import ModelRegistry
@@ -149,7 +154,7 @@ class Settings:
             device=self.device,
             dtype=self.dtype,
             cpu_offload=self.cpu_offload,
-            tool_dirs=[d for d in (self.a1111_dir, self.comfyui_dir) if d is not None],
+            tool_dirs=self.tool_dirs,
             compile_unet=self.compile,
             backend=self.backend,
             openvino_cache=paths.data_dir() / "cache" / "openvino",

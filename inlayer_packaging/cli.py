@@ -21,6 +21,7 @@ from inlayer.core.model_files import (
     CONTROLNETS,
     DEPTH_ESTIMATORS,
     FACE_DETECTORS,
+    FACE_RESTORERS,
     HUB_FILE_PATTERNS,
     HUB_IGNORE_PATTERNS,
     LORAS,
@@ -31,7 +32,8 @@ from inlayer.core.model_files import (
 )
 from inlayer.core.settings import Settings, load_settings, write_template
 
-from . import plugins
+from . import pickled_releases, plugins
+from .pickled_releases import PickledRelease
 
 # --- inlayer install-plugins --------------------------------------------------------------------
 
@@ -142,6 +144,16 @@ class KnownModel:
     single_file: str | None = None
     # The files of a folder to fetch; None: a diffusers pipeline's (HUB_FILE_PATTERNS).
     patterns: tuple[str, ...] | None = None
+    # Published only as a pickled file on a release page: fetched from there, checked and kept
+    # as NAME.safetensors (pickled_releases.py); `repo_id` is then the project's.
+    release: PickledRelease | None = None
+
+    @property
+    def file_suffix(self) -> str | None:
+        """The suffix of the one file the pull keeps; None for a folder."""
+        if self.release:
+            return ".safetensors"
+        return Path(self.single_file).suffix if self.single_file else None
 
 
 _CONTROLNET_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
@@ -211,6 +223,38 @@ KNOWN_MODELS = {
         ("MAT_Places512_G_fp16", "Places_512_FullData_G"),
         kind=OBJECT_REMOVERS,
         single_file="MAT_Places512_G_fp16.safetensors",
+    ),
+    # The face restorers A1111 offers, as their makers publish them (pinned by SHA-256).
+    "gfpgan": KnownModel(
+        "TencentARC/GFPGAN",
+        "GFPGAN v1.4: restores blurred faces (Apache-2.0; about 350 MB)",
+        ("GFPGANv1.4",),
+        kind=FACE_RESTORERS,
+        release=PickledRelease(
+            "TencentARC/GFPGAN",
+            "v1.3.0",
+            "GFPGANv1.4.pth",
+            size=348_632_874,
+            sha256="e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad",
+            purpose="FaceSR",
+        ),
+    ),
+    "codeformer": KnownModel(
+        "sczhou/CodeFormer",
+        "CodeFormer: restores faces, with a fidelity weight; needs inlayer[restore-extra], "
+        "non-commercial licence (S-Lab) (about 375 MB)",
+        ("codeformer-v0.1.0",),
+        kind=FACE_RESTORERS,
+        release=PickledRelease(
+            "sczhou/CodeFormer",
+            "v0.1.0",
+            "codeformer.pth",
+            size=376_637_898,
+            sha256="1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7",
+            purpose="FaceSR",
+            other_names=("codeformer-v0.1.0.pth",),  # ComfyUI's face restore nodes' name
+            extra="restore-extra",
+        ),
     ),
     "yunet": KnownModel(
         "opencv/face_detection_yunet",
@@ -295,7 +339,7 @@ def pull_target(model: str, settings: Settings) -> tuple[str, Path]:
     """The repo id to download and the folder it goes to (named as `inlayer models` lists it)."""
     known = KNOWN_MODELS.get(model)
     if known:
-        name = model + (Path(known.single_file).suffix if known.single_file else "")
+        name = model + (known.file_suffix or "")
         return known.repo_id, settings.download_dir / known.kind.subfolder / name
     if model.count("/") != 1 or not all(model.split("/")):
         raise CommandError(
@@ -310,12 +354,12 @@ def existing_copy(model: str, target: Path, settings: Settings) -> Path | None:
     known checkpoint file, in any models folder (AUTOMATIC1111's and ComfyUI's included)."""
     known = KNOWN_MODELS.get(model)
     kind = known.kind if known else CHECKPOINTS
-    suffix = Path(known.single_file).suffix if known and known.single_file else ".safetensors"
+    suffix = known.file_suffix if known and known.file_suffix else ".safetensors"
     names = [f"{name}{suffix}" for name in known.checkpoint_names] if known else []
     folders = [target.parent, *(d / kind.subfolder for d in settings.all_models_dirs)]
     for folder in dict.fromkeys(folders):
         candidate = folder / target.name
-        if candidate.is_file() and known and known.single_file:
+        if candidate.is_file() and known and known.file_suffix:
             return candidate
         marker = kind.folder_marker or "model_index.json"
         if (candidate / marker).is_file() and not _partial_download(candidate):
@@ -340,12 +384,14 @@ def pull(args: argparse.Namespace) -> int:
     if copy is not None:
         print(f"{args.model} is already there: {copy} (--force downloads it anyway)")
         return 0
-    print(f"Downloading {repo_id} into {target} (an interrupted download goes on when run again)")
     known = KNOWN_MODELS.get(args.model)
     again = (
         f"Run `inlayer models pull {args.model}` again: the files already downloaded are kept "
         "and it goes on from there"
     )
+    if known and known.release:
+        return _pull_release(args.model, known.release, target, settings, again)
+    print(f"Downloading {repo_id} into {target} (an interrupted download goes on when run again)")
     try:
         if known and known.single_file:
             _download_one_file(repo_id, known.single_file, target)
@@ -398,6 +444,52 @@ def pull(args: argparse.Namespace) -> int:
     }.get(known.kind if known else CHECKPOINTS)
     name = target.stem if target.suffix else target.name
     print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")
+    return 0
+
+
+def _pull_release(
+    model: str, release: PickledRelease, target: Path, settings: Settings, again: str
+) -> int:
+    """A model published as a pickled file: the published file (a copy another tool has, else
+    the release's), checked, converted into `target`."""
+    extra = pickled_releases.missing_extra(release)
+    if extra:
+        print(
+            f"inlayer models pull: {model} needs spandrel to check and convert it: "
+            f'pip install "inlayer[{extra}]", then run `inlayer models pull {model}` again',
+            file=sys.stderr,
+        )
+        return 1
+    published = pickled_releases.find_published_copy(
+        release, settings.all_models_dirs, settings.tool_dirs
+    )
+    download = None
+    if published:
+        print(f"Using the published {release.filename} found in {published.parent}")
+    else:
+        download = target.with_name(f".{target.stem}.download{Path(release.filename).suffix}")
+        print(
+            f"Downloading {release.url} ({release.size / 1e6:.0f} MB; an interrupted download "
+            "goes on when run again)"
+        )
+        try:
+            pickled_releases.download(release, download, pickled_releases.ProgressLine())
+        except pickled_releases.ReleaseError as error:
+            print(f"inlayer models pull: {error}. {again}.", file=sys.stderr)
+            return 1
+        published = download
+    print(f"The file is the published one (SHA-256 {release.sha256[:12]}…); keeping it as {target}")
+    try:
+        architecture = pickled_releases.convert(release, published, target)
+    except pickled_releases.ReleaseError as error:
+        print(f"inlayer models pull: cannot convert {published}: {error}", file=sys.stderr)
+        return 1
+    if download:
+        download.unlink()
+    print(
+        f"Done ({architecture}). Use it as face restorer {target.stem!r}, e.g. `inlayer run "
+        f"restore --faces {target.stem}` (`inlayer models` lists it)."
+    )
     return 0
 
 

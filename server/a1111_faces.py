@@ -15,14 +15,10 @@ from typing import Any
 import numpy as np
 
 from inlayer.core.client.protocol import EditRequest, EditResult, InvalidRequest, Mode, RGBAImage
+from inlayer.core.face_restore import NO_FACE_RESTORER
 from inlayer.core.geometry import image_array
 
 from .service import Service
-
-NO_FACE_RESTORER = (
-    "no face restorer is installed: put GFPGAN, RestoreFormer or CodeFormer weights in a "
-    "facerestore_models/ folder of the server's models folders"
-)
 
 
 def face_restorer_names(service: Service) -> list[str]:

@@ -39,7 +39,7 @@ def test_each_image_model_field_lists_what_it_may_name(restoration_models_dir):
     assert listed["remover"] == [LAMA]
 
 
-def test_pull_puts_the_remover_and_the_face_detector_where_they_are_found(tmp_path):
+def test_pull_puts_the_remover_face_detector_and_face_restorer_where_they_are_found(tmp_path):
     settings = Settings(models_dirs=(tmp_path / "models",))
     _, lama = cli.pull_target("lama", settings)
     assert lama == tmp_path / "models" / "inpaint" / "lama.safetensors"
@@ -51,3 +51,11 @@ def test_pull_puts_the_remover_and_the_face_detector_where_they_are_found(tmp_pa
     yunet.parent.mkdir(parents=True)
     yunet.write_bytes(b"onnx")
     assert cli.existing_copy("yunet", yunet, settings) == yunet
+    _, gfpgan = cli.pull_target("gfpgan", settings)
+    assert gfpgan == tmp_path / "models" / "facerestore_models" / "gfpgan.safetensors"
+    # A safetensors copy under the published name (GFPGANv1.4) counts; the pickled one does not.
+    gfpgan.parent.mkdir()
+    (gfpgan.parent / "GFPGANv1.4.pth").write_bytes(b"pickle")
+    assert cli.existing_copy("gfpgan", gfpgan, settings) is None
+    (gfpgan.parent / "GFPGANv1.4.safetensors").write_bytes(b"tensors")
+    assert cli.existing_copy("gfpgan", gfpgan, settings) == gfpgan.parent / "GFPGANv1.4.safetensors"
