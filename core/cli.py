@@ -232,8 +232,9 @@ def add_restoration_arguments(parser: argparse.ArgumentParser) -> None:
         "--segmenter",
         default="",
         metavar="NAME_OR_PATH",
-        help=f"select: a Segment Anything model from a sams/ folder, or {SEGMENTER_GRABCUT!r} "
-        "for OpenCV's GrabCut (default: the first installed, else GrabCut)",
+        help="select: a subject segmenter (IS-Net, BiRefNet) from a rembg/ folder, a Segment "
+        f"Anything model from a sams/ folder, or {SEGMENTER_GRABCUT!r} for OpenCV's GrabCut "
+        "(default: the first subject segmenter, else the first Segment Anything, else GrabCut)",
     )
     parser.add_argument(
         "--near",
@@ -513,6 +514,7 @@ def print_image_models(registry: ModelRegistry) -> None:
         FACE_RESTORERS,
         OBJECT_REMOVERS,
         SEGMENTERS,
+        SUBJECT_SEGMENTERS,
         UPSCALERS,
     )
 
@@ -521,7 +523,8 @@ def print_image_models(registry: ModelRegistry) -> None:
         (FACE_RESTORERS, "face restorer: restore --faces, --restore-faces"),
         (FACE_DETECTORS, "face detector: finds the faces to restore"),
         (UPSCALERS, "upscaler, or a repair model: restore --denoise / --colorize"),
-        (SEGMENTERS, "Segment Anything: select's subject (--segmenter)"),
+        (SUBJECT_SEGMENTERS, "subject segmenter: select's subject (--segmenter)"),
+        (SEGMENTERS, "Segment Anything: select's subject in a box (--segmenter)"),
     )
     rows = [
         (found.name, f"{kind.subfolder}/", use, str(found.path))

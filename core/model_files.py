@@ -171,6 +171,14 @@ SEGMENTERS = ModelFileKind(
     folder_marker="config.json",
     tool_subfolders=("models/sams", "models/sam"),
 )
+# Salient-object models for select (core/salient_selection.py): ONNX files of IS-Net, BiRefNet
+# or U²-Net as rembg publishes them, in the folder name of ComfyUI's rembg nodes.
+SUBJECT_SEGMENTERS = ModelFileKind(
+    subfolder="rembg",
+    suffixes=(".onnx",),
+    folder_marker=None,
+    tool_subfolders=("models/rembg",),
+)
 
 
 @dataclass(frozen=True)

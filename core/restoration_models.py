@@ -22,6 +22,7 @@ from .model_files import (
     MODEL_FILE_SUFFIXES,
     OBJECT_REMOVERS,
     SEGMENTERS,
+    SUBJECT_SEGMENTERS,
     UPSCALERS,
     ModelFileKind,
 )
@@ -82,7 +83,7 @@ class ModelSource:
             "restore_faces": self.names(FACE_RESTORERS),
             "denoise": repair,
             "colorize": repair,
-            "segmenter": self.names(SEGMENTERS),
+            "segmenter": self.names(SUBJECT_SEGMENTERS) + self.names(SEGMENTERS),
         }
 
     def load(

@@ -28,7 +28,7 @@ import numpy as np
 from .client.bounds import Bounds, Extent
 from .client.protocol import InvalidRequest, ModelLoadError
 from .geometry import nonzero_bounds, resize_mask, resize_rgb
-from .model_files import SEGMENTERS
+from .model_files import SEGMENTERS, SUBJECT_SEGMENTERS
 
 if TYPE_CHECKING:
     from .restoration_models import ModelSource
@@ -53,12 +53,13 @@ def segmenter_folder(reference: str, source: ModelSource) -> Path:
     """The SAM folder a request's `segmenter` names: a listed name or a folder's path."""
     found = source.registry.catalog.find_one(SEGMENTERS, reference)
     if found is None:
-        names = ", ".join(source.names(SEGMENTERS)) or "none installed"
+        names = ", ".join(source.names_by_field()["segmenter"]) or "none installed"
         raise InvalidRequest(
             "segmenter",
-            f"{reference!r} is neither a Segment Anything model in the {SEGMENTERS.subfolder}/ "
-            f"folder of a models folder ({names}) nor such a folder; `inlayer models pull "
-            f"sam-vit-base` fetches one, and 'grabcut' selects without a model",
+            f"{reference!r} is neither a subject segmenter in a {SUBJECT_SEGMENTERS.subfolder}/ "
+            f"folder nor a Segment Anything model in a {SEGMENTERS.subfolder}/ folder of a "
+            f"models folder ({names}), nor such a file or folder; `inlayer models pull isnet` "
+            "fetches one, and 'grabcut' selects without a model",
         )
     return found.path
 

@@ -1,8 +1,9 @@
 """Mode.SELECT: the subject of a layer as a mask, to start an edit from ("change the car").
 
-The segmenter is the request's: a Segment Anything model (`sam_selection.py`; by default the
-first one installed in a sams/ folder), or OpenCV's GrabCut where none is installed or the
-request asks for "grabcut".
+The segmenter is the request's: a subject segmenter (IS-Net, BiRefNet: `salient_selection.py`),
+a Segment Anything model (`sam_selection.py`), or OpenCV's GrabCut ("grabcut"). A request that
+names none gets the first subject segmenter installed, which needs no prompt; else the first
+Segment Anything, which is asked about a box; else GrabCut.
 
 GrabCut needs no weights: a colour model of subject and background refined by graph cuts.
 With a selection, the subject is looked for under it: what lies outside is background, what
@@ -25,8 +26,14 @@ import numpy as np
 from .client.bounds import Extent
 from .client.protocol import SEGMENTER_GRABCUT, EditRequest, GeneratedImage
 from .geometry import image_array, layer_pixels, mask_array, resize_mask, resize_rgb, rgba_image
-from .model_files import SEGMENTERS
+from .model_files import SEGMENTERS, SUBJECT_SEGMENTERS
 from .restoration_models import ModelSource, Outcome
+from .salient_selection import (
+    load_subject_segmenter,
+    looked_at,
+    salient_subject_mask,
+    subject_segmenter_file,
+)
 from .sam_selection import box_prompt, load_segmenter, sam_subject_mask, segmenter_folder
 
 WORKING_SIDE = 512
@@ -70,6 +77,13 @@ def subject_mask(rgba: np.ndarray, near: np.ndarray | None) -> np.ndarray:
     return np.where(subject >= SUBJECT_THRESHOLD, 255, 0).astype(np.uint8)
 
 
+def default_segmenter(source: ModelSource) -> str:
+    """The segmenter a request that names none gets: the first subject segmenter (it needs no
+    prompt), else the first Segment Anything, else GrabCut."""
+    installed = source.names(SUBJECT_SEGMENTERS) + source.names(SEGMENTERS)
+    return installed[0] if installed else SEGMENTER_GRABCUT
+
+
 def select_subject(request: EditRequest, source: ModelSource, seed: int) -> Outcome:
     """The answer to a select request (see the module docstring)."""
     assert request.image is not None  # validate() checked
@@ -78,26 +92,32 @@ def select_subject(request: EditRequest, source: ModelSource, seed: int) -> Outc
     if request.mask is not None and not request.mask.is_empty():
         near = mask_array(request.mask)
     where = "under the selection" if near is not None else "in the layer"
-    reference = request.segmenter.strip()
-    installed = source.names(SEGMENTERS)
-    if reference == SEGMENTER_GRABCUT or not (reference or installed):
+    fallback = default_segmenter(source)
+    reference = request.segmenter.strip() or fallback
+    subject = np.zeros(pixels.shape[:2], np.uint8)
+    if reference == SEGMENTER_GRABCUT:
         subject = subject_mask(pixels, near)
         name, by = "", "GrabCut (no model)"
+    elif (onnx := subject_segmenter_file(reference, source)) is not None:
+        segmenter = load_subject_segmenter(onnx, source)
+        name, by = segmenter.name, f"the subject segmenter {segmenter.name}"
+        area = looked_at(pixels, near)
+        if area is not None:
+            subject = salient_subject_mask(segmenter, pixels, area)
     else:
-        segmenter = load_segmenter(segmenter_folder(reference or installed[0], source), source)
+        segmenter = load_segmenter(segmenter_folder(reference, source), source)
         name, by = segmenter.name, f"Segment Anything ({segmenter.name})"
         box = box_prompt(pixels, near, MARGIN_SHARE)
-        subject = np.zeros(pixels.shape[:2], np.uint8)
         if box is not None:
             subject = sam_subject_mask(segmenter, pixels, box)
             where = f"in the box {box.x},{box.y} {box.width}x{box.height}"
-    share = float((subject > 0).mean())
+    share = float((subject >= SUBJECT_THRESHOLD).mean())
     hint = f"subject selected {where} by {by}: {share:.0%} of the layer"
-    if share == 0.0:
+    if not subject.any():
         hint = f"no subject found {where} by {by}: select an area around it and try again"
-    if not (reference or installed):
-        hint += "; `inlayer models pull sam-vit-base` fetches Segment Anything, which does better"
-    if share == 0.0:
+    if not request.segmenter.strip() and fallback == SEGMENTER_GRABCUT:
+        hint += "; `inlayer models pull isnet` fetches a subject segmenter, which does better"
+    if not subject.any():
         return Outcome([], name, hint)
     layer = GeneratedImage(rgba_image(layer_pixels(pixels, subject)), 0, 0, seed)
     return Outcome([layer], name, hint)

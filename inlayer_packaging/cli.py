@@ -27,13 +27,14 @@ from inlayer.core.model_files import (
     LORAS,
     OBJECT_REMOVERS,
     SEGMENTERS,
+    SUBJECT_SEGMENTERS,
     TINY_VAES,
     ModelFileKind,
 )
 from inlayer.core.settings import Settings, load_settings, write_template
 
-from . import pickled_releases, plugins
-from .pickled_releases import PickledRelease
+from . import plugins, release_files
+from .release_files import ReleaseFile
 
 # --- inlayer install-plugins --------------------------------------------------------------------
 
@@ -144,15 +145,17 @@ class KnownModel:
     single_file: str | None = None
     # The files of a folder to fetch; None: a diffusers pipeline's (HUB_FILE_PATTERNS).
     patterns: tuple[str, ...] | None = None
-    # Published only as a pickled file on a release page: fetched from there, checked and kept
-    # as NAME.safetensors (pickled_releases.py); `repo_id` is then the project's.
-    release: PickledRelease | None = None
+    # Published on a project's release page instead: fetched from there, checked and kept as
+    # NAME.safetensors (a pickled file) or as published (release_files.py); `repo_id` is then
+    # the project's.
+    release: ReleaseFile | None = None
 
     @property
     def file_suffix(self) -> str | None:
         """The suffix of the one file the pull keeps; None for a folder."""
         if self.release:
-            return ".safetensors"
+            pickled = self.release.pickled_purpose is not None
+            return ".safetensors" if pickled else Path(self.release.filename).suffix
         return Path(self.single_file).suffix if self.single_file else None
 
 
@@ -230,13 +233,13 @@ KNOWN_MODELS = {
         "GFPGAN v1.4: restores blurred faces (Apache-2.0; about 350 MB)",
         ("GFPGANv1.4",),
         kind=FACE_RESTORERS,
-        release=PickledRelease(
+        release=ReleaseFile(
             "TencentARC/GFPGAN",
             "v1.3.0",
             "GFPGANv1.4.pth",
             size=348_632_874,
             sha256="e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad",
-            purpose="FaceSR",
+            pickled_purpose="FaceSR",
         ),
     ),
     "codeformer": KnownModel(
@@ -245,15 +248,47 @@ KNOWN_MODELS = {
         "non-commercial licence (S-Lab) (about 375 MB)",
         ("codeformer-v0.1.0",),
         kind=FACE_RESTORERS,
-        release=PickledRelease(
+        release=ReleaseFile(
             "sczhou/CodeFormer",
             "v0.1.0",
             "codeformer.pth",
             size=376_637_898,
             sha256="1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7",
-            purpose="FaceSR",
+            pickled_purpose="FaceSR",
             other_names=("codeformer-v0.1.0.pth",),  # ComfyUI's face restore nodes' name
             extra="restore-extra",
+            modules=("spandrel", "spandrel_extra_arches"),
+        ),
+    ),
+    # Subject segmenters for select (core/salient_selection.py), as rembg publishes them.
+    "isnet": KnownModel(
+        "danielgatis/rembg",
+        "IS-Net (DIS): select finds the subject without a prompt (about 180 MB; trained on "
+        "DIS5K, whose terms are for research)",
+        ("isnet-general-use",),
+        kind=SUBJECT_SEGMENTERS,
+        release=ReleaseFile(
+            "danielgatis/rembg",
+            "v0.0.0",
+            "isnet-general-use.onnx",
+            size=178_648_008,
+            sha256="60920e99c45464f2ba57bee2ad08c919a52bbf852739e96947fbb4358c0d964a",
+            modules=("onnxruntime",),
+        ),
+    ),
+    "birefnet-lite": KnownModel(
+        "danielgatis/rembg",
+        "BiRefNet lite: select finds the subject without a prompt, fine edges (MIT; about 225 MB)",
+        ("BiRefNet-general-bb_swin_v1_tiny-epoch_232",),
+        kind=SUBJECT_SEGMENTERS,
+        release=ReleaseFile(
+            "danielgatis/rembg",
+            "v0.0.0",
+            "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",
+            size=224_005_088,
+            sha256="5600024376f572a557870a5eb0afb1e5961636bef4e1e22132025467d0f03333",
+            other_names=("birefnet-general-lite.onnx",),  # rembg's own name for its copy
+            modules=("onnxruntime",),
         ),
     ),
     "yunet": KnownModel(
@@ -390,7 +425,7 @@ def pull(args: argparse.Namespace) -> int:
         "and it goes on from there"
     )
     if known and known.release:
-        return _pull_release(args.model, known.release, target, settings, again)
+        return _pull_release(args.model, known, target, settings, again, force=args.force)
     print(f"Downloading {repo_id} into {target} (an interrupted download goes on when run again)")
     try:
         if known and known.single_file:
@@ -433,36 +468,35 @@ def pull(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    use = {
-        LORAS: "LoRA",
-        TINY_VAES: "tiny autoencoder",
-        OBJECT_REMOVERS: "remover (remove's --remover)",
-        FACE_DETECTORS: "face detector",
-        CONTROLNETS: "ControlNet",
-        DEPTH_ESTIMATORS: "depth estimator",
-        SEGMENTERS: "segmenter (select's --segmenter)",
-    }.get(known.kind if known else CHECKPOINTS)
-    name = target.stem if target.suffix else target.name
-    print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")
+    _print_done(known.kind if known else CHECKPOINTS, target)
     return 0
 
 
 def _pull_release(
-    model: str, release: PickledRelease, target: Path, settings: Settings, again: str
+    model: str, known: KnownModel, target: Path, settings: Settings, again: str, *, force: bool
 ) -> int:
-    """A model published as a pickled file: the published file (a copy another tool has, else
-    the release's), checked, converted into `target`."""
-    extra = pickled_releases.missing_extra(release)
+    """A model published on a release page: the published file (a copy already in a folder,
+    unless `force`, else the release's), checked, kept as `target` (converted, where it is
+    pickled)."""
+    release = known.release
+    assert release is not None
+    extra = release_files.missing_extra(release)
     if extra:
         print(
-            f"inlayer models pull: {model} needs spandrel to check and convert it: "
+            f"inlayer models pull: {model} needs {extra!r} to be used: "
             f'pip install "inlayer[{extra}]", then run `inlayer models pull {model}` again',
             file=sys.stderr,
         )
         return 1
-    published = pickled_releases.find_published_copy(
-        release, settings.all_models_dirs, settings.tool_dirs
-    )
+    pickled = release.pickled_purpose is not None
+    published = None
+    if not force:
+        published = release_files.find_published_copy(
+            release, known.kind, settings.all_models_dirs, settings.tool_dirs
+        )
+    if published and not pickled:
+        print(f"{model} is already there: {published} (listed as {published.stem!r})")
+        return 0
     download = None
     if published:
         print(f"Using the published {release.filename} found in {published.parent}")
@@ -473,24 +507,42 @@ def _pull_release(
             "goes on when run again)"
         )
         try:
-            pickled_releases.download(release, download, pickled_releases.ProgressLine())
-        except pickled_releases.ReleaseError as error:
+            release_files.download(release, download, release_files.ProgressLine())
+        except release_files.ReleaseError as error:
             print(f"inlayer models pull: {error}. {again}.", file=sys.stderr)
             return 1
         published = download
     print(f"The file is the published one (SHA-256 {release.sha256[:12]}…); keeping it as {target}")
-    try:
-        architecture = pickled_releases.convert(release, published, target)
-    except pickled_releases.ReleaseError as error:
-        print(f"inlayer models pull: cannot convert {published}: {error}", file=sys.stderr)
-        return 1
-    if download:
-        download.unlink()
-    print(
-        f"Done ({architecture}). Use it as face restorer {target.stem!r}, e.g. `inlayer run "
-        f"restore --faces {target.stem}` (`inlayer models` lists it)."
-    )
+    if pickled:
+        try:
+            architecture = release_files.convert(release, published, target)
+        except release_files.ReleaseError as error:
+            print(f"inlayer models pull: cannot convert {published}: {error}", file=sys.stderr)
+            return 1
+        print(f"It holds a {architecture}, now as .safetensors.")
+        if download:
+            download.unlink()
+    else:
+        assert download is not None  # a published copy was taken as it is above
+        download.replace(target)
+    _print_done(known.kind, target)
     return 0
+
+
+def _print_done(kind: ModelFileKind, target: Path) -> None:
+    use = {
+        LORAS: "LoRA",
+        TINY_VAES: "tiny autoencoder",
+        OBJECT_REMOVERS: "remover (remove's --remover)",
+        FACE_DETECTORS: "face detector",
+        FACE_RESTORERS: "face restorer (restore's --faces)",
+        CONTROLNETS: "ControlNet",
+        DEPTH_ESTIMATORS: "depth estimator",
+        SEGMENTERS: "segmenter (select's --segmenter)",
+        SUBJECT_SEGMENTERS: "segmenter (select's --segmenter)",
+    }.get(kind)
+    name = target.stem if target.suffix else target.name
+    print(f"Done. Use it as {use or 'model'} {name!r} (`inlayer models` lists it).")
 
 
 def _offline() -> bool:

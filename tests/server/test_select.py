@@ -4,6 +4,8 @@ a segmenter by its listed name (or "grabcut") only, never a path."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from inlayer.core.client.protocol import EditRequest, InvalidRequest, Mask, Mode, RGBAImage
 from inlayer.core.geometry import image_array
-from tests.fixtures.image_models import TINY_SAM
+from tests.fixtures.image_models import TINY_SAM, write_stand_in_subject_segmenter
 from tests.fixtures.server import ServerProcess, running_server
 
 WIDTH, HEIGHT = 96, 64
@@ -59,3 +61,31 @@ def test_a_server_takes_segmenters_by_listed_name_only(sam_server: ServerProcess
         with pytest.raises(InvalidRequest) as raised:
             client.submit(select_request(segmenter=segmenter))
         assert raised.value.field == "segmenter" and TINY_SAM in raised.value.message
+
+
+def test_a_select_job_naming_no_segmenter_gets_the_subject_segmenter(
+    sam_models_dir: Path, tmp_path: Path
+) -> None:
+    """As the plug-ins send it: no segmenter. With a subject segmenter beside Segment Anything,
+    the subject segmenter runs (the stand-in of tests/fixtures/image_models.py, which calls
+    bright pixels the subject), and the plug-ins' lists show both."""
+    models = tmp_path / "models"
+    shutil.copytree(sam_models_dir, models)
+    write_stand_in_subject_segmenter(models / "rembg" / "isnet-general-use.onnx", 64)
+    request = select_request()
+    assert request.image is not None
+    bright = np.frombuffer(request.image.data, np.uint8).reshape(HEIGHT, WIDTH, 4).copy()
+    x, y, width, height = BOX
+    bright[..., :3] = 20
+    bright[y + 5 : y + height - 5, x + 5 : x + width - 5, :3] = 240
+    request = dataclasses.replace(request, image=RGBAImage(WIDTH, HEIGHT, bright.tobytes()))
+    with running_server(tmp_path / "config", models) as server:
+        client = server.client()
+        assert client.image_models()["segmenter"] == ["isnet-general-use", TINY_SAM]
+        result = client.run(request)
+    assert result.model == "isnet-general-use" and "subject segmenter" in result.hint
+    [layer] = result.images
+    alpha = image_array(layer.image)[..., 3]
+    assert alpha.shape == (HEIGHT, WIDTH)
+    assert alpha[y + 8 : y + height - 8, x + 8 : x + width - 8].min() == 255
+    assert alpha[:, : x - 5].max() == 0  # outside the selection's surroundings: nothing

@@ -17,6 +17,8 @@ def test_models_lists_the_image_model_folders(
     monkeypatch.setenv("INLAYER_CONFIG_DIR", str(tmp_path / "config"))
     (tmp_path / "facedetection").mkdir()
     (tmp_path / "facedetection" / "yunet.onnx").write_bytes(b"onnx")
+    (tmp_path / "rembg").mkdir()
+    (tmp_path / "rembg" / "isnet.onnx").write_bytes(b"onnx")
     code = core_cli.main(
         ["models", "--models-dir", str(restoration_models_dir), "--models-dir", str(tmp_path)]
     )
@@ -27,6 +29,7 @@ def test_models_lists_the_image_model_folders(
     assert "face restorer" in listed[RESTOREFORMER]
     assert "repair model" in listed[DRUNET] and "upscale_models/" in listed[DRUNET]
     assert "face detector" in listed["yunet"]
+    assert "subject segmenter" in listed["isnet"] and "rembg/" in listed["isnet"]
 
 
 def test_each_image_model_field_lists_what_it_may_name(restoration_models_dir):
@@ -59,3 +62,5 @@ def test_pull_puts_the_remover_face_detector_and_face_restorer_where_they_are_fo
     assert cli.existing_copy("gfpgan", gfpgan, settings) is None
     (gfpgan.parent / "GFPGANv1.4.safetensors").write_bytes(b"tensors")
     assert cli.existing_copy("gfpgan", gfpgan, settings) == gfpgan.parent / "GFPGANv1.4.safetensors"
+    _, isnet = cli.pull_target("isnet", settings)
+    assert isnet == tmp_path / "models" / "rembg" / "isnet.onnx"

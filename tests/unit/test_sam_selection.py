@@ -97,7 +97,7 @@ def test_without_a_segmentation_model_grabcut_says_so(tmp_path):
     pixels, _, _ = picture()
     result = select(tmp_path, pixels)
     assert result.model == "" and "by GrabCut (no model)" in result.hint
-    assert "`inlayer models pull sam-vit-base`" in result.hint
+    assert "`inlayer models pull isnet`" in result.hint
 
 
 def test_an_unknown_segmenter_names_the_field_and_what_is_installed(sam_models_dir):

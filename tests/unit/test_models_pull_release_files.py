@@ -21,13 +21,22 @@ import pytest
 
 from inlayer.core.cli import main
 from inlayer.core.image_models import load_image_model
-from inlayer.core.model_files import FACE_RESTORERS, find_model_files
+from inlayer.core.model_files import (
+    FACE_RESTORERS,
+    SUBJECT_SEGMENTERS,
+    ModelFileKind,
+    find_model_files,
+)
 from inlayer.packaging import cli as packaging_cli
-from inlayer.packaging import pickled_releases
+from inlayer.packaging import release_files
 from inlayer.packaging.cli import KnownModel
-from inlayer.packaging.pickled_releases import PickledRelease
+from inlayer.packaging.release_files import ReleaseFile
 from tests.fixtures.hub import HubRepo, stand_in_hub
-from tests.fixtures.image_models import build_tiny_esrgan, build_tiny_restoreformer
+from tests.fixtures.image_models import (
+    build_tiny_esrgan,
+    build_tiny_restoreformer,
+    write_stand_in_subject_segmenter,
+)
 
 PROJECT = "someone/restorer"
 PUBLISHED = "RestoreFormer.pth"
@@ -48,9 +57,10 @@ class Release:
     published: bytes
     models: Path  # the first models folder, where the pull writes
     target: Path
+    kind: ModelFileKind
 
     def listed(self) -> list[str]:
-        return [found.name for found in find_model_files([self.models], FACE_RESTORERS)]
+        return [found.name for found in find_model_files([self.models], self.kind)]
 
     def leftovers(self) -> list[str]:
         folder = self.target.parent
@@ -59,27 +69,36 @@ class Release:
 
 @contextmanager
 def publish(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, published: bytes, *, pinned: bytes
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    published: bytes,
+    *,
+    pinned: bytes,
+    filename: str = PUBLISHED,
+    kind: ModelFileKind = FACE_RESTORERS,
 ) -> Iterator[Release]:
-    """Serve `published` as the release asset of a known model whose pinned SHA-256 and size
-    are those of `pinned`."""
-    repo = HubRepo(PROJECT, {PUBLISHED: published})
-    release = PickledRelease(
+    """Serve `published` as the release asset `filename` of a known model whose pinned SHA-256
+    and size are those of `pinned`: a pickled face restorer, or a file kept as published."""
+    repo = HubRepo(PROJECT, {filename: published})
+    pickled = filename.endswith(".pth")
+    release = ReleaseFile(
         PROJECT,
         "v1.0",
-        PUBLISHED,
+        filename,
         size=len(pinned),
         sha256=hashlib.sha256(pinned).hexdigest(),
-        purpose="FaceSR",
+        pickled_purpose="FaceSR" if pickled else None,
+        modules=("spandrel",) if pickled else ("onnxruntime",),
     )
-    known = KnownModel(PROJECT, "a face restorer", (), kind=FACE_RESTORERS, release=release)
+    known = KnownModel(PROJECT, "a published model", (), kind=kind, release=release)
     monkeypatch.setitem(packaging_cli.KNOWN_MODELS, NAME, known)
     monkeypatch.setenv("INLAYER_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("INLAYER_MODELS_DIRS", str(tmp_path / "models"))
     with stand_in_hub(repo) as endpoint:
-        monkeypatch.setattr(pickled_releases, "RELEASES_HOST", endpoint)
-        target = tmp_path / "models" / "facerestore_models" / f"{NAME}.safetensors"
-        yield Release(repo, published, tmp_path / "models", target)
+        monkeypatch.setattr(release_files, "RELEASES_HOST", endpoint)
+        models = tmp_path / "models"
+        target = models / kind.subfolder / f"{NAME}{known.file_suffix}"
+        yield Release(repo, published, models, target, kind)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +120,9 @@ def test_the_published_pickle_is_kept_as_safetensors_and_loads_without_pickle(
 ) -> None:
     assert main(["models", "pull", NAME]) == 0
     out = capsys.readouterr().out
-    assert f"Downloading {pickled_releases.RELEASES_HOST}/{PROJECT}/releases/download/" in out
+    assert f"Downloading {release_files.RELEASES_HOST}/{PROJECT}/releases/download/" in out
     assert "100 % of" in out
-    assert f"Use it as face restorer {NAME!r}" in out
+    assert f"Use it as face restorer (restore's --faces) {NAME!r}" in out
     # Only the safetensors file is left: neither the pickle nor a hidden part of it.
     assert release.leftovers() == [f"{NAME}.safetensors"]
     assert release.listed() == [NAME]
@@ -260,12 +279,39 @@ def test_the_published_architectures_convert_and_weigh_what_the_pins_say(
     local = dataclasses.replace(
         release,
         size=published.stat().st_size,
-        sha256=pickled_releases.sha256_of(published),
+        sha256=release_files.sha256_of(published),
     )
     target = tmp_path / f"{model}.safetensors"
     expected = "GFPGAN" if model == "gfpgan" else "CodeFormer"
-    assert pickled_releases.convert(local, published, target) == expected
+    assert release_files.convert(local, published, target) == expected
     loaded = load_image_model(
         target, field="restore_faces", purposes=("FaceSR",), allow_pickle=False
     )
     assert loaded.architecture == expected
+
+
+def test_a_published_onnx_file_is_kept_as_published(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subject segmenter, as rembg publishes IS-Net and BiRefNet: checked, kept byte for
+    byte, and a copy already in a rembg/ folder (ComfyUI's here) is used as it is."""
+    segmenter = write_stand_in_subject_segmenter(tmp_path / "made" / "segmenter.onnx", 32)
+    published = segmenter.read_bytes()
+    onnx = "segmenter.onnx"
+    with publish(
+        monkeypatch, tmp_path, published, pinned=published, filename=onnx, kind=SUBJECT_SEGMENTERS
+    ) as release:
+        assert release.target == tmp_path / "models" / "rembg" / f"{NAME}.onnx"
+        assert main(["models", "pull", NAME]) == 0
+        assert "Use it as segmenter (select's --segmenter)" in capsys.readouterr().out
+        assert release.target.read_bytes() == published
+        assert release.leftovers() == [f"{NAME}.onnx"]
+
+        theirs = tmp_path / "ComfyUI" / "models" / "rembg" / onnx
+        theirs.parent.mkdir(parents=True)
+        theirs.write_bytes(published)
+        monkeypatch.setenv("INLAYER_COMFYUI_DIR", str(tmp_path / "ComfyUI"))
+        release.target.unlink()
+        assert main(["models", "pull", NAME]) == 0
+        assert f"is already there: {theirs}" in capsys.readouterr().out
+        assert len(release.repo.downloads) == 1  # the first pull's only

@@ -1,12 +1,15 @@
-"""Models whose makers publish them only as pickled `.pth` files on their project's release
-page (GFPGAN, CodeFormer), for `inlayer models pull`.
+"""Models published as files on their project's release page rather than on the Hugging Face
+Hub, for `inlayer models pull`: the face restorers GFPGAN and CodeFormer (pickled `.pth` files)
+and the subject segmenters IS-Net and BiRefNet (ONNX files, as rembg publishes them).
 
-Unpickling can run code, so Inlayer loads pickled weights only with `allow_pickle`. These files
-are the exception that needs no opt-in, because the pull keeps none of them: it takes the
-published file (from the release, or a copy another tool already has), checks that it is byte
-for byte the published one (its size and SHA-256 are pinned here), reads it with torch's
-weights-only unpickler, checks with spandrel that it is the model it should be, and writes its
-tensors as `.safetensors`. What Inlayer then loads is a safetensors file like any other.
+Each file's size and SHA-256 are pinned here. The pull takes the file (from the release, or a
+copy another tool already has), checks that it is byte for byte the published one, and keeps it.
+
+Unpickling can run code, so Inlayer loads pickled weights only with `allow_pickle`. The pickled
+files here need no opt-in, because the pull keeps none of them: it reads the checked file with
+torch's weights-only unpickler, checks with spandrel that it is the model it should be, and
+writes its tensors as `.safetensors`. What Inlayer then loads is a safetensors file like any
+other.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import importlib
 import os
 import sys
 import urllib.error
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inlayer.core.client import __version__
-from inlayer.core.model_files import FACE_RESTORERS, find_model_files
+from inlayer.core.model_files import ModelFileKind, find_model_files
 
 # Where the projects publish their releases; a test points it at a stand-in on 127.0.0.1.
 RELEASES_HOST = "https://github.com"
@@ -32,18 +36,21 @@ READ_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
-class PickledRelease:
-    """One published file: where it is, what it must be, and what it is used as."""
+class ReleaseFile:
+    """One published file: where it is, what it must be, and what it needs."""
 
     project: str  # owner/name on the releases host
     tag: str
     filename: str
     size: int  # bytes
     sha256: str
-    purpose: str  # spandrel's purpose the model must have ("FaceSR": a face restorer)
+    # A pickled file: spandrel's purpose its model must have ("FaceSR": a face restorer); its
+    # tensors are kept as .safetensors. None: the file is kept as published.
+    pickled_purpose: str | None = None
     # Other names the same file goes by in other tools' folders (ComfyUI's, AUTOMATIC1111's).
     other_names: tuple[str, ...] = ()
-    extra: str = "restore"  # the inlayer extra whose spandrel loads it
+    extra: str = "restore"  # the inlayer extra that loads it
+    modules: tuple[str, ...] = ("spandrel",)  # what that extra brings, checked beforehand
 
     @property
     def url(self) -> str:
@@ -58,27 +65,26 @@ class ReleaseError(Exception):
     """The pull cannot go on; the message says why and what to do."""
 
 
-def missing_extra(release: PickledRelease) -> str | None:
-    """The extra to install before `release` can be checked and converted, if it is missing:
-    said before a download of hundreds of megabytes, not after."""
-    try:
-        import spandrel  # noqa: F401
-    except ImportError:
-        return "restore"
-    if release.extra == "restore-extra":
+def missing_extra(release: ReleaseFile) -> str | None:
+    """The extra to install before `release` can be used, if it is missing: said before a
+    download of hundreds of megabytes, not after."""
+    for module in release.modules:
         try:
-            import spandrel_extra_arches  # noqa: F401
+            importlib.import_module(module)
         except ImportError:
-            return "restore-extra"
+            return release.extra
     return None
 
 
 def find_published_copy(
-    release: PickledRelease, models_dirs: Sequence[Path], tool_dirs: Sequence[Path]
+    release: ReleaseFile,
+    kind: ModelFileKind,
+    models_dirs: Sequence[Path],
+    tool_dirs: Sequence[Path],
 ) -> Path | None:
-    """A file another tool already downloaded that is the published one (same size and
-    SHA-256), in a face restorers' folder: converted instead of downloading it again."""
-    for found in find_model_files(models_dirs, FACE_RESTORERS, tool_dirs):
+    """A file already in a folder of `kind` (put there by hand or by another tool) that is the
+    published one: the same name, size and SHA-256."""
+    for found in find_model_files(models_dirs, kind, tool_dirs):
         path = found.path
         if (
             path.name in release.names
@@ -98,9 +104,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(
-    release: PickledRelease, destination: Path, progress: Callable[[int, int], None]
-) -> None:
+def download(release: ReleaseFile, destination: Path, progress: Callable[[int, int], None]) -> None:
     """`release` into `destination`, going on from the bytes a broken-off try left there
     (they are kept when it breaks off again); checked against the pinned size and SHA-256 (a
     file that is not the published one is deleted). `progress(bytes so far, total)` is called
@@ -151,8 +155,8 @@ def download(
         )
 
 
-def convert(release: PickledRelease, published: Path, target: Path) -> str:
-    """The tensors of the published file `published` (checked beforehand) as `target`
+def convert(release: ReleaseFile, published: Path, target: Path) -> str:
+    """The tensors of the pickled file `published` (checked beforehand) as `target`
     (.safetensors), through spandrel so that the file holds the model it should; returns the
     architecture's name."""
     from safetensors.torch import save_file
@@ -160,12 +164,12 @@ def convert(release: PickledRelease, published: Path, target: Path) -> str:
     from inlayer.core.client.protocol import InvalidRequest, ModelLoadError
     from inlayer.core.image_models import load_image_model
 
+    assert release.pickled_purpose is not None  # only pickled files are converted
+    purpose = release.pickled_purpose
     field = f"the file {published.name}"
     try:
         # The SHA-256 is checked, and torch's weights-only unpickler builds tensors only.
-        model = load_image_model(
-            published, field=field, purposes=(release.purpose,), allow_pickle=True
-        )
+        model = load_image_model(published, field=field, purposes=(purpose,), allow_pickle=True)
     except (InvalidRequest, ModelLoadError) as error:
         raise ReleaseError(str(error)) from None
     state = model.descriptor.model.state_dict()
@@ -178,7 +182,7 @@ def convert(release: PickledRelease, published: Path, target: Path) -> str:
     )
     # The written file must load the way every run loads it: without pickle.
     try:
-        load_image_model(staging, field=field, purposes=(release.purpose,), allow_pickle=False)
+        load_image_model(staging, field=field, purposes=(purpose,), allow_pickle=False)
     except (InvalidRequest, ModelLoadError) as error:
         staging.unlink()
         raise ReleaseError(f"the converted {target.name} does not load: {error}") from None
