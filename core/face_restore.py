@@ -83,7 +83,7 @@ def load_face_restorer(source: ModelSource, choice: str, field: str) -> FaceRest
     """The restorer ``MODEL[:FIDELITY]`` names; an empty model name takes the first installed."""
     name, fidelity = split_name_value(choice)
     if not name:
-        installed = source.names(FACE_RESTORERS)
+        installed = source.names(FACE_RESTORERS, ("FaceSR",))
         if not installed:
             raise InvalidRequest(field, NO_FACE_RESTORER)
         name = installed[0]

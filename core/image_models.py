@@ -10,12 +10,15 @@ takes, so that a face restorer given as an object remover is a clear error, not 
 from __future__ import annotations
 
 import functools
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .client.protocol import InvalidRequest, ModelLoadError
 from .loras import read_state_dict
+from .model_files import SAFE_WEIGHT_SUFFIXES
 
 if TYPE_CHECKING:
     from spandrel import ModelDescriptor
@@ -86,6 +89,76 @@ def load_image_model(
         )
     descriptor.to(device).eval()
     return ImageModel(path.stem, path, descriptor)
+
+
+def may_serve(path: Path, purposes: tuple[Purpose, ...]) -> bool:
+    """Whether the file may hold a model of one of `purposes`: yes where its purpose is one of
+    them or cannot be told before loading it (`listed_purpose`). The lists of what a field may
+    name keep out the files that cannot serve it (a denoiser among the upscalers)."""
+    purpose = listed_purpose(path)
+    return purpose is None or purpose in purposes
+
+
+def listed_purpose(path: Path) -> str | None:
+    """What the model in `path` does (spandrel's purpose), told from its tensors' names and
+    shapes alone: spandrel builds the model without its weights (`_built_empty`), so a list of
+    models stays quick. None where that cannot tell: a pickled file (reading it would unpickle
+    it), spandrel not installed, an unknown architecture, one that cannot be built without
+    real weights (DDColor, MAT)."""
+    if path.suffix not in SAFE_WEIGHT_SUFFIXES or not path.is_file():
+        return None
+    return _listed_purpose(path, path.stat().st_mtime_ns)
+
+
+# Tensors up to this many numbers are made real (zeros) for `_built_empty`: buffers such as
+# batch-norm statistics, which a model without weights still keeps on the CPU.
+SMALL_TENSOR = 1 << 16
+
+
+@functools.lru_cache(maxsize=256)
+def _listed_purpose(path: Path, modified_ns: int) -> str | None:
+    del modified_ns  # part of the cache key only: a replaced file is looked at again
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        return None
+    try:
+        with safe_open(str(path), framework="numpy") as weights:
+            shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118 (safe_open is no dict)
+    except Exception:  # safetensors raises its own error types for broken headers
+        return None
+    for on_meta_device in (True, False):
+        try:
+            # PyTorch warns that copying into a parameter on the meta device does nothing.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return _built_empty(shapes, on_meta_device=on_meta_device).purpose
+        except Exception:  # a constructor can fail on tensors without numbers: try the other way
+            continue
+    return None
+
+
+def _built_empty(shapes: dict[str, tuple[int, ...]], *, on_meta_device: bool) -> ModelDescriptor:
+    """spandrel's model for tensors of these shapes, built without memory for its weights:
+    everything on PyTorch's meta device, or (for constructors that compute with numbers, such
+    as a drop-path schedule's `torch.linspace(...).item()`) only the parameters there."""
+    import spandrel
+    import torch
+    from accelerate import init_empty_weights
+
+    _add_extra_architectures()
+    if on_meta_device:
+        empty = {key: torch.empty(shape, device="meta") for key, shape in shapes.items()}
+        with torch.device("meta"):
+            return spandrel.MAIN_REGISTRY.load(empty)
+    empty = {
+        key: torch.zeros(shape)
+        if math.prod(shape) <= SMALL_TENSOR
+        else torch.empty(shape, device="meta")
+        for key, shape in shapes.items()
+    }
+    with init_empty_weights(include_buffers=False):
+        return spandrel.MAIN_REGISTRY.load(empty)
 
 
 @functools.cache

@@ -89,7 +89,7 @@ def _remover(request: EditRequest, source: ModelSource) -> ImageModel | None:
     if reference == REMOVER_FILL:
         return None
     if not reference:
-        installed = source.names(OBJECT_REMOVERS)
+        installed = source.names(OBJECT_REMOVERS, ("Inpainting",))
         if not installed:
             return None
         reference = installed[0]

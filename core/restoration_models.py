@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .client.protocol import GeneratedImage, InvalidRequest
-from .image_models import ImageModel, Purpose, load_image_model
+from .image_models import ImageModel, Purpose, load_image_model, may_serve
 from .model_files import (
     FACE_RESTORERS,
     MODEL_FILE_SUFFIXES,
@@ -54,8 +54,14 @@ class ModelSource:
 
     registry: ModelRegistry
 
-    def names(self, kind: ModelFileKind) -> list[str]:
-        return [found.name for found in self.registry.catalog.find(kind)]
+    def names(self, kind: ModelFileKind, purposes: tuple[Purpose, ...] = ()) -> list[str]:
+        """The models of `kind` by name; with `purposes`, those that may serve one of them
+        (`image_models.may_serve`)."""
+        return [
+            found.name
+            for found in self.registry.catalog.find(kind)
+            if not purposes or may_serve(found.path, purposes)
+        ]
 
     def path_of(self, kind: ModelFileKind, reference: str, field: str) -> Path:
         """The file `reference` names: a listed name, else a path to a weights file."""
@@ -77,10 +83,10 @@ class ModelSource:
     def names_by_field(self) -> dict[str, list[str]]:
         """The names each request field that names an image model may take (a server takes
         only these, never a path)."""
-        repair = self.names(UPSCALERS)
+        repair = self.names(UPSCALERS, ("Restoration",))
         return {
-            "remover": self.names(OBJECT_REMOVERS),
-            "restore_faces": self.names(FACE_RESTORERS),
+            "remover": self.names(OBJECT_REMOVERS, ("Inpainting",)),
+            "restore_faces": self.names(FACE_RESTORERS, ("FaceSR",)),
             "denoise": repair,
             "colorize": repair,
             "segmenter": self.names(SUBJECT_SEGMENTERS) + self.names(SEGMENTERS),

@@ -28,7 +28,7 @@ from .client.protocol import (
     InvalidRequest,
 )
 from .geometry import resize_rgb
-from .image_models import ImageModel, load_image_model
+from .image_models import PURPOSE_WORDS, ImageModel, listed_purpose, load_image_model, may_serve
 from .model_files import UPSCALERS, ModelCatalog
 
 LANCZOS = "Lanczos"  # the upscaler without a model, as AUTOMATIC1111 names it
@@ -45,10 +45,13 @@ class UpscalerChoice:
 
 
 def upscaler_choices(catalog: ModelCatalog) -> list[UpscalerChoice]:
-    """Lanczos, then every installed upscaler file, by folder and name."""
+    """Lanczos, then every installed upscaler file, by folder and name; not the repair models
+    that lie beside them in upscale_models/ (they keep the size)."""
     found = {LANCZOS.lower(): UpscalerChoice(LANCZOS, None)}
     for model_file in catalog.find(UPSCALERS):
-        found.setdefault(model_file.name.lower(), UpscalerChoice(model_file.name, model_file.path))
+        if may_serve(model_file.path, ("SR",)):
+            choice = UpscalerChoice(model_file.name, model_file.path)
+            found.setdefault(model_file.name.lower(), choice)
     return list(found.values())
 
 
@@ -70,12 +73,21 @@ def choose_upscaler(catalog: ModelCatalog, name: str) -> UpscalerChoice:
     for choice in choices:
         if choice.name.lower() == name.lower():
             return choice
+    names = [choice.name for choice in choices]
+    for model_file in catalog.find(UPSCALERS):  # left out of the choices: another purpose
+        purpose = listed_purpose(model_file.path)
+        if model_file.name.lower() == name.lower() and purpose is not None:
+            raise InvalidRequest(
+                "upscaler",
+                f"{model_file.name} is {PURPOSE_WORDS.get(purpose, purpose)}, not an upscaler "
+                f"(it keeps the size); choose one of {names}",
+            )
     path = Path(name).expanduser()
     if path.is_file():
         return UpscalerChoice(path.stem, path)
     raise InvalidRequest(
         "upscaler",
-        f"{name!r} is not installed; choose one of {[choice.name for choice in choices]}, or put "
+        f"{name!r} is not installed; choose one of {names}, or put "
         f"an ESRGAN-family .safetensors file in an {UPSCALERS.subfolder}/ folder of the models "
         "folders",
     )

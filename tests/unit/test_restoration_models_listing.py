@@ -64,3 +64,17 @@ def test_pull_puts_the_remover_face_detector_and_face_restorer_where_they_are_fo
     assert cli.existing_copy("gfpgan", gfpgan, settings) == gfpgan.parent / "GFPGANv1.4.safetensors"
     _, isnet = cli.pull_target("isnet", settings)
     assert isnet == tmp_path / "models" / "rembg" / "isnet.onnx"
+
+
+def test_a_model_in_the_wrong_folder_is_left_out_of_that_folder_s_list(
+    restoration_models_dir, tmp_path
+):
+    """A face restorer put into inpaint/ is no remover: the remover list (and so the default
+    remover) leaves it out, told from its tensors without loading it."""
+    import shutil
+
+    misplaced = tmp_path / "inpaint" / f"{RESTOREFORMER}.safetensors"
+    misplaced.parent.mkdir()
+    shutil.copy(restoration_models_dir / "facerestore_models" / misplaced.name, misplaced)
+    listed = ModelSource(ModelRegistry([tmp_path, restoration_models_dir])).names_by_field()
+    assert listed["remover"] == [LAMA]

@@ -136,3 +136,37 @@ def test_bad_upscales_are_refused_clearly(engine, fields, error, field, words):
     with pytest.raises(error) as caught:
         engine.run(upscale(**fields))
     assert caught.value.field == field and words in str(caught.value), str(caught.value)
+
+
+def test_repair_models_beside_the_upscalers_are_left_out_of_the_upscalers(tmp_path):
+    """upscale_models/ holds repair models too (they keep the size: DRUNet here). Their purpose
+    is told from the tensors' shapes without loading them: the upscalers' list and the default
+    upscaler leave them out, the repair lists keep them, and a pickled file, whose purpose
+    cannot be told without unpickling it, stays in both."""
+    from inlayer.core.image_models import listed_purpose
+    from inlayer.core.restoration_models import ModelSource
+    from inlayer.core.upscalers import upscaler_choices
+    from tests.fixtures.image_models import (
+        DRUNET,
+        build_tiny_drunet,
+        build_tiny_esrgan,
+        save_module,
+    )
+
+    folder = tmp_path / "upscale_models"
+    esrgan = save_module(build_tiny_esrgan(), folder / f"{TINY_ESRGAN}.safetensors")
+    drunet = save_module(build_tiny_drunet(), folder / f"{DRUNET}.safetensors")
+    torch.save(build_tiny_esrgan().state_dict(), folder / "upscaler-pickled.pth")
+    assert (listed_purpose(esrgan), listed_purpose(drunet)) == ("SR", "Restoration")
+    assert listed_purpose(folder / "upscaler-pickled.pth") is None
+
+    registry = ModelRegistry([tmp_path])
+    choices = [choice.name for choice in upscaler_choices(registry.catalog)]
+    assert choices == ["Lanczos", TINY_ESRGAN, "upscaler-pickled"]
+    assert ModelSource(registry).names_by_field()["denoise"] == [DRUNET, "upscaler-pickled"]
+    # DRUNet sorts first, yet the upscale that names no upscaler gets the ESRGAN.
+    engine = Engine(registry)
+    assert engine.run(upscale()).parameters["upscaler"] == TINY_ESRGAN
+    with pytest.raises(InvalidRequest, match="drunet-tiny is a repair model") as caught:
+        engine.run(upscale(upscaler=DRUNET))
+    assert caught.value.field == "upscaler" and "not an upscaler" in caught.value.message
