@@ -1,4 +1,5 @@
-"""The docker's settings between Krita sessions: what is kept, and how it is read back.
+"""The docker's settings between Krita sessions: what is kept, and how it is read back (the
+docker's own fields, `DockerSettings`, and its Retouch row's, `RetouchSettings`).
 
 Krita keeps a plug-in's settings as text in kritarc (group `GROUP`). What comes back may be
 missing (the first start), written by an older version of the plug-in (other keys, other
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from .inlayer_client.protocol import MAX_COUNT, MAX_STEPS, Mode, Preset, default_strength
 
 GROUP = "Inlayer"
+RETOUCH_PREFIX = "retouch_"  # the Retouch row's keys in GROUP
+LANCZOS = "Lanczos"  # the upscaler without a model, as the server names it
 MAX_SEED = 2**31 - 1  # the seed box is a 32-bit signed spin box
 _TRUE, _FALSE = "true", "false"  # how Krita's own settings spell booleans
 PRESET_STEPS = 0  # the steps box at 0 leaves the steps to the preset
@@ -93,6 +96,68 @@ class DockerSettings:
 
 
 KEYS = tuple(field.name for field in fields(DockerSettings))  # as kritarc names them
+
+# The request fields of Restore, and what the Retouch dialog calls them.
+RESTORE_FIELDS = (
+    ("restore_faces", "Faces"),
+    ("denoise", "Denoise"),
+    ("colorize", "Colorize"),
+)
+
+
+@dataclass(frozen=True)
+class RetouchSettings:
+    """What the Retouch dialog sets: the upscaler, the refine, and Restore's models (model names
+    as the server lists them; "" for none). Until the user has `chosen` in the dialog, Restore
+    restores faces with the first face restorer the server lists."""
+
+    upscaler: str = LANCZOS
+    refine: bool = False  # repaint the upscaled picture at the docker's prompt
+    restore_faces: str = ""
+    denoise: str = ""
+    colorize: str = ""
+    chosen: bool = False
+
+    def restore_options(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name, _label in RESTORE_FIELDS}
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, str]) -> RetouchSettings:
+        """The settings `stored` (kritarc's key → text, keys without `RETOUCH_PREFIX`) says,
+        valid whatever it holds."""
+        default = cls()
+
+        def flag(key: str) -> bool:
+            text = _text(stored.get(key)).strip().lower()
+            return {_TRUE: True, _FALSE: False}.get(text, getattr(default, key))
+
+        return cls(
+            upscaler=_text(stored.get("upscaler")).strip() or LANCZOS,
+            refine=flag("refine"),
+            **{name: _text(stored.get(name)).strip() for name, _label in RESTORE_FIELDS},
+            chosen=flag("chosen"),
+        )
+
+    def to_stored(self) -> dict[str, str]:
+        return {
+            key: (_TRUE if value else _FALSE) if isinstance(value, bool) else value
+            for key, value in asdict(self).items()
+        }
+
+    def listed_by(
+        self, upscalers: list[str], image_models: Mapping[str, list[str]]
+    ) -> RetouchSettings:
+        """These settings with what the server does not list (any more) left out: Lanczos for
+        an upscaler, none for a Restore model."""
+        kept = {
+            name: value if value in image_models.get(name, []) else ""
+            for name, value in self.restore_options().items()
+        }
+        upscaler = self.upscaler if self.upscaler in upscalers else LANCZOS
+        return replace(self, upscaler=upscaler, **kept)
+
+
+RETOUCH_KEYS = tuple(field.name for field in fields(RetouchSettings))  # after RETOUCH_PREFIX
 
 
 def _text(value: object) -> str:

@@ -12,13 +12,14 @@ and select a layer's subject.
 - Select subject makes the subject's mask the document's selection; no layer changes.
 
 The functions here run a job to its end (as `api` does); `RetouchRow` is the docker's row of
-three buttons, whose settings live in `RetouchDialog`.
+three buttons, whose settings live in `RetouchDialog` and are kept in kritarc between sessions
+(`docker_settings.RetouchSettings`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from krita import Document, Krita, Node, Selection
@@ -26,35 +27,22 @@ from krita import Document, Krita, Node, Selection
 from . import document as pixels
 from . import edits
 from .api import default_client, wait
+from .docker_settings import (
+    GROUP,
+    LANCZOS,
+    RESTORE_FIELDS,
+    RETOUCH_KEYS,
+    RETOUCH_PREFIX,
+    RetouchSettings,
+)
 from .history import session_history
 from .inlayer_client.base import Client
 from .inlayer_client.protocol import AddOnInfo, AddOnKind, EditResult, InlayerError, Mode
 from .jobs import Job, job_queue
 from .qt import QtWidgets
 
-LANCZOS = "Lanczos"  # the upscaler without a model, as the server names it
 REFINE_STRENGTH = "0.3"  # an upscale's refine: repaints detail, keeps the picture
 NO_MODEL = ("None", "")
-# The request fields of Restore, and what the dialog calls them.
-RESTORE_FIELDS = (
-    ("restore_faces", "Faces"),
-    ("denoise", "Denoise"),
-    ("colorize", "Colorize"),
-)
-
-
-@dataclass
-class RetouchSettings:
-    """What the Retouch dialog sets: the upscaler, the refine, and Restore's models."""
-
-    upscaler: str = LANCZOS
-    refine: bool = False  # repaint the upscaled picture at the docker's prompt
-    restore_faces: str = ""  # "" = none; the dialog picks the first installed face restorer
-    denoise: str = ""
-    colorize: str = ""
-
-    def restore_options(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name, _label in RESTORE_FIELDS}
 
 
 def _finished(job: Job) -> EditResult:
@@ -261,8 +249,9 @@ class RetouchRow(QtWidgets.QWidget):
     def __init__(self, docker: Any) -> None:
         super().__init__()
         self._docker = docker
-        self.settings = RetouchSettings()
-        self._restore_defaults_chosen = False
+        krita = Krita.instance()
+        stored = {key: krita.readSetting(GROUP, RETOUCH_PREFIX + key, "") for key in RETOUCH_KEYS}
+        self.settings = RetouchSettings.from_stored(stored)
         self._upscalers: list[str] = []
         self._image_models: dict[str, list[str]] = {}
         row = QtWidgets.QHBoxLayout(self)
@@ -298,14 +287,15 @@ class RetouchRow(QtWidgets.QWidget):
         row.addWidget(self.settings_button)
 
     def fill(self, add_ons: list[AddOnInfo], image_models: dict[str, list[str]]) -> None:
-        """The server's lists, as the docker's connection check found them. Until the user
-        chooses, Restore restores faces with the first face restorer listed."""
+        """The server's lists, as the docker's connection check found them: what the kept
+        settings name and the server no longer lists is left out. Until the user chooses,
+        Restore restores faces with the first face restorer listed."""
         self._upscalers = [a.name for a in add_ons if a.kind == AddOnKind.UPSCALER]
         self._image_models = image_models
+        self.settings = self.settings.listed_by(self._upscalers, image_models)
         faces = image_models.get("restore_faces", [])
-        if not self._restore_defaults_chosen and faces:
-            self.settings.restore_faces = faces[0]
-            self._restore_defaults_chosen = True
+        if not self.settings.chosen and faces:
+            self.settings = replace(self.settings, restore_faces=faces[0])
 
     def dialog(self) -> RetouchDialog:
         return RetouchDialog(self.settings, self._upscalers, self._image_models, self)
@@ -313,8 +303,14 @@ class RetouchRow(QtWidgets.QWidget):
     def edit_settings(self) -> None:
         dialog = self.dialog()
         if dialog.exec():
-            self.settings = dialog.settings()
-            self._restore_defaults_chosen = True
+            self.keep(dialog.settings())
+
+    def keep(self, settings: RetouchSettings) -> None:
+        """The user's choice, for this session and the next ones."""
+        self.settings = replace(settings, chosen=True)
+        krita = Krita.instance()
+        for key, text in self.settings.to_stored().items():
+            krita.writeSetting(GROUP, RETOUCH_PREFIX + key, text)
 
     # --- the three actions ------------------------------------------------------------------
 

@@ -1127,6 +1127,35 @@ def docker_select(document, source) -> dict[str, Any]:
     return found
 
 
+def docker_retouch_kept(document, source) -> dict[str, Any]:
+    """A choice made in the Retouch dialog (an upscaler, the refine, faces None, a denoise
+    model, colorize None) is written to kritarc and read back by the row the next session's
+    docker builds."""
+    from inlayer_krita.docker_settings import GROUP, RETOUCH_KEYS, RETOUCH_PREFIX
+    from inlayer_krita.inlayer_client.protocol import AddOnInfo, AddOnKind
+    from inlayer_krita.retouch import RetouchRow
+
+    docker, row = retouch_row(source)
+    dialog = row.dialog()
+    dialog.upscaler_box.setCurrentIndex(dialog.upscaler_box.findData(CONFIG["retouch"]["upscaler"]))
+    dialog.refine_check.setChecked(True)
+    picks = {"restore_faces": "", "denoise": CONFIG["retouch"]["denoise"], "colorize": ""}
+    for name, value in picks.items():
+        box = dialog.restore_boxes[name]
+        box.setCurrentIndex(box.findData(value))
+    row.keep(dialog.settings())
+    dialog.deleteLater()
+    krita = Krita.instance()
+    stored = {key: krita.readSetting(GROUP, RETOUCH_PREFIX + key, "") for key in RETOUCH_KEYS}
+    next_session = RetouchRow(docker)
+    read_back = vars(next_session.settings).copy()
+    upscalers = [AddOnInfo(name, AddOnKind.UPSCALER, "", "") for name in row._upscalers]
+    next_session.fill(upscalers, row._image_models)  # the server's lists, as the docker's check
+    found = {"stored": stored, "read_back": read_back, "filled": vars(next_session.settings).copy()}
+    next_session.deleteLater()
+    return found
+
+
 def wait_for(job) -> None:
     while job is not None and not job.is_finished:
         settle(100)
@@ -1180,6 +1209,7 @@ SCENARIOS: list[tuple[Callable[..., dict[str, Any]], str | None]] = [
     (docker_no_faces, "no_faces"),
     (docker_colorize, "colorize"),
     (docker_select, "select"),
+    (docker_retouch_kept, "kept"),
 ]
 # The scenarios this launch runs, by name (all but the settings session by default).
 if "scenarios" in CONFIG:
@@ -1204,6 +1234,7 @@ else:
             docker_no_faces,
             docker_colorize,
             docker_select,
+            docker_retouch_kept,
         )
     ]
 FINDINGS: dict[str, Any] = {}

@@ -59,6 +59,7 @@ RETOUCH_SCENARIOS = [
     "docker_no_faces",
     "docker_colorize",
     "docker_select",
+    "docker_retouch_kept",  # last: it leaves a choice in kritarc
 ]
 
 
@@ -90,12 +91,15 @@ def test_the_row_lists_what_the_server_has_and_restores_faces_first(
         "restore_faces": RESTOREFORMER,  # the first face restorer listed
         "denoise": "",
         "colorize": "",
+        "chosen": False,
     }
-    # Upscalers, denoise and colorize models share upscale_models/: each list has them all.
-    # In the order of the models folders, each folder's files by name.
-    assert untouched["upscalers"] == ["Lanczos", DRUNET, TINY_DDCOLOR, TINY_ESRGAN]
+    # Upscalers, denoise and colorize models share upscale_models/; each list leaves out what
+    # is told (from its tensors) to be of another purpose: DRUNet is no upscaler, ESRGAN no
+    # repair model. DDColor cannot be told without its weights and is in both. In the order of
+    # the models folders, each folder's files by name.
+    assert untouched["upscalers"] == ["Lanczos", TINY_DDCOLOR, TINY_ESRGAN]
     assert untouched["restore_lists"]["restore_faces"] == ["", RESTOREFORMER]
-    assert untouched["restore_lists"]["denoise"] == ["", DRUNET, TINY_DDCOLOR, TINY_ESRGAN]
+    assert untouched["restore_lists"]["denoise"] == ["", DRUNET, TINY_DDCOLOR]
     assert untouched["restore_lists"]["colorize"] == untouched["restore_lists"]["denoise"]
 
 
@@ -181,3 +185,18 @@ def test_select_subject_sets_a_selection_and_changes_no_pixels(retouch: dict[str
     assert found["after"]["source"] == found["before"]["source"]
     assert found["selected_pixels"] > 0
     assert found["centre"] == 255 and found["corner"] == 0  # the disc, not its ground
+
+
+def test_a_retouch_choice_is_kept_for_the_next_session(retouch: dict[str, Any]) -> None:
+    found = scenario(retouch, "docker_retouch_kept")
+    chosen = {
+        "upscaler": TINY_ESRGAN,
+        "refine": True,
+        "restore_faces": "",  # None chosen: not replaced by the first face restorer again
+        "denoise": DRUNET,
+        "colorize": "",
+        "chosen": True,
+    }
+    assert found["read_back"] == chosen
+    assert found["filled"] == chosen  # the server still lists them all
+    assert found["stored"]["refine"] == "true" and found["stored"]["upscaler"] == TINY_ESRGAN

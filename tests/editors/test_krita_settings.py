@@ -141,3 +141,40 @@ def test_keys_of_other_versions_and_values_of_other_types_are_ignored(
     # kritarc gives text; anything else reads as missing.
     not_text = {"prompt": None, "steps": 12, "seed_locked": True}
     assert settings.DockerSettings.from_stored(not_text) == settings.DockerSettings()
+
+
+def test_the_retouch_row_starts_with_its_defaults_and_keeps_a_choice(
+    settings: types.ModuleType,
+) -> None:
+    retouch = settings.RetouchSettings
+    assert retouch.from_stored({}) == retouch()
+    assert retouch().upscaler == "Lanczos" and not retouch().chosen
+    chosen = retouch(
+        upscaler="4x-UltraSharp",
+        refine=True,
+        restore_faces="gfpgan",
+        denoise="",
+        colorize="ddcolor",
+        chosen=True,
+    )
+    stored = chosen.to_stored()
+    assert set(stored) == set(settings.RETOUCH_KEYS)
+    assert all(isinstance(text, str) for text in stored.values()), "kritarc holds text"
+    assert retouch.from_stored(stored) == chosen
+
+
+def test_retouch_settings_read_anything_without_failing(settings: types.ModuleType) -> None:
+    odd = settings.RetouchSettings.from_stored(
+        {"upscaler": "  ", "refine": "maybe", "restore_faces": None, "chosen": "TRUE"}
+    )
+    assert odd == settings.RetouchSettings(chosen=True)
+
+
+def test_kept_retouch_models_the_server_no_longer_lists_are_left_out(
+    settings: types.ModuleType,
+) -> None:
+    kept = settings.RetouchSettings(
+        upscaler="gone-upscaler", restore_faces="gfpgan", denoise="gone", chosen=True
+    )
+    listed = kept.listed_by(["esrgan"], {"restore_faces": ["gfpgan"], "denoise": ["scunet"]})
+    assert listed == settings.RetouchSettings(restore_faces="gfpgan", chosen=True)
