@@ -284,6 +284,7 @@ def test_the_dialogs_list_the_servers_models_and_keep_the_documented_defaults(
     assert restore["defaults"] == documented_defaults("Restore Photo")
     upscalers = next(names for names in upscale["lists"].values() if TINY_ESRGAN in names)
     assert upscalers[:2] == ["", "Lanczos"]
+    assert DRUNET not in upscalers  # a repair model, told from its tensors: no upscaler
     faces = next(names for names in restore["lists"].values() if RESTOREFORMER in names)
     assert faces == ["", RESTOREFORMER]
     assert sum(DRUNET in names for names in restore["lists"].values()) == 2  # denoise, colorize
