@@ -65,8 +65,15 @@ def load_image_model(
 ) -> ImageModel:
     """The model in `path`, in eval mode on `device`. `field` is the request field that named
     it; a file of an architecture spandrel does not know, or of another purpose, is an
-    `InvalidRequest` on that field; a pickled file without `allow_pickle` a `ModelLoadError`."""
-    import spandrel
+    `InvalidRequest` on that field; a pickled file without `allow_pickle`, or an install
+    without spandrel, a `ModelLoadError`."""
+    try:
+        import spandrel
+    except ImportError:
+        raise ModelLoadError(
+            f"{path.name} is loaded through spandrel, which is not installed: "
+            'pip install "inlayer[restore]" into Inlayer\'s environment, then restart the server'
+        ) from None
 
     _add_extra_architectures()
     state_dict = read_state_dict(path, allow_pickle=allow_pickle)

@@ -170,3 +170,14 @@ def test_repair_models_beside_the_upscalers_are_left_out_of_the_upscalers(tmp_pa
     with pytest.raises(InvalidRequest, match="drunet-tiny is a repair model") as caught:
         engine.run(upscale(upscaler=DRUNET))
     assert caught.value.field == "upscaler" and "not an upscaler" in caught.value.message
+
+
+def test_an_install_without_spandrel_says_which_extra_to_add(engine, monkeypatch):
+    """The default install leaves spandrel out (it comes with inlayer[restore])."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spandrel", None)  # as if it were not installed
+    with pytest.raises(ModelLoadError) as caught:
+        engine.run(upscale(upscaler=TINY_ESRGAN))
+    assert 'pip install "inlayer[restore]"' in str(caught.value)
+    assert engine.run(upscale(upscaler="Lanczos")).images  # Lanczos needs no model
