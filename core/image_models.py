@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .client.protocol import InvalidRequest, ModelLoadError
-from .loras import read_state_dict
+from .loras import read_state_dict, tensor_shapes
 from .model_files import SAFE_WEIGHT_SUFFIXES
 
 if TYPE_CHECKING:
@@ -126,13 +126,8 @@ SMALL_TENSOR = 1 << 16
 def _listed_purpose(path: Path, modified_ns: int) -> str | None:
     del modified_ns  # part of the cache key only: a replaced file is looked at again
     try:
-        from safetensors import safe_open
-    except ImportError:
-        return None
-    try:
-        with safe_open(str(path), framework="numpy") as weights:
-            shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118 (safe_open is no dict)
-    except Exception:  # safetensors raises its own error types for broken headers
+        shapes = tensor_shapes(path, allow_pickle=False)  # the header alone
+    except ModelLoadError:
         return None
     for on_meta_device in (True, False):
         try:

@@ -117,7 +117,7 @@ def read_state_dict(path: Path, *, allow_pickle: bool) -> dict[str, Any]:
         raise ModelLoadError(f"{path} is not a readable .safetensors file: {error}") from None
 
 
-def _header(path: Path, *, allow_pickle: bool) -> dict[str, tuple[int, ...]]:
+def tensor_shapes(path: Path, *, allow_pickle: bool) -> dict[str, tuple[int, ...]]:
     """Key -> shape, from the header alone where the format allows."""
     if path.suffix in SAFE_WEIGHT_SUFFIXES:
         from safetensors import safe_open
@@ -138,7 +138,7 @@ def unprefixed_unet_keys(keys: Sequence[str]) -> bool:
 def describe_lora(found: ModelFile, *, allow_pickle: bool = False) -> LoraFile:
     """What a LoRA file is, from its keys and shapes; ModelLoadError naming it when a key is of
     no layout Inlayer reads (LoHa, LoKr and other LyCORIS kinds, or not a LoRA at all)."""
-    shapes = _header(found.path, allow_pickle=allow_pickle)
+    shapes = tensor_shapes(found.path, allow_pickle=allow_pickle)
     keys = [key for key in shapes if not key.endswith(".dora_scale")]
     if unprefixed_unet_keys(keys):
         keys = ["unet." + key for key in keys]

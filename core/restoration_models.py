@@ -63,6 +63,11 @@ class ModelSource:
             if not purposes or may_serve(found.path, purposes)
         ]
 
+    def segmenter_names(self) -> list[str]:
+        """What select's `segmenter` may name, in the order a request naming none tries them:
+        the subject segmenters, then Segment Anything."""
+        return self.names(SUBJECT_SEGMENTERS) + self.names(SEGMENTERS)
+
     def path_of(self, kind: ModelFileKind, reference: str, field: str) -> Path:
         """The file `reference` names: a listed name, else a path to a weights file."""
         reference = reference.strip()
@@ -89,7 +94,7 @@ class ModelSource:
             "restore_faces": self.names(FACE_RESTORERS, ("FaceSR",)),
             "denoise": repair,
             "colorize": repair,
-            "segmenter": self.names(SUBJECT_SEGMENTERS) + self.names(SEGMENTERS),
+            "segmenter": self.segmenter_names(),
         }
 
     def load(

@@ -53,7 +53,7 @@ def segmenter_folder(reference: str, source: ModelSource) -> Path:
     """The SAM folder a request's `segmenter` names: a listed name or a folder's path."""
     found = source.registry.catalog.find_one(SEGMENTERS, reference)
     if found is None:
-        names = ", ".join(source.names_by_field()["segmenter"]) or "none installed"
+        names = ", ".join(source.segmenter_names()) or "none installed"
         raise InvalidRequest(
             "segmenter",
             f"{reference!r} is neither a subject segmenter in a {SUBJECT_SEGMENTERS.subfolder}/ "

@@ -26,7 +26,6 @@ import numpy as np
 from .client.bounds import Extent
 from .client.protocol import SEGMENTER_GRABCUT, EditRequest, GeneratedImage
 from .geometry import image_array, layer_pixels, mask_array, resize_mask, resize_rgb, rgba_image
-from .model_files import SEGMENTERS, SUBJECT_SEGMENTERS
 from .restoration_models import ModelSource, Outcome
 from .salient_selection import (
     load_subject_segmenter,
@@ -80,7 +79,7 @@ def subject_mask(rgba: np.ndarray, near: np.ndarray | None) -> np.ndarray:
 def default_segmenter(source: ModelSource) -> str:
     """The segmenter a request that names none gets: the first subject segmenter (it needs no
     prompt), else the first Segment Anything, else GrabCut."""
-    installed = source.names(SUBJECT_SEGMENTERS) + source.names(SEGMENTERS)
+    installed = source.segmenter_names()
     return installed[0] if installed else SEGMENTER_GRABCUT
 
 
@@ -92,8 +91,9 @@ def select_subject(request: EditRequest, source: ModelSource, seed: int) -> Outc
     if request.mask is not None and not request.mask.is_empty():
         near = mask_array(request.mask)
     where = "under the selection" if near is not None else "in the layer"
+    asked = request.segmenter.strip()
     fallback = default_segmenter(source)
-    reference = request.segmenter.strip() or fallback
+    reference = asked or fallback
     subject = np.zeros(pixels.shape[:2], np.uint8)
     if reference == SEGMENTER_GRABCUT:
         subject = subject_mask(pixels, near)
@@ -111,13 +111,14 @@ def select_subject(request: EditRequest, source: ModelSource, seed: int) -> Outc
         if box is not None:
             subject = sam_subject_mask(segmenter, pixels, box)
             where = f"in the box {box.x},{box.y} {box.width}x{box.height}"
+    found = bool(subject.any())
     share = float((subject >= SUBJECT_THRESHOLD).mean())
     hint = f"subject selected {where} by {by}: {share:.0%} of the layer"
-    if not subject.any():
+    if not found:
         hint = f"no subject found {where} by {by}: select an area around it and try again"
-    if not request.segmenter.strip() and fallback == SEGMENTER_GRABCUT:
+    if not asked and fallback == SEGMENTER_GRABCUT:
         hint += "; `inlayer models pull isnet` fetches a subject segmenter, which does better"
-    if not subject.any():
+    if not found:
         return Outcome([], name, hint)
     layer = GeneratedImage(rgba_image(layer_pixels(pixels, subject)), 0, 0, seed)
     return Outcome([layer], name, hint)

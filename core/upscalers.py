@@ -75,8 +75,10 @@ def choose_upscaler(catalog: ModelCatalog, name: str) -> UpscalerChoice:
             return choice
     names = [choice.name for choice in choices]
     for model_file in catalog.find(UPSCALERS):  # left out of the choices: another purpose
+        if model_file.name.lower() != name.lower():
+            continue
         purpose = listed_purpose(model_file.path)
-        if model_file.name.lower() == name.lower() and purpose is not None:
+        if purpose is not None:
             raise InvalidRequest(
                 "upscaler",
                 f"{model_file.name} is {PURPOSE_WORDS.get(purpose, purpose)}, not an upscaler "

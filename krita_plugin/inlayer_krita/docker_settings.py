@@ -61,8 +61,7 @@ class DockerSettings:
             return getattr(default, key) if value is None else min(max(value, minimum), maximum)
 
         def flag(key: str) -> bool:
-            text = _text(stored.get(key)).strip().lower()
-            return {_TRUE: True, _FALSE: False}.get(text, getattr(default, key))
+            return _flag(stored.get(key), getattr(default, key))
 
         def choice(key: str, allowed: tuple[str, ...]) -> str:
             text = _text(stored.get(key)).strip().lower()
@@ -86,13 +85,7 @@ class DockerSettings:
 
     def to_stored(self) -> dict[str, str]:
         """Every setting as the text kritarc keeps (an unset seed as empty text)."""
-        stored = {}
-        for key, value in asdict(self).items():
-            if isinstance(value, bool):
-                stored[key] = _TRUE if value else _FALSE
-            else:
-                stored[key] = "" if value is None else str(value)
-        return stored
+        return {key: _as_stored(value) for key, value in asdict(self).items()}
 
 
 KEYS = tuple(field.name for field in fields(DockerSettings))  # as kritarc names them
@@ -126,23 +119,15 @@ class RetouchSettings:
         """The settings `stored` (kritarc's key → text, keys without `RETOUCH_PREFIX`) says,
         valid whatever it holds."""
         default = cls()
-
-        def flag(key: str) -> bool:
-            text = _text(stored.get(key)).strip().lower()
-            return {_TRUE: True, _FALSE: False}.get(text, getattr(default, key))
-
         return cls(
             upscaler=_text(stored.get("upscaler")).strip() or LANCZOS,
-            refine=flag("refine"),
+            refine=_flag(stored.get("refine"), default.refine),
             **{name: _text(stored.get(name)).strip() for name, _label in RESTORE_FIELDS},
-            chosen=flag("chosen"),
+            chosen=_flag(stored.get("chosen"), default.chosen),
         )
 
     def to_stored(self) -> dict[str, str]:
-        return {
-            key: (_TRUE if value else _FALSE) if isinstance(value, bool) else value
-            for key, value in asdict(self).items()
-        }
+        return {key: _as_stored(value) for key, value in asdict(self).items()}
 
     def listed_by(
         self, upscalers: list[str], image_models: Mapping[str, list[str]]
@@ -162,6 +147,18 @@ RETOUCH_KEYS = tuple(field.name for field in fields(RetouchSettings))  # after R
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _flag(value: object, default: bool) -> bool:
+    """The boolean `value` spells as Krita spells them, else `default`."""
+    return {_TRUE: True, _FALSE: False}.get(_text(value).strip().lower(), default)
+
+
+def _as_stored(value: object) -> str:
+    """A setting as the text kritarc keeps: booleans as Krita spells them, None as empty."""
+    if isinstance(value, bool):
+        return _TRUE if value else _FALSE
+    return "" if value is None else str(value)
 
 
 def _integer(value: object) -> int | None:
